@@ -1,0 +1,16 @@
+//! The pure core of Kairos: business types and rules.
+//!
+//! Nothing here performs I/O, reads the clock or draws random numbers: time and ids are
+//! passed in by the caller, so every rule can be tested with a fixed clock and a table of
+//! cases. The test command checks that this crate depends on no database, network or async
+//! runtime crate.
+
+pub mod account;
+pub mod contact;
+pub mod ids;
+pub mod identity;
+pub mod org;
+pub mod text;
+pub mod validation;
+
+pub use validation::{FieldError, FieldErrors, Problem};
