@@ -1,1 +1,23 @@
+//! Kairos use-cases, named after the verbs of PRODUCT.md.
+//!
+//! Each use-case receives the [`Actor`] (who is asking, with their data scope), parses its
+//! input into domain values (collecting every field error), loads what it needs through
+//! the store, asks the domain, and writes in one transaction together with the audit rows.
+//! Authorisation lives here, not in the HTTP layer, so every interface (API, web pages,
+//! CLI, import, jobs) gets the same rules.
 
+pub mod actor;
+pub mod audit;
+pub mod auth;
+pub mod error;
+pub mod input;
+pub mod listing;
+pub mod password;
+
+mod app;
+
+pub use actor::Actor;
+pub use app::{App, AppConfig, Clock, SystemClock};
+pub use error::{AppError, AppResult};
+pub use kairos_domain as domain;
+pub use kairos_store as store;

@@ -1,6 +1,62 @@
 //! Contacts (联系人) and their place in the customer's decision chain, PRODUCT.md §2.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+use crate::audit::Audited;
+use crate::ids::{AccountId, ContactId, WorkspaceId};
+
+/// A contact as stored and as answered by the API. Contacts are seen by whoever sees their
+/// account.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Contact {
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
+    pub id: ContactId,
+    #[serde(skip)]
+    pub workspace_id: WorkspaceId,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
+    pub account_id: AccountId,
+    pub name: String,
+    pub title: Option<String>,
+    pub phone: Option<String>,
+    #[serde(skip)]
+    pub phone_key: Option<String>,
+    pub email: Option<String>,
+    #[serde(skip)]
+    pub email_key: Option<String>,
+    pub wechat: Option<String>,
+    pub decision_role: DecisionRole,
+    pub attitude: Attitude,
+    /// The contact this one reports to, within the same account (决策链图谱).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Uuid))]
+    pub reports_to_id: Option<ContactId>,
+    pub notes: Option<String>,
+    pub archived: bool,
+    pub archived_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+impl Audited for Contact {
+    const ENTITY: &'static str = "contact";
+    fn audit_fields(&self) -> Vec<(&'static str, Option<String>)> {
+        vec![
+            ("account_id", Some(self.account_id.to_string())),
+            ("name", Some(self.name.clone())),
+            ("title", self.title.clone()),
+            ("phone", self.phone.clone()),
+            ("email", self.email.clone()),
+            ("wechat", self.wechat.clone()),
+            ("decision_role", Some(self.decision_role.as_str().to_string())),
+            ("attitude", Some(self.attitude.as_str().to_string())),
+            ("reports_to_id", self.reports_to_id.map(|c| c.to_string())),
+            ("notes", self.notes.clone()),
+            ("archived", Some(self.archived.to_string())),
+        ]
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -3,9 +3,11 @@
 //! A scope is decided once per request from the caller's roles and place in the org tree;
 //! every read and write of a business record is then filtered by it.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{OrgUnitId, UserId};
+use crate::audit::Audited;
+use crate::ids::{OrgUnitId, UserId, WorkspaceId};
 use crate::org::OrgTree;
 use crate::Problem;
 
@@ -102,6 +104,73 @@ impl Roles {
 
     pub fn names(&self) -> Vec<String> {
         self.0.iter().map(|r| r.as_str().to_string()).collect()
+    }
+}
+
+/// Interface language of a user or workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum Locale {
+    #[serde(rename = "zh-CN")]
+    ZhCn,
+    #[serde(rename = "en")]
+    En,
+}
+
+impl Locale {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Locale::ZhCn => "zh-CN",
+            Locale::En => "en",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Locale, Problem> {
+        match text {
+            "zh-CN" | "zh" | "zh-cn" => Ok(Locale::ZhCn),
+            "en" | "en-US" | "en-GB" => Ok(Locale::En),
+            other => Err(Problem::new(format!("unknown locale {other:?}; expected zh-CN or en"))),
+        }
+    }
+}
+
+/// A person who logs in. The password hash never leaves the store layer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct User {
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
+    pub id: UserId,
+    #[serde(skip)]
+    pub workspace_id: WorkspaceId,
+    pub email: String,
+    pub display_name: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Uuid))]
+    pub org_unit_id: Option<OrgUnitId>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Role>))]
+    #[serde(serialize_with = "serialize_roles")]
+    pub roles: Roles,
+    pub active: bool,
+    pub locale: Option<Locale>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+fn serialize_roles<S: serde::Serializer>(roles: &Roles, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(roles.iter())
+}
+
+impl Audited for User {
+    const ENTITY: &'static str = "user";
+    fn audit_fields(&self) -> Vec<(&'static str, Option<String>)> {
+        vec![
+            ("email", Some(self.email.clone())),
+            ("display_name", Some(self.display_name.clone())),
+            ("org_unit_id", self.org_unit_id.map(|u| u.to_string())),
+            ("roles", Some(self.roles.to_stored())),
+            ("active", Some(self.active.to_string())),
+            ("locale", self.locale.map(|l| l.as_str().to_string())),
+        ]
     }
 }
 

@@ -6,11 +6,13 @@
 //! runtime crate.
 
 pub mod account;
+pub mod audit;
 pub mod contact;
 pub mod ids;
 pub mod identity;
 pub mod org;
 pub mod text;
 pub mod validation;
+pub mod workspace;
 
 pub use validation::{FieldError, FieldErrors, Problem};

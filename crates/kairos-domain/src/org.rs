@@ -1,10 +1,47 @@
 //! The organisation tree: headquarters › branch › team (PRODUCT.md §1).
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-use crate::ids::OrgUnitId;
+use crate::audit::Audited;
+use crate::ids::{OrgUnitId, UserId, WorkspaceId};
 use crate::Problem;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OrgUnit {
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
+    pub id: OrgUnitId,
+    #[serde(skip)]
+    pub workspace_id: WorkspaceId,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Uuid))]
+    pub parent_id: Option<OrgUnitId>,
+    pub name: String,
+    /// Short code, the region part of opportunity numbers (2026-SH-001).
+    pub code: String,
+    pub kind: OrgUnitKind,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Uuid))]
+    pub manager_id: Option<UserId>,
+    pub archived: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+impl Audited for OrgUnit {
+    const ENTITY: &'static str = "org_unit";
+    fn audit_fields(&self) -> Vec<(&'static str, Option<String>)> {
+        vec![
+            ("parent_id", self.parent_id.map(|p| p.to_string())),
+            ("name", Some(self.name.clone())),
+            ("code", Some(self.code.clone())),
+            ("kind", Some(self.kind.as_str().to_string())),
+            ("manager_id", self.manager_id.map(|m| m.to_string())),
+            ("archived", Some(self.archived.to_string())),
+        ]
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

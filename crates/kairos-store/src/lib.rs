@@ -1,1 +1,29 @@
+//! Persistence for Kairos on SQLite and PostgreSQL.
+//!
+//! One code path serves both databases: statements are written once, either as SQL with
+//! `$n` placeholders (which both sqlx drivers accept) or built with sea-query and rendered
+//! for the backend at hand, and rows decode through one `FromRow` type per table. The
+//! backend is chosen once, from the URL, when the [`Store`] connects. This is why no
+//! business rule or query is ever written twice.
+//!
+//! Store functions take a [`Conn`] (`get_*` fails when absent, `find_*` answers an
+//! `Option`, `list_*`, `insert_*`, `update_*`), so the app layer decides which of them share
+//! one transaction.
 
+pub mod db;
+pub mod error;
+pub mod page;
+mod row;
+
+pub mod account;
+pub mod audit;
+pub mod auth;
+pub mod contact;
+pub mod idempotency;
+pub mod org_unit;
+pub mod scope;
+pub mod user;
+pub mod workspace;
+
+pub use db::{Backend, Conn, Sql, Store, StoreOptions, Tx, sql};
+pub use error::StoreError;

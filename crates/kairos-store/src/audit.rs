@@ -1,0 +1,74 @@
+//! The append-only audit log.
+
+use chrono::{DateTime, Utc};
+use kairos_domain::audit::FieldChange;
+use kairos_domain::ids::{UserId, WorkspaceId};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::db::{Conn, sql};
+use crate::error::StoreResult;
+
+/// One audited change, as `GET /api/v1/audit` answers it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct AuditEntry {
+    #[sqlx(rename = "audit_id")]
+    pub id: String,
+    pub at: DateTime<Utc>,
+    /// The user who made the change; empty for system changes.
+    pub actor_id: Option<String>,
+    pub entity: String,
+    pub entity_id: String,
+    /// create, update, archive, restore, delete
+    pub action: String,
+    pub field: Option<String>,
+    pub old_value: Option<String>,
+    pub new_value: Option<String>,
+}
+
+/// What the app knows about one audited event.
+pub struct AuditEvent<'a> {
+    pub workspace: WorkspaceId,
+    pub actor: Option<UserId>,
+    pub at: DateTime<Utc>,
+    pub entity: &'a str,
+    pub entity_id: String,
+    pub action: &'a str,
+}
+
+/// Writes one row per changed field (or a single row for an event without field changes).
+/// Runs inside the transaction of the change itself, so the log can never miss a change.
+pub async fn insert_audit(c: &mut Conn<'_>, e: &AuditEvent<'_>, changes: &[FieldChange], mint: &mut dyn FnMut() -> Uuid) -> StoreResult<()> {
+    let statement = "INSERT INTO audit_log (workspace_id, audit_id, at, actor_id, entity, entity_id, action, field, \
+                     old_value, new_value) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+    let base = |id: Uuid| {
+        sql(statement)
+            .bind(e.workspace.to_string())
+            .bind(id.to_string())
+            .bind(e.at)
+            .bind(e.actor.map(|a| a.to_string()))
+            .bind(e.entity.to_string())
+            .bind(e.entity_id.clone())
+            .bind(e.action.to_string())
+    };
+    if changes.is_empty() {
+        let none: Option<String> = None;
+        c.execute(&base(mint()).bind(none.clone()).bind(none.clone()).bind(none)).await?;
+    }
+    for ch in changes {
+        c.execute(&base(mint()).bind(ch.field.clone()).bind(ch.old_value.clone()).bind(ch.new_value.clone())).await?;
+    }
+    Ok(())
+}
+
+pub async fn list_audit(c: &mut Conn<'_>, ws: WorkspaceId, entity: &str, entity_id: &str, limit: u64) -> StoreResult<Vec<AuditEntry>> {
+    c.fetch_all(
+        &sql("SELECT audit_id, at, actor_id, entity, entity_id, action, field, old_value, new_value FROM audit_log \
+              WHERE workspace_id = $1 AND entity = $2 AND entity_id = $3 ORDER BY at, audit_id LIMIT $4")
+        .bind(ws.to_string())
+        .bind(entity.to_string())
+        .bind(entity_id.to_string())
+        .bind(limit as i64),
+    )
+    .await
+}

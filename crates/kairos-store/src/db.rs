@@ -1,0 +1,379 @@
+//! Connecting, migrating, and running statements on whichever database the URL names.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sea_query::{
+    DeleteStatement, InsertStatement, PostgresQueryBuilder, SelectStatement, SqliteQueryBuilder,
+    UpdateStatement, Value, Values,
+};
+use sea_query_binder::SqlxValues;
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Connection, FromRow, PgConnection, Postgres, Sqlite, SqliteConnection, Transaction};
+
+use crate::error::{StoreError, StoreResult};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Option<Backend> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub url: String,
+    /// A replica for reports; reads of one's own writes always use the primary.
+    pub read_url: Option<String>,
+    pub max_connections: u32,
+}
+
+impl StoreOptions {
+    pub fn new(url: impl Into<String>) -> Self {
+        StoreOptions { url: url.into(), read_url: None, max_connections: 16 }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Pools {
+    /// SQLite allows one writer at a time. A single-connection write pool queues writers
+    /// inside the process instead of letting them collide on the file lock, while the read
+    /// pool serves many readers at once from the WAL.
+    Sqlite { write: sqlx::SqlitePool, read: sqlx::SqlitePool },
+    Postgres { write: sqlx::PgPool, read: sqlx::PgPool },
+}
+
+/// The database, chosen once from the URL.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pools: Pools,
+}
+
+impl Store {
+    pub async fn connect(options: &StoreOptions) -> StoreResult<Store> {
+        let backend = Backend::from_url(&options.url).ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "unsupported database URL {:?}: use sqlite://FILE or postgres://…",
+                redact_url(&options.url)
+            ))
+        })?;
+        let pools = match backend {
+            Backend::Sqlite => {
+                let connect = SqliteConnectOptions::from_str(&options.url)?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(10))
+                    .pragma("cache_size", "-32000")
+                    .pragma("temp_store", "memory");
+                let write = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(connect.clone())
+                    .await?;
+                let read = SqlitePoolOptions::new()
+                    .max_connections(options.max_connections.max(2))
+                    .connect_with(connect.read_only(false))
+                    .await?;
+                Pools::Sqlite { write, read }
+            }
+            Backend::Postgres => {
+                let connect = PgConnectOptions::from_str(&options.url)?;
+                let write = PgPoolOptions::new()
+                    .max_connections(options.max_connections)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(connect)
+                    .await?;
+                let read = match &options.read_url {
+                    Some(url) => {
+                        PgPoolOptions::new()
+                            .max_connections(options.max_connections)
+                            .connect_with(PgConnectOptions::from_str(url)?)
+                            .await?
+                    }
+                    None => write.clone(),
+                };
+                Pools::Postgres { write, read }
+            }
+        };
+        Ok(Store { pools })
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.pools {
+            Pools::Sqlite { .. } => Backend::Sqlite,
+            Pools::Postgres { .. } => Backend::Postgres,
+        }
+    }
+
+    /// Applies the migrations of this backend that have not run yet.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        match &self.pools {
+            Pools::Sqlite { write, .. } => sqlx::migrate!("./migrations/sqlite").run(write).await?,
+            Pools::Postgres { write, .. } => sqlx::migrate!("./migrations/postgres").run(write).await?,
+        }
+        Ok(())
+    }
+
+    /// A pooled connection for reads that need no transaction.
+    pub async fn read(&self) -> StoreResult<ReadConn> {
+        Ok(match &self.pools {
+            Pools::Sqlite { read, .. } => ReadConn::Sqlite(read.acquire().await?),
+            Pools::Postgres { write, .. } => ReadConn::Postgres(write.acquire().await?),
+        })
+    }
+
+    /// A connection to the report replica when one is configured, else the primary.
+    pub async fn report_read(&self) -> StoreResult<ReadConn> {
+        Ok(match &self.pools {
+            Pools::Sqlite { read, .. } => ReadConn::Sqlite(read.acquire().await?),
+            Pools::Postgres { read, .. } => ReadConn::Postgres(read.acquire().await?),
+        })
+    }
+
+    /// Starts a write transaction. On SQLite it takes the write lock at once (BEGIN
+    /// IMMEDIATE), so a transaction that reads before it writes can never fail half-way
+    /// with "database is locked".
+    pub async fn begin(&self) -> StoreResult<Tx> {
+        Ok(match &self.pools {
+            Pools::Sqlite { write, .. } => Tx::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?),
+            Pools::Postgres { write, .. } => Tx::Postgres(write.begin().await?),
+        })
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> StoreResult<()> {
+        let mut conn = self.read().await?;
+        let _: (i64,) = conn.conn().fetch_one(&sql("SELECT 1")).await?;
+        Ok(())
+    }
+
+    /// Refreshes the planner's statistics after a bulk load (autovacuum may be off).
+    pub async fn analyze(&self) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        tx.conn().execute(&sql("ANALYZE")).await?;
+        tx.commit().await
+    }
+
+    pub async fn close(&self) {
+        match &self.pools {
+            Pools::Sqlite { write, read } => {
+                write.close().await;
+                read.close().await;
+            }
+            Pools::Postgres { write, read } => {
+                write.close().await;
+                read.close().await;
+            }
+        }
+    }
+}
+
+/// Hides the password of a database URL for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}://{}:***@{}", &url[..scheme_end], user, &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+pub enum ReadConn {
+    Sqlite(PoolConnection<Sqlite>),
+    Postgres(PoolConnection<Postgres>),
+}
+
+impl ReadConn {
+    pub fn conn(&mut self) -> Conn<'_> {
+        match self {
+            ReadConn::Sqlite(c) => Conn::Sqlite(c),
+            ReadConn::Postgres(c) => Conn::Postgres(c),
+        }
+    }
+}
+
+pub enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+impl Tx {
+    pub fn conn(&mut self) -> Conn<'_> {
+        match self {
+            Tx::Sqlite(t) => Conn::Sqlite(t),
+            Tx::Postgres(t) => Conn::Postgres(t),
+        }
+    }
+
+    pub async fn commit(self) -> StoreResult<()> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+
+    pub async fn rollback(self) -> StoreResult<()> {
+        match self {
+            Tx::Sqlite(t) => t.rollback().await?,
+            Tx::Postgres(t) => t.rollback().await?,
+        }
+        Ok(())
+    }
+}
+
+/// One live connection (pooled or inside a transaction) of either backend.
+pub enum Conn<'c> {
+    Sqlite(&'c mut SqliteConnection),
+    Postgres(&'c mut PgConnection),
+}
+
+/// A row type that decodes from both backends.
+pub trait Record: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
+impl<T> Record for T where T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
+
+/// A statement that can be rendered for either backend.
+pub trait Statement: Sync {
+    fn render(&self, backend: Backend) -> (String, Values);
+}
+
+/// Hand-written SQL with `$1`, `$2`, … placeholders, understood by both drivers. Only for
+/// SQL that is the same text on both databases; anything dynamic goes through sea-query.
+#[derive(Debug, Clone)]
+pub struct Sql {
+    text: String,
+    values: Vec<Value>,
+}
+
+pub fn sql(text: impl Into<String>) -> Sql {
+    Sql { text: text.into(), values: Vec::new() }
+}
+
+impl Sql {
+    pub fn bind(mut self, value: impl Into<Value>) -> Self {
+        self.values.push(value.into());
+        self
+    }
+}
+
+impl Statement for Sql {
+    fn render(&self, _backend: Backend) -> (String, Values) {
+        (self.text.clone(), Values(self.values.clone()))
+    }
+}
+
+macro_rules! sea_statement {
+    ($($t:ty),*) => {$(
+        impl Statement for $t {
+            fn render(&self, backend: Backend) -> (String, Values) {
+                match backend {
+                    Backend::Sqlite => self.build(SqliteQueryBuilder),
+                    Backend::Postgres => self.build(PostgresQueryBuilder),
+                }
+            }
+        }
+    )*};
+}
+sea_statement!(SelectStatement, InsertStatement, UpdateStatement, DeleteStatement);
+
+impl Conn<'_> {
+    pub fn backend(&self) -> Backend {
+        match self {
+            Conn::Sqlite(_) => Backend::Sqlite,
+            Conn::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    pub async fn fetch_all<T: Record>(&mut self, stmt: &(impl Statement + ?Sized)) -> StoreResult<Vec<T>> {
+        let (text, values) = stmt.render(self.backend());
+        let rows = match self {
+            Conn::Sqlite(c) => sqlx::query_as_with::<_, T, _>(&text, SqlxValues(values)).fetch_all(&mut **c).await,
+            Conn::Postgres(c) => sqlx::query_as_with::<_, T, _>(&text, SqlxValues(values)).fetch_all(&mut **c).await,
+        };
+        rows.map_err(StoreError::from)
+    }
+
+    pub async fn fetch_optional<T: Record>(&mut self, stmt: &(impl Statement + ?Sized)) -> StoreResult<Option<T>> {
+        let (text, values) = stmt.render(self.backend());
+        let row = match self {
+            Conn::Sqlite(c) => sqlx::query_as_with::<_, T, _>(&text, SqlxValues(values)).fetch_optional(&mut **c).await,
+            Conn::Postgres(c) => {
+                sqlx::query_as_with::<_, T, _>(&text, SqlxValues(values)).fetch_optional(&mut **c).await
+            }
+        };
+        row.map_err(StoreError::from)
+    }
+
+    pub async fn fetch_one<T: Record>(&mut self, stmt: &(impl Statement + ?Sized)) -> StoreResult<T> {
+        self.fetch_optional(stmt).await?.ok_or(StoreError::NotFound)
+    }
+
+    /// Runs a statement and answers the number of rows it touched.
+    pub async fn execute(&mut self, stmt: &(impl Statement + ?Sized)) -> StoreResult<u64> {
+        let (text, values) = stmt.render(self.backend());
+        let done = match self {
+            Conn::Sqlite(c) => sqlx::query_with(&text, SqlxValues(values)).execute(&mut **c).await.map(|r| r.rows_affected()),
+            Conn::Postgres(c) => {
+                sqlx::query_with(&text, SqlxValues(values)).execute(&mut **c).await.map(|r| r.rows_affected())
+            }
+        };
+        done.map_err(StoreError::from)
+    }
+
+    /// A `count(*)`-style single integer.
+    pub async fn fetch_count(&mut self, stmt: &(impl Statement + ?Sized)) -> StoreResult<i64> {
+        let (n,): (i64,) = self.fetch_one(stmt).await?;
+        Ok(n)
+    }
+
+    /// Runs several statements separated by semicolons, without parameters (test set-up,
+    /// maintenance).
+    pub async fn execute_script(&mut self, script: &str) -> StoreResult<()> {
+        use sqlx::Executor;
+        match self {
+            Conn::Sqlite(c) => {
+                c.execute(script).await?;
+            }
+            Conn::Postgres(c) => {
+                c.execute(script).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Opens one plain connection, for administration such as creating test databases.
+pub async fn connect_postgres_admin(url: &str) -> StoreResult<PgConnection> {
+    Ok(PgConnection::connect(url).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_choose_the_backend_and_passwords_are_hidden() {
+        assert_eq!(Backend::from_url("sqlite://kairos.db"), Some(Backend::Sqlite));
+        assert_eq!(Backend::from_url("postgres://u@h/db"), Some(Backend::Postgres));
+        assert_eq!(Backend::from_url("mysql://h/db"), None);
+        assert_eq!(redact_url("postgres://kairos:s3cret@db:5432/k"), "postgres://kairos:***@db:5432/k");
+        assert_eq!(redact_url("sqlite://kairos.db"), "sqlite://kairos.db");
+    }
+}

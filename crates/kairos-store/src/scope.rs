@@ -1,0 +1,49 @@
+//! Data scopes as SQL conditions, so that a list, a count or a search can never return a
+//! record the caller may not see (PRODUCT.md §1).
+
+use kairos_domain::identity::DataScope;
+use sea_query::{Alias, Cond, Expr, Query, SimpleExpr};
+
+/// A column of a table alias, e.g. `col("a", "owner_id")` for `"a"."owner_id"`.
+pub fn col(table: &str, column: &str) -> Expr {
+    Expr::col((Alias::new(table), Alias::new(column)))
+}
+
+/// How a scoped table says who owns a row and who else works on it.
+pub struct ScopedTable<'a> {
+    /// The alias of the table in the query.
+    pub alias: &'a str,
+    pub key: &'a str,
+    pub owner: &'a str,
+    pub unit: &'a str,
+    /// The team table (`account_member`) whose rows name extra people who see the record.
+    pub members: &'a str,
+}
+
+impl ScopedTable<'_> {
+    /// The condition a row must meet to be visible, or `None` when everything is.
+    pub fn condition(&self, scope: &DataScope) -> Option<SimpleExpr> {
+        let own = |user: String| -> SimpleExpr {
+            let team = Query::select()
+                .expr(Expr::val(1))
+                .from_as(Alias::new(self.members), Alias::new("scope_m"))
+                .and_where(col("scope_m", "workspace_id").equals((Alias::new(self.alias), Alias::new("workspace_id"))))
+                .and_where(col("scope_m", self.key).equals((Alias::new(self.alias), Alias::new(self.key))))
+                .and_where(col("scope_m", "user_id").eq(user.clone()))
+                .to_owned();
+            Cond::any().add(col(self.alias, self.owner).eq(user)).add(Expr::exists(team)).into()
+        };
+        match scope {
+            DataScope::All => None,
+            DataScope::Own { user } => Some(own(user.to_string())),
+            DataScope::Subtree { user, units } => {
+                let units: Vec<String> = units.iter().map(|u| u.to_string()).collect();
+                Some(Cond::any().add(own(user.to_string())).add(col(self.alias, self.unit).is_in(units)).into())
+            }
+        }
+    }
+}
+
+/// Accounts, aliased `a` in every query that scopes them.
+pub const ACCOUNT: ScopedTable<'static> =
+    ScopedTable { alias: "a", key: "account_id", owner: "owner_id", unit: "org_unit_id", members: "account_member" };
