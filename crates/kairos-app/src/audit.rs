@@ -1,7 +1,7 @@
 //! Writing and reading the audit trail (PRODUCT.md §1).
 
 use kairos_domain::audit::FieldChange;
-use kairos_domain::ids::{AccountId, ContactId};
+use kairos_domain::ids::{AccountId, ContactId, UserId, WorkspaceId};
 use kairos_store::audit::{AuditEntry, AuditEvent, insert_audit, list_audit};
 use kairos_store::{Conn, account, contact};
 
@@ -23,7 +23,22 @@ impl App {
         let Some(workspace) = actor.map(|a| a.workspace()) else {
             return Err(AppError::internal("audit without a workspace"));
         };
-        let event = AuditEvent { workspace, actor: actor.map(|a| a.id()), at: self.now(), entity, entity_id, action };
+        self.audit_as(c, workspace, actor.map(|a| a.id()), entity, entity_id, action, changes).await
+    }
+
+    /// Like [`audit`](Self::audit) for changes no signed-in user made (the command line).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn audit_as(
+        &self,
+        c: &mut Conn<'_>,
+        workspace: WorkspaceId,
+        by: Option<UserId>,
+        entity: &str,
+        entity_id: String,
+        action: &str,
+        changes: &[FieldChange],
+    ) -> AppResult<()> {
+        let event = AuditEvent { workspace, actor: by, at: self.now(), entity, entity_id, action };
         let mut mint = || self.mint();
         insert_audit(c, &event, changes, &mut mint).await?;
         Ok(())

@@ -6,13 +6,20 @@
 //! Authorisation lives here, not in the HTTP layer, so every interface (API, web pages,
 //! CLI, import, jobs) gets the same rules.
 
+pub mod accounts;
 pub mod actor;
 pub mod audit;
 pub mod auth;
+pub mod contacts;
 pub mod error;
+pub mod idempotency;
 pub mod input;
 pub mod listing;
+pub mod org_units;
+mod ownership;
 pub mod password;
+pub mod users;
+pub mod workspaces;
 
 mod app;
 
