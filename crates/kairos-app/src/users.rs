@@ -274,3 +274,29 @@ fn duplicate_email(existing: UserId) -> AppError {
         details: json!({ "field": "email", "existing_id": existing.to_string() }),
     }
 }
+
+impl App {
+    /// Disables or re-enables a user by e-mail, from the command line.
+    pub async fn set_user_active_by_email(&self, ws: WorkspaceId, email: &str, active: bool) -> AppResult<User> {
+        let key = text::email_key(email).map_err(|p| AppError::field("email", p.0))?;
+        let mut tx = self.begin().await?;
+        let old = store::find_user_by_email_key(&mut tx.conn(), &key)
+            .await?
+            .filter(|u| u.workspace_id == ws)
+            .ok_or(AppError::NotFound { entity: "user" })?;
+        if old.active == active {
+            return Ok(old);
+        }
+        let mut new = old.clone();
+        new.active = active;
+        new.version += 1;
+        new.updated_at = self.now();
+        store::update_user(&mut tx.conn(), &new, &key, old.version).await?;
+        if !active {
+            auth::delete_user_sessions(&mut tx.conn(), ws, new.id).await?;
+        }
+        self.audit_as(&mut tx.conn(), ws, None, "user", new.id.to_string(), "update", &changed(&old, &new)).await?;
+        tx.commit().await?;
+        Ok(new)
+    }
+}

@@ -1,1 +1,135 @@
+//! Kairos over HTTP: the REST API under `/api/v1` (API.md), its OpenAPI document and
+//! reference, and the browser pages.
 
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use kairos_app::App;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod idempotency;
+pub mod state;
+pub mod web;
+
+pub use state::{AppState, HttpSettings};
+
+use crate::error::ApiError;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Kairos API", description = "Business-opportunity management. Conventions: API.md (errors, lists, versions, idempotency)."),
+    paths(
+        api::auth::create_token, api::auth::list_tokens, api::auth::revoke_token, api::auth::me,
+        api::org_units::list, api::org_units::create, api::org_units::get, api::org_units::update, api::org_units::archive,
+        api::users::list, api::users::create, api::users::get, api::users::update,
+        api::accounts::list, api::accounts::create, api::accounts::get, api::accounts::update, api::accounts::archive, api::accounts::restore,
+        api::contacts::list, api::contacts::create, api::contacts::get, api::contacts::update, api::contacts::archive, api::contacts::restore,
+        api::audit::read,
+        healthz,
+    ),
+    components(schemas(error::ErrorBody, error::ErrorContent)),
+    modifiers(&BearerAuth),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    }
+}
+
+/// The whole HTTP surface.
+pub fn router(app: App, settings: HttpSettings) -> Router {
+    let state = AppState { app, settings: Arc::new(settings) };
+    let v1 = Router::new()
+        .route("/auth/tokens", get(api::auth::list_tokens))
+        .route("/auth/tokens/{id}", axum::routing::delete(api::auth::revoke_token))
+        .route("/me", get(api::auth::me))
+        .route("/org-units", get(api::org_units::list).post(api::org_units::create))
+        .route("/org-units/{id}", get(api::org_units::get).patch(api::org_units::update).delete(api::org_units::archive))
+        .route("/users", get(api::users::list).post(api::users::create))
+        .route("/users/{id}", get(api::users::get).patch(api::users::update))
+        .route("/accounts", get(api::accounts::list).post(api::accounts::create))
+        .route("/accounts/{id}", get(api::accounts::get).patch(api::accounts::update).delete(api::accounts::archive))
+        .route("/accounts/{id}/restore", post(api::accounts::restore))
+        .route("/contacts", get(api::contacts::list).post(api::contacts::create))
+        .route("/contacts/{id}", get(api::contacts::get).patch(api::contacts::update).delete(api::contacts::archive))
+        .route("/contacts/{id}/restore", post(api::contacts::restore))
+        .route("/audit", get(api::audit::read))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
+        // Token creation needs no login, so it sits outside the idempotency layer (which
+        // keys answers by user).
+        .route("/auth/tokens", post(api::auth::create_token))
+        .fallback(api_not_found)
+        .method_not_allowed_fallback(method_not_allowed);
+
+    Router::new()
+        .nest("/api/v1", v1)
+        .route("/api/openapi.json", get(openapi_json))
+        .route("/api/docs", get(|| async { web::static_asset("text/html; charset=utf-8", include_str!("../assets/docs.html")) }))
+        .route("/api/docs/docs.js", get(|| async { web::static_asset("text/javascript; charset=utf-8", include_str!("../assets/docs.js")) }))
+        .route("/api/docs/docs.css", get(|| async { web::static_asset("text/css; charset=utf-8", include_str!("../assets/docs.css")) }))
+        .route("/healthz", get(healthz))
+        .route("/login", get(web::login_page).post(web::login))
+        .route("/logout", post(web::logout))
+        .route("/", get(web::home))
+        .route("/assets/app.css", get(web::asset_css))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
+        .with_state(state)
+}
+
+async fn openapi_json() -> Response {
+    static DOC: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| ApiDoc::openapi().to_pretty_json().unwrap_or_else(|_| "{}".into()));
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], DOC.as_str()).into_response()
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// "ok"
+    pub status: &'static str,
+    /// sqlite or postgres
+    pub database: &'static str,
+}
+
+/// Liveness and database check: 200 when the database answers, 503 otherwise.
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, body = Health), (status = 503, body = error::ErrorBody)))]
+pub async fn healthz(State(state): State<AppState>) -> Response {
+    let database = match state.app.store.backend() {
+        kairos_store::Backend::Sqlite => "sqlite",
+        kairos_store::Backend::Postgres => "postgres",
+    };
+    match state.app.store.ping().await {
+        Ok(()) => axum::Json(Health { status: "ok", database }).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health check failed");
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", "the database does not answer").into_response()
+        }
+    }
+}
+
+async fn api_not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint; see /api/docs")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this endpoint does not accept that method; see /api/docs")
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "Not found").into_response()
+}

@@ -38,7 +38,7 @@ pub struct AuditEvent<'a> {
 
 /// Writes one row per changed field (or a single row for an event without field changes).
 /// Runs inside the transaction of the change itself, so the log can never miss a change.
-pub async fn insert_audit(c: &mut Conn<'_>, e: &AuditEvent<'_>, changes: &[FieldChange], mint: &mut dyn FnMut() -> Uuid) -> StoreResult<()> {
+pub async fn insert_audit(c: &mut Conn<'_>, e: &AuditEvent<'_>, changes: &[FieldChange], mint: &mut (dyn FnMut() -> Uuid + Send)) -> StoreResult<()> {
     let statement = "INSERT INTO audit_log (workspace_id, audit_id, at, actor_id, entity, entity_id, action, field, \
                      old_value, new_value) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
     let base = |id: Uuid| {

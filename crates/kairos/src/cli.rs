@@ -1,0 +1,229 @@
+//! The command line: serve, migrate, init, user, healthcheck.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, anyhow, bail};
+use clap::{Args, Parser, Subcommand};
+use kairos_app::users::UserSpec;
+use kairos_app::workspaces::WorkspaceSpec;
+use kairos_app::{App, AppError};
+use kairos_domain::identity::Role;
+use kairos_domain::ids::WorkspaceId;
+use kairos_store::Store;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::config::Settings;
+use crate::startup::{Application, shutdown_signal};
+
+#[derive(Parser, Debug)]
+#[command(name = "kairos", version, about = "Kairos: business-opportunity management (商机管理).")]
+pub struct Cli {
+    /// Configuration file (default: ./kairos.toml when it exists).
+    #[arg(long, global = true, env = "KAIROS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Database URL: sqlite://FILE (default sqlite://kairos.db) or postgres://USER@HOST/DB.
+    #[arg(long, global = true)]
+    pub database_url: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the web UI and the REST API (migrates the database first).
+    Serve {
+        /// Address to listen on [env: KAIROS_LISTEN] [default: 127.0.0.1:8080]
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create a workspace with its headquarters and first admin.
+    Init {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        admin_email: String,
+        #[arg(long, env = "KAIROS_ADMIN_PASSWORD")]
+        admin_password: String,
+        #[arg(long)]
+        admin_name: Option<String>,
+        /// zh-CN (default) or en
+        #[arg(long)]
+        locale: Option<String>,
+    },
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Ask a running server whether it and its database are healthy (exit 0 when they are).
+    Healthcheck {
+        /// Server address [default: the configured listen address]
+        #[arg(long)]
+        address: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Add a user.
+    Add(UserAdd),
+    /// List the users of a workspace.
+    List {
+        #[arg(long)]
+        workspace: Option<String>,
+    },
+    /// Disable a user: their sessions end and their tokens stop working.
+    Disable {
+        email: String,
+        #[arg(long)]
+        workspace: Option<String>,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct UserAdd {
+    #[arg(long)]
+    pub email: String,
+    #[arg(long)]
+    pub name: String,
+    #[arg(long, env = "KAIROS_USER_PASSWORD")]
+    pub password: String,
+    /// Role, repeatable: admin, director, manager, sales_rep, presales, customer_success, finance, legal
+    #[arg(long = "role", default_value = "sales_rep")]
+    pub roles: Vec<String>,
+    /// Org unit code (e.g. HQ, SH)
+    #[arg(long)]
+    pub org_unit: Option<String>,
+    #[arg(long)]
+    pub workspace: Option<String>,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let listen = match &cli.command {
+        Command::Serve { listen } => listen.clone(),
+        _ => None,
+    };
+    let settings = Settings::load(cli.config.as_deref(), &[("database_url", cli.database_url.clone()), ("listen", listen)])?;
+    init_tracing(&settings.log);
+    match cli.command {
+        Command::Serve { .. } => {
+            let application = Application::build(settings.clone()).await?;
+            tracing::info!(
+                address = %application.address(),
+                database = %kairos_store::db::redact_url(&settings.database_url),
+                "Kairos is serving"
+            );
+            println!("Kairos is serving on http://{}", application.address());
+            application.run_until(shutdown_signal()).await?;
+        }
+        Command::Migrate => {
+            let store = connect(&settings).await?;
+            store.close().await;
+            println!("migrations applied to {}", kairos_store::db::redact_url(&settings.database_url));
+        }
+        Command::Init { workspace, admin_email, admin_password, admin_name, locale } => {
+            let app = App::new(connect(&settings).await?, settings.app_config());
+            let created = app
+                .init_workspace(WorkspaceSpec { name: workspace, admin_email, admin_password, admin_name, locale })
+                .await
+                .map_err(explain)?;
+            println!(
+                "created workspace {:?} ({}) with admin {} — sign in at http://{}/login",
+                created.workspace.name, created.workspace.id, created.admin.email, settings.listen
+            );
+        }
+        Command::User(cmd) => user_command(&settings, cmd).await?,
+        Command::Healthcheck { address } => return healthcheck(address.as_deref().unwrap_or(&settings.listen)).await,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn connect(settings: &Settings) -> anyhow::Result<Store> {
+    let store = Store::connect(&settings.store_options())
+        .await
+        .with_context(|| format!("cannot open the database {}", kairos_store::db::redact_url(&settings.database_url)))?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+async fn user_command(settings: &Settings, cmd: UserCommand) -> anyhow::Result<()> {
+    let store = connect(settings).await?;
+    let app = App::new(store.clone(), settings.app_config());
+    match cmd {
+        UserCommand::Add(add) => {
+            let ws = workspace(&store, add.workspace.as_deref()).await?;
+            let roles = add.roles.iter().map(|r| Role::parse(r).map_err(|p| anyhow!("--role: {p}"))).collect::<Result<Vec<_>, _>>()?;
+            let org_unit_id = match &add.org_unit {
+                Some(code) => {
+                    let mut conn = store.read().await?;
+                    let unit = kairos_store::org_unit::find_org_unit_by_code(&mut conn.conn(), ws, &code.to_ascii_uppercase())
+                        .await?
+                        .ok_or_else(|| anyhow!("--org-unit: no org unit with code {code:?}"))?;
+                    Some(unit.id.to_string())
+                }
+                None => None,
+            };
+            let user = app
+                .add_user(ws, None, UserSpec { email: add.email, display_name: add.name, password: add.password, org_unit_id, roles, locale: None })
+                .await
+                .map_err(explain)?;
+            println!("added {} ({}) with roles {}", user.email, user.id, user.roles.names().join(", "));
+        }
+        UserCommand::List { workspace: name } => {
+            let ws = workspace(&store, name.as_deref()).await?;
+            let mut conn = store.read().await?;
+            let page = kairos_store::page::PageRequest { limit: 10_000, offset: 0 };
+            let users = kairos_store::user::list_users(&mut conn.conn(), ws, &Default::default(), page).await?;
+            for u in users.items {
+                println!("{}\t{}\t{}\t{}", u.email, u.display_name, u.roles.names().join(","), if u.active { "active" } else { "disabled" });
+            }
+        }
+        UserCommand::Disable { email, workspace: name } => {
+            let ws = workspace(&store, name.as_deref()).await?;
+            let user = app.set_user_active_by_email(ws, &email, false).await.map_err(explain)?;
+            println!("disabled {}", user.email);
+        }
+    }
+    Ok(())
+}
+
+/// The workspace a command means: the one named, or the only one there is.
+async fn workspace(store: &Store, name: Option<&str>) -> anyhow::Result<WorkspaceId> {
+    let mut conn = store.read().await?;
+    let all = kairos_store::workspace::list_workspaces(&mut conn.conn()).await?;
+    match name {
+        Some(n) => all.iter().find(|w| w.name == n).map(|w| w.id).ok_or_else(|| anyhow!("no workspace named {n:?}")),
+        None => match all.as_slice() {
+            [only] => Ok(only.id),
+            [] => bail!("there is no workspace yet; create one with `kairos init`"),
+            _ => bail!("there are several workspaces; name one with --workspace"),
+        },
+    }
+}
+
+/// Turns a use-case error into a sentence for the terminal.
+fn explain(err: AppError) -> anyhow::Error {
+    match err {
+        AppError::Validation(fields) => {
+            anyhow!(fields.iter().map(|f| format!("{}: {}", f.field, f.problem)).collect::<Vec<_>>().join("\n"))
+        }
+        other => anyhow!(other.to_string()),
+    }
+}
+
+/// A minimal HTTP GET of /healthz, so that the binary needs no HTTP client library.
+async fn healthcheck(address: &str) -> anyhow::Result<ExitCode> {
+    let mut stream = tokio::net::TcpStream::connect(address).await.with_context(|| format!("cannot reach {address}"))?;
+    stream.write_all(format!("GET /healthz HTTP/1.0\r\nHost: {address}\r\n\r\n").as_bytes()).await?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await?;
+    let status = answer.lines().next().unwrap_or("");
+    println!("{status}");
+    Ok(if status.contains(" 200 ") { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+}

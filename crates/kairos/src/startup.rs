@@ -1,0 +1,63 @@
+//! Start-up: connect, migrate, bind the port first (so a test or a supervisor knows the
+//! address at once), then serve until stopped.
+
+use std::net::SocketAddr;
+
+use kairos_app::App;
+use kairos_store::Store;
+use tokio::net::TcpListener;
+
+use crate::config::Settings;
+
+pub struct Application {
+    listener: TcpListener,
+    app: App,
+    settings: Settings,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let store = Store::connect(&settings.store_options()).await?;
+        store.migrate().await?;
+        let listener = TcpListener::bind(&settings.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
+        let app = App::new(store, settings.app_config());
+        Ok(Application { listener, app, settings })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let http = kairos_http::HttpSettings { secure_cookies: self.settings.secure_cookies };
+        let router = kairos_http::router(self.app.clone(), http);
+        axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        self.app.store.close().await;
+        Ok(())
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
