@@ -158,7 +158,7 @@ impl Store {
     /// Checks that the database answers.
     pub async fn ping(&self) -> StoreResult<()> {
         let mut conn = self.read().await?;
-        let _: (i64,) = conn.conn().fetch_one(&sql("SELECT 1")).await?;
+        let _: (i64,) = conn.conn().fetch_one(&sql("SELECT CAST(1 AS BIGINT)")).await?;
         Ok(())
     }
 

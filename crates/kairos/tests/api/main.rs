@@ -1,0 +1,11 @@
+//! The black-box suite: the real application on port 0, a fresh database of the kind
+//! `KAIROS_TEST_DB` names, and HTTP. One test binary, so it is compiled once.
+
+mod accounts;
+mod auth;
+mod contacts;
+mod errors;
+mod fixture;
+mod identity;
+mod schema;
+mod scopes;
