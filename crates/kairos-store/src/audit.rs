@@ -6,6 +6,8 @@ use kairos_domain::ids::{UserId, WorkspaceId};
 use serde::Serialize;
 use uuid::Uuid;
 
+use sea_query::{Alias, Query};
+
 use crate::db::{Conn, sql};
 use crate::error::StoreResult;
 
@@ -36,27 +38,37 @@ pub struct AuditEvent<'a> {
     pub action: &'a str,
 }
 
-/// Writes one row per changed field (or a single row for an event without field changes).
-/// Runs inside the transaction of the change itself, so the log can never miss a change.
+/// Writes one row per changed field (or a single row for an event without field changes),
+/// in one multi-row statement. Runs inside the transaction of the change itself, so the log
+/// can never miss a change.
 pub async fn insert_audit(c: &mut Conn<'_>, e: &AuditEvent<'_>, changes: &[FieldChange], mint: &mut (dyn FnMut() -> Uuid + Send)) -> StoreResult<()> {
-    let statement = "INSERT INTO audit_log (workspace_id, audit_id, at, actor_id, entity, entity_id, action, field, \
-                     old_value, new_value) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
-    let base = |id: Uuid| {
-        sql(statement)
-            .bind(e.workspace.to_string())
-            .bind(id.to_string())
-            .bind(e.at)
-            .bind(e.actor.map(|a| a.to_string()))
-            .bind(e.entity.to_string())
-            .bind(e.entity_id.clone())
-            .bind(e.action.to_string())
+    let none = FieldChange { field: String::new(), old_value: None, new_value: None };
+    let rows: Vec<(Option<&str>, &FieldChange)> = if changes.is_empty() {
+        vec![(None, &none)]
+    } else {
+        changes.iter().map(|ch| (Some(ch.field.as_str()), ch)).collect()
     };
-    if changes.is_empty() {
-        let none: Option<String> = None;
-        c.execute(&base(mint()).bind(none.clone()).bind(none.clone()).bind(none)).await?;
-    }
-    for ch in changes {
-        c.execute(&base(mint()).bind(ch.field.clone()).bind(ch.old_value.clone()).bind(ch.new_value.clone())).await?;
+    for chunk in rows.chunks(100) {
+        let mut q = Query::insert();
+        q.into_table(Alias::new("audit_log")).columns(
+            ["workspace_id", "audit_id", "at", "actor_id", "entity", "entity_id", "action", "field", "old_value", "new_value"]
+                .map(Alias::new),
+        );
+        for (field, ch) in chunk {
+            q.values_panic([
+                e.workspace.to_string().into(),
+                mint().to_string().into(),
+                e.at.into(),
+                e.actor.map(|a| a.to_string()).into(),
+                e.entity.into(),
+                e.entity_id.clone().into(),
+                e.action.into(),
+                field.map(str::to_string).into(),
+                ch.old_value.clone().into(),
+                ch.new_value.clone().into(),
+            ]);
+        }
+        c.execute(&q).await?;
     }
     Ok(())
 }

@@ -79,7 +79,11 @@ impl Store {
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(10))
                     .pragma("cache_size", "-32000")
-                    .pragma("temp_store", "memory");
+                    .pragma("temp_store", "memory")
+                    // Checkpoints fsync the database file. Run by a committing writer they
+                    // stall every queued write behind one fsync, so they are switched off here
+                    // and run in the background instead (see `checkpoint_in_background`).
+                    .pragma("wal_autocheckpoint", "0");
                 let write = SqlitePoolOptions::new()
                     .max_connections(1)
                     .acquire_timeout(Duration::from_secs(30))
@@ -89,6 +93,7 @@ impl Store {
                     .max_connections(options.max_connections.max(2))
                     .connect_with(connect.read_only(false))
                     .await?;
+                checkpoint_in_background(read.clone());
                 Pools::Sqlite { write, read }
             }
             Backend::Postgres => {
@@ -181,6 +186,24 @@ impl Store {
             }
         }
     }
+}
+
+/// Copies the WAL into the database file twice a second from a reader connection. A
+/// PASSIVE checkpoint never blocks writers or readers, so the fsync it needs no longer
+/// lands on the write path; the WAL stays small because checkpoints are frequent.
+fn checkpoint_in_background(pool: sqlx::SqlitePool) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while !pool.is_closed() {
+            tick.tick().await;
+            if let Ok(mut conn) = pool.acquire().await {
+                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut *conn).await {
+                    tracing::warn!(error = %e, "WAL checkpoint failed");
+                }
+            }
+        }
+    });
 }
 
 /// Hides the password of a database URL for messages and logs.

@@ -18,7 +18,7 @@ pub struct AuditQuery {
     pub id: Option<String>,
 }
 
-/// The audit trail of one record, newest first.
+/// The audit trail of one record, oldest first.
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", security(("bearer" = [])), params(AuditQuery),
     responses((status = 200, body = Vec<AuditEntry>), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn read(State(s): State<AppState>, Caller(actor): Caller, QueryParams(q): QueryParams<AuditQuery>) -> ApiResult<Json<Vec<AuditEntry>>> {
