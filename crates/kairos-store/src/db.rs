@@ -84,13 +84,17 @@ impl Store {
                     // stall every queued write behind one fsync, so they are switched off here
                     // and run in the background instead (see `checkpoint_in_background`).
                     .pragma("wal_autocheckpoint", "0");
+                // A local file's connections cannot go stale, so the pool's ping before every
+                // acquire would only add a round trip to the worker thread on the hot path.
                 let write = SqlitePoolOptions::new()
                     .max_connections(1)
+                    .test_before_acquire(false)
                     .acquire_timeout(Duration::from_secs(30))
                     .connect_with(connect.clone())
                     .await?;
                 let read = SqlitePoolOptions::new()
                     .max_connections(options.max_connections.max(2))
+                    .test_before_acquire(false)
                     .connect_with(connect.read_only(false))
                     .await?;
                 checkpoint_in_background(read.clone());
@@ -188,12 +192,12 @@ impl Store {
     }
 }
 
-/// Copies the WAL into the database file twice a second from a reader connection. A
+/// Copies the WAL into the database file five times a second from a reader connection. A
 /// PASSIVE checkpoint never blocks writers or readers, so the fsync it needs no longer
 /// lands on the write path; the WAL stays small because checkpoints are frequent.
 fn checkpoint_in_background(pool: sqlx::SqlitePool) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while !pool.is_closed() {
             tick.tick().await;

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod auth;
+mod cli;
 mod contacts;
 mod errors;
 mod fixture;
