@@ -393,7 +393,7 @@ async fn duplicate_of(c: &mut Conn<'_>, actor: &Actor, key: &str, except: Option
     }))
 }
 
-async fn parse_members(
+pub(crate) async fn parse_members(
     c: &mut Conn<'_>,
     actor: &Actor,
     errors: &mut FieldErrors,

@@ -36,6 +36,10 @@ pub struct AppConfig {
     /// Argon2id memory cost in KiB (OWASP's minimum recommendation is 19 MiB).
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
+    /// Where uploaded documents are kept (one folder per workspace).
+    pub data_dir: std::path::PathBuf,
+    /// Largest document accepted, in bytes.
+    pub max_document_bytes: usize,
 }
 
 impl Default for AppConfig {
@@ -48,6 +52,8 @@ impl Default for AppConfig {
             login_window_minutes: 15,
             argon2_memory_kib: 19 * 1024,
             argon2_iterations: 2,
+            data_dir: std::path::PathBuf::from("data"),
+            max_document_bytes: 20 * 1024 * 1024,
         }
     }
 }

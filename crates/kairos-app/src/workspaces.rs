@@ -86,6 +86,7 @@ impl App {
         org_unit::insert_org_unit(&mut tx.conn(), &headquarters).await?;
         self.audit_as(&mut tx.conn(), workspace.id, None, "org_unit", headquarters.id.to_string(), "create", &created(&headquarters))
             .await?;
+        self.seed_workspace(&mut tx.conn(), workspace.id, now).await?;
         tx.commit().await?;
         let admin = self
             .add_user(

@@ -40,4 +40,11 @@ id_type!(
     ContactId,
     TokenId,
     AuditId,
+    ProcessId,
+    StageId,
+    OpportunityId,
+    ApprovalId,
+    HistoryId,
+    DocumentId,
+    CloseReasonId,
 );

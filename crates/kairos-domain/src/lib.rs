@@ -7,10 +7,16 @@
 
 pub mod account;
 pub mod audit;
+pub mod calendar;
 pub mod contact;
+pub mod gate;
+pub mod health;
 pub mod ids;
 pub mod identity;
+pub mod numbering;
+pub mod opportunity;
 pub mod org;
+pub mod process;
 pub mod text;
 pub mod validation;
 pub mod workspace;

@@ -34,6 +34,13 @@ use crate::error::ApiError;
         api::accounts::list, api::accounts::create, api::accounts::get, api::accounts::update, api::accounts::archive, api::accounts::restore,
         api::contacts::list, api::contacts::create, api::contacts::get, api::contacts::update, api::contacts::archive, api::contacts::restore,
         api::audit::read,
+        api::processes::list, api::processes::create, api::processes::get, api::processes::update,
+        api::opportunities::list, api::opportunities::create, api::opportunities::get, api::opportunities::update,
+        api::opportunities::move_stage, api::opportunities::close, api::opportunities::reopen, api::opportunities::history,
+        api::opportunities::checklist, api::opportunities::tick, api::opportunities::documents, api::opportunities::approvals,
+        api::opportunities::upload, api::opportunities::download,
+        api::approvals::waiting, api::approvals::approve, api::approvals::reject,
+        api::settings::get_calendar, api::settings::put_calendar, api::settings::close_reasons,
         healthz,
     ),
     components(schemas(error::ErrorBody, error::ErrorContent)),
@@ -68,6 +75,29 @@ pub fn router(app: App, settings: HttpSettings) -> Router {
         .route("/contacts/{id}", get(api::contacts::get).patch(api::contacts::update).delete(api::contacts::archive))
         .route("/contacts/{id}/restore", post(api::contacts::restore))
         .route("/audit", get(api::audit::read))
+        .route("/processes", get(api::processes::list).post(api::processes::create))
+        .route("/processes/{id}", get(api::processes::get).patch(api::processes::update))
+        .route("/opportunities", get(api::opportunities::list).post(api::opportunities::create))
+        .route("/opportunities/{id}", get(api::opportunities::get).patch(api::opportunities::update))
+        .route("/opportunities/{id}/move", post(api::opportunities::move_stage))
+        .route("/opportunities/{id}/close", post(api::opportunities::close))
+        .route("/opportunities/{id}/reopen", post(api::opportunities::reopen))
+        .route("/opportunities/{id}/history", get(api::opportunities::history))
+        .route("/opportunities/{id}/checklist", get(api::opportunities::checklist).post(api::opportunities::tick))
+        .route(
+            "/opportunities/{id}/documents",
+            get(api::opportunities::documents)
+                .post(api::opportunities::upload)
+                // Documents may be larger than JSON bodies (the app checks its own limit).
+                .layer(DefaultBodyLimit::max(21 * 1024 * 1024)),
+        )
+        .route("/opportunities/{id}/documents/{document_id}", get(api::opportunities::download))
+        .route("/opportunities/{id}/approvals", get(api::opportunities::approvals))
+        .route("/approvals", get(api::approvals::waiting))
+        .route("/approvals/{id}/approve", post(api::approvals::approve))
+        .route("/approvals/{id}/reject", post(api::approvals::reject))
+        .route("/calendar", get(api::settings::get_calendar).put(api::settings::put_calendar))
+        .route("/close-reasons", get(api::settings::close_reasons))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
         // Token creation needs no login, so it sits outside the idempotency layer (which
         // keys answers by user).

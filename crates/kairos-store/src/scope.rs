@@ -47,3 +47,7 @@ impl ScopedTable<'_> {
 /// Accounts, aliased `a` in every query that scopes them.
 pub const ACCOUNT: ScopedTable<'static> =
     ScopedTable { alias: "a", key: "account_id", owner: "owner_id", unit: "org_unit_id", members: "account_member" };
+
+/// Opportunities, aliased `o` in every query that scopes them.
+pub const OPPORTUNITY: ScopedTable<'static> =
+    ScopedTable { alias: "o", key: "opportunity_id", owner: "owner_id", unit: "org_unit_id", members: "opportunity_member" };

@@ -123,6 +123,7 @@ pub struct TestApp {
     pub address: String,
     pub app: App,
     pub database_url: String,
+    data_dir: PathBuf,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
     _db: TestDb,
@@ -131,11 +132,13 @@ pub struct TestApp {
 impl TestApp {
     pub async fn spawn() -> TestApp {
         let (db, url) = TestDb::create().await;
+        let data_dir = std::env::temp_dir().join(format!("kairos-test-data-{}", uuid::Uuid::now_v7().simple()));
         let settings = Settings {
             listen: "127.0.0.1:0".into(),
             database_url: url.clone(),
             max_connections: 8,
             log: "warn".into(),
+            data_dir: data_dir.display().to_string(),
             ..Settings::default()
         };
         let application = Application::build(settings).await.expect("application starts");
@@ -145,7 +148,7 @@ impl TestApp {
         let server = tokio::spawn(async move {
             let _ = application.run_until(async { let _ = stopped.await; }).await;
         });
-        TestApp { address, app, database_url: url, stop: Some(stop), server: Some(server), _db: db }
+        TestApp { address, app, database_url: url, data_dir, stop: Some(stop), server: Some(server), _db: db }
     }
 
     /// Stops the server and waits for its connections to close (before the database goes).
@@ -192,6 +195,7 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.data_dir);
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
@@ -270,6 +274,22 @@ impl Client {
 
     pub async fn raw(&self, method: Method, path: &str, content_type: &str, body: Vec<u8>) -> Reply {
         let mut req = self.http.request(method, format!("{}{}", self.base, path)).header("content-type", content_type).body(body);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.expect("request reaches the server");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap_or_default();
+        Reply { status, headers, body: serde_json::from_str(&text).unwrap_or(Value::String(text)) }
+    }
+
+    /// Uploads a document as the web form does (multipart `doc_type` + `file`).
+    pub async fn upload(&self, path: &str, doc_type: &str, file_name: &str, bytes: Vec<u8>) -> Reply {
+        let form = reqwest::multipart::Form::new()
+            .text("doc_type", doc_type.to_string())
+            .part("file", reqwest::multipart::Part::bytes(bytes).file_name(file_name.to_string()).mime_str("application/pdf").expect("mime"));
+        let mut req = self.http.post(format!("{}{}", self.base, path)).multipart(form);
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }

@@ -26,6 +26,8 @@ pub struct Settings {
     pub login_failures_per_account: i64,
     pub login_failures_per_address: i64,
     pub login_window_minutes: i64,
+    /// Folder for uploaded documents.
+    pub data_dir: String,
 }
 
 impl Default for Settings {
@@ -43,13 +45,14 @@ impl Default for Settings {
             login_failures_per_account: app.login_failures_per_account,
             login_failures_per_address: app.login_failures_per_address,
             login_window_minutes: app.login_window_minutes,
+            data_dir: "data".into(),
         }
     }
 }
 
 const SETTING_NAMES: &[&str] = &[
     "listen", "database_url", "database_read_url", "max_connections", "secure_cookies", "log", "session_ttl_hours",
-    "token_ttl_days", "login_failures_per_account", "login_failures_per_address", "login_window_minutes",
+    "token_ttl_days", "login_failures_per_account", "login_failures_per_address", "login_window_minutes", "data_dir",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +107,7 @@ impl Settings {
             login_failures_per_account: self.login_failures_per_account,
             login_failures_per_address: self.login_failures_per_address,
             login_window_minutes: self.login_window_minutes,
+            data_dir: self.data_dir.clone().into(),
             ..kairos_app::AppConfig::default()
         }
     }

@@ -7,10 +7,14 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 pub mod accounts;
+pub mod approvals;
 pub mod audit;
 pub mod auth;
 pub mod contacts;
+pub mod opportunities;
 pub mod org_units;
+pub mod processes;
+pub mod settings;
 pub mod users;
 
 /// 201 with the new record and its address.

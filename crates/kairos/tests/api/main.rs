@@ -8,5 +8,7 @@ mod contacts;
 mod errors;
 mod fixture;
 mod identity;
+mod opportunities;
+mod processes;
 mod schema;
 mod scopes;

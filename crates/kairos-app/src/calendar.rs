@@ -1,0 +1,95 @@
+//! The workspace's working-day calendar (`/api/v1/calendar`): weekend, public holidays and
+//! make-up working days (调休).
+
+use chrono::{NaiveDate, Weekday};
+use kairos_domain::calendar::WorkCalendar;
+use kairos_domain::ids::WorkspaceId;
+use kairos_store::Conn;
+use kairos_store::settings::{self, CalendarDay};
+use serde::{Deserialize, Serialize};
+
+use crate::actor::{Actor, AdminCap};
+use crate::app::App;
+use crate::error::{AppError, AppResult};
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CalendarSettings {
+    /// ISO weekday numbers of the weekend (1 = Monday … 7 = Sunday); default [6, 7].
+    pub weekend: Vec<u8>,
+    /// Holidays and make-up working days.
+    pub days: Vec<CalendarDayInput>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CalendarDayInput {
+    pub day: NaiveDate,
+    /// holiday, or workday (a make-up working day on a weekend)
+    pub kind: String,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+fn weekday(n: u8) -> Option<Weekday> {
+    [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri, Weekday::Sat, Weekday::Sun].get((n as usize).wrapping_sub(1)).copied()
+}
+
+/// The calendar of a workspace, for counting working days.
+pub(crate) async fn load_calendar(c: &mut Conn<'_>, ws: WorkspaceId) -> AppResult<WorkCalendar> {
+    let weekend: Vec<Weekday> = settings::weekend_days(c, ws).await?.split(',').filter_map(|d| d.trim().parse().ok()).filter_map(weekday).collect();
+    let days = settings::list_calendar_days(c, ws).await?;
+    let holidays = days.iter().filter(|d| d.kind == "holiday").map(|d| d.day);
+    let workdays = days.iter().filter(|d| d.kind == "workday").map(|d| d.day);
+    Ok(WorkCalendar::new(weekend, holidays, workdays, 8 * 60))
+}
+
+impl App {
+    pub async fn get_calendar(&self, actor: &Actor) -> AppResult<CalendarSettings> {
+        let mut conn = self.store.read().await?;
+        let weekend = settings::weekend_days(&mut conn.conn(), actor.workspace()).await?.split(',').filter_map(|d| d.trim().parse().ok()).collect();
+        let days = settings::list_calendar_days(&mut conn.conn(), actor.workspace())
+            .await?
+            .into_iter()
+            .map(|d| CalendarDayInput { day: d.day, kind: d.kind, name: d.name })
+            .collect();
+        Ok(CalendarSettings { weekend, days })
+    }
+
+    /// Replaces the calendar (admin).
+    pub async fn set_calendar(&self, admin: AdminCap<'_>, input: CalendarSettings) -> AppResult<CalendarSettings> {
+        let actor = admin.actor();
+        let mut errors = kairos_domain::FieldErrors::new();
+        let mut weekend = input.weekend.clone();
+        weekend.sort_unstable();
+        weekend.dedup();
+        if weekend.iter().any(|d| weekday(*d).is_none()) {
+            errors.add("weekend", "weekdays are numbered 1 (Monday) to 7 (Sunday)");
+        }
+        if weekend.len() > 6 {
+            errors.add("weekend", "at least one day of the week must be a working day");
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, d) in input.days.iter().enumerate() {
+            if d.kind != "holiday" && d.kind != "workday" {
+                errors.add(format!("days[{i}].kind"), "must be holiday or workday");
+            }
+            if !seen.insert(d.day) {
+                errors.add(format!("days[{i}].day"), "is listed twice");
+            }
+        }
+        errors.finish()?;
+        if input.days.len() > 5000 {
+            return Err(AppError::field("days", "at most 5,000 days"));
+        }
+        let days: Vec<CalendarDay> = input.days.iter().map(|d| CalendarDay { day: d.day, kind: d.kind.clone(), name: d.name.clone() }).collect();
+        let text = weekend.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(",");
+        let mut tx = self.begin().await?;
+        settings::set_weekend_days(&mut tx.conn(), actor.workspace(), &text).await?;
+        settings::replace_calendar_days(&mut tx.conn(), actor.workspace(), &days).await?;
+        let change = [kairos_domain::audit::FieldChange { field: "calendar".into(), old_value: None, new_value: Some(format!("weekend {text}, {} days", days.len())) }];
+        self.audit(&mut tx.conn(), Some(actor), "calendar", actor.workspace().to_string(), "update", &change).await?;
+        tx.commit().await?;
+        Ok(CalendarSettings { weekend, days: input.days })
+    }
+}

@@ -1,0 +1,115 @@
+//! Approval requests for gated stage moves.
+
+use chrono::{DateTime, Utc};
+use kairos_domain::ids::{ApprovalId, OpportunityId, UserId, WorkspaceId};
+use serde::Serialize;
+
+use crate::db::{Conn, sql};
+use crate::error::{StoreError, StoreResult};
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Approval {
+    #[sqlx(rename = "approval_id")]
+    pub id: String,
+    pub opportunity_id: String,
+    pub from_stage_id: String,
+    pub to_stage_id: String,
+    /// Why approval is needed (health band, stage rule).
+    pub reason: String,
+    /// What the requester said (supporting material).
+    pub note: Option<String>,
+    pub requested_by: String,
+    pub requested_at: DateTime<Utc>,
+    /// The approver: a person (direct manager) or anyone with a role.
+    pub approver_id: Option<String>,
+    pub approver_role: Option<String>,
+    /// pending, approved, rejected, cancelled
+    pub status: String,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub comment: Option<String>,
+    pub version: i64,
+}
+
+const COLUMNS: &str = "approval_id, opportunity_id, from_stage_id, to_stage_id, reason, note, requested_by, requested_at, \
+                       approver_id, approver_role, status, decided_by, decided_at, comment, version";
+
+pub async fn insert_approval(c: &mut Conn<'_>, ws: WorkspaceId, a: &Approval) -> StoreResult<()> {
+    c.execute(
+        &sql(format!("INSERT INTO approval_request (workspace_id, {COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"))
+            .bind(ws.to_string())
+            .bind(a.id.clone())
+            .bind(a.opportunity_id.clone())
+            .bind(a.from_stage_id.clone())
+            .bind(a.to_stage_id.clone())
+            .bind(a.reason.clone())
+            .bind(a.note.clone())
+            .bind(a.requested_by.clone())
+            .bind(a.requested_at)
+            .bind(a.approver_id.clone())
+            .bind(a.approver_role.clone())
+            .bind(a.status.clone())
+            .bind(a.decided_by.clone())
+            .bind(a.decided_at)
+            .bind(a.comment.clone())
+            .bind(a.version),
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn find_approval(c: &mut Conn<'_>, ws: WorkspaceId, id: ApprovalId) -> StoreResult<Option<Approval>> {
+    c.fetch_optional(&sql(format!("SELECT {COLUMNS} FROM approval_request WHERE workspace_id = $1 AND approval_id = $2")).bind(ws.to_string()).bind(id.to_string()))
+        .await
+}
+
+pub async fn pending_for_opportunity(c: &mut Conn<'_>, ws: WorkspaceId, opp: OpportunityId) -> StoreResult<Option<Approval>> {
+    c.fetch_optional(
+        &sql(format!("SELECT {COLUMNS} FROM approval_request WHERE workspace_id = $1 AND opportunity_id = $2 AND status = 'pending'"))
+            .bind(ws.to_string())
+            .bind(opp.to_string()),
+    )
+    .await
+}
+
+pub async fn list_for_opportunity(c: &mut Conn<'_>, ws: WorkspaceId, opp: OpportunityId) -> StoreResult<Vec<Approval>> {
+    c.fetch_all(
+        &sql(format!("SELECT {COLUMNS} FROM approval_request WHERE workspace_id = $1 AND opportunity_id = $2 ORDER BY requested_at"))
+            .bind(ws.to_string())
+            .bind(opp.to_string()),
+    )
+    .await
+}
+
+/// Pending requests a user may decide: addressed to them, or to one of their roles.
+pub async fn waiting_for(c: &mut Conn<'_>, ws: WorkspaceId, user: UserId, roles: &[String]) -> StoreResult<Vec<Approval>> {
+    let roles_json = serde_json::to_string(roles).unwrap_or_else(|_| "[]".into());
+    // Roles are few; matching them as quoted items of a JSON array keeps this one statement
+    // on both databases.
+    c.fetch_all(
+        &sql(format!(
+            "SELECT {COLUMNS} FROM approval_request WHERE workspace_id = $1 AND status = 'pending' \
+             AND (approver_id = $2 OR (approver_role IS NOT NULL AND $3 LIKE '%\"' || approver_role || '\"%')) ORDER BY requested_at"
+        ))
+        .bind(ws.to_string())
+        .bind(user.to_string())
+        .bind(roles_json),
+    )
+    .await
+}
+
+pub async fn decide(c: &mut Conn<'_>, ws: WorkspaceId, a: &Approval) -> StoreResult<()> {
+    let n = c
+        .execute(
+            &sql("UPDATE approval_request SET status = $1, decided_by = $2, decided_at = $3, comment = $4, version = version + 1 \
+                  WHERE workspace_id = $5 AND approval_id = $6 AND status = 'pending'")
+            .bind(a.status.clone())
+            .bind(a.decided_by.clone())
+            .bind(a.decided_at)
+            .bind(a.comment.clone())
+            .bind(ws.to_string())
+            .bind(a.id.clone()),
+        )
+        .await?;
+    if n == 0 { Err(StoreError::StaleVersion) } else { Ok(()) }
+}
