@@ -191,3 +191,167 @@ pub fn field_message(field: OppField) -> String {
         OppField::ContractSignedOn => "enter the contract signing date".into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contact::DecisionRole;
+    use crate::health::{Health, health};
+    use crate::ids::{AccountId, ContactId, OpportunityId, ProcessId, UserId, WorkspaceId};
+    use crate::opportunity::OppStatus;
+    use crate::process::{Applicability, Cadence, ChecklistItem, EntryCriteria, ForecastCategory};
+    use chrono::{DateTime, Utc};
+    use uuid::Uuid;
+
+    fn stage(n: u128, criteria: EntryCriteria) -> Stage {
+        Stage {
+            id: StageId::from_uuid(Uuid::from_u128(n)),
+            name: format!("S{n}"),
+            position: n as i32,
+            probability: (n * 20) as u8,
+            forecast_category: ForecastCategory::Pipeline,
+            expected_dwell_days: 10,
+            cadence: Cadence { touches: 1, per_days: 7, channels: vec![] },
+            guidance: None,
+            criteria,
+            retired: false,
+        }
+    }
+
+    fn process() -> SalesProcess {
+        let open = EntryCriteria { health_refuse_below: 0, health_pass_above: 0, ..EntryCriteria::default() };
+        SalesProcess {
+            id: ProcessId::from_uuid(Uuid::from_u128(1)),
+            workspace_id: WorkspaceId::from_uuid(Uuid::nil()),
+            name: "p".into(),
+            description: None,
+            is_default: true,
+            applicability: Applicability::default(),
+            won_required_fields: vec![],
+            stages: vec![
+                stage(1, open.clone()),
+                stage(2, EntryCriteria { required_fields: vec![OppField::Amount], ..open.clone() }),
+                stage(3, EntryCriteria {
+                    checklist: vec![
+                        ChecklistItem { key: "visit".into(), label: "Visit".into(), required: true },
+                        ChecklistItem { key: "gift".into(), label: "Gift".into(), required: false },
+                    ],
+                    required_documents: vec!["方案认可函".into()],
+                    required_fields: vec![OppField::DecisionMaker],
+                    ..open.clone()
+                }),
+                stage(4, EntryCriteria { health_refuse_below: 60, health_pass_above: 80, ..open.clone() }),
+                stage(5, EntryCriteria { approval: ApprovalRule::Role(crate::identity::Role::Director), ..open }),
+            ],
+            archived: false,
+            created_at: DateTime::<Utc>::MIN_UTC,
+            updated_at: DateTime::<Utc>::MIN_UTC,
+            version: 1,
+        }
+    }
+
+    fn opp(amount: i64, score: u8) -> Opportunity {
+        let mut h: Health = health(&Default::default());
+        h.score = score;
+        Opportunity {
+            id: OpportunityId::from_uuid(Uuid::from_u128(9)),
+            workspace_id: WorkspaceId::from_uuid(Uuid::nil()),
+            number: "2026-HQ-001".into(),
+            name: "d".into(),
+            account_id: AccountId::from_uuid(Uuid::from_u128(2)),
+            primary_contact_id: None,
+            owner_id: UserId::from_uuid(Uuid::from_u128(3)),
+            org_unit_id: None,
+            process_id: ProcessId::from_uuid(Uuid::from_u128(1)),
+            stage_id: StageId::from_uuid(Uuid::from_u128(1)),
+            status: OppStatus::Open,
+            amount,
+            currency: "CNY".into(),
+            expected_close_date: None,
+            probability: 20,
+            probability_reason: None,
+            forecast_category: ForecastCategory::Pipeline,
+            source: None,
+            business_type: None,
+            product_category: None,
+            competitors: vec![],
+            tags: vec![],
+            priority: false,
+            need_items: [0; 10],
+            budget_approved: false,
+            in_annual_plan: false,
+            health: h,
+            contract_number: None,
+            contract_signed_on: None,
+            stage_entered_at: DateTime::<Utc>::MIN_UTC,
+            closed_at: None,
+            close_reason_id: None,
+            close_competitor: None,
+            close_note: None,
+            review_due_on: None,
+            imported: false,
+            created_at: DateTime::<Utc>::MIN_UTC,
+            updated_at: DateTime::<Utc>::MIN_UTC,
+            version: 1,
+        }
+    }
+
+    fn sid(n: u128) -> StageId {
+        StageId::from_uuid(Uuid::from_u128(n))
+    }
+
+    #[test]
+    fn the_gate_lists_every_missing_criterion_of_every_stage_passed() {
+        let p = process();
+        let dm = [OppContact { contact_id: ContactId::from_uuid(Uuid::from_u128(5)), role: DecisionRole::DecisionMaker, reached: false }];
+        let all_ticked: HashSet<(StageId, String)> = [(sid(3), "visit".to_string())].into();
+        let docs: HashSet<String> = ["方案认可函".to_string()].into();
+        let none_ticked = HashSet::new();
+        let no_docs = HashSet::new();
+        // (amount, health, to, contacts, ticked, docs) → (missing (stage, kind, name), approvals)
+        type Case<'a> = (i64, u8, u128, &'a [OppContact], &'a HashSet<(StageId, String)>, &'a HashSet<String>, Vec<(u128, MissingKind, &'a str)>, usize);
+        let cases: Vec<Case> = vec![
+            (0, 90, 2, &[], &none_ticked, &no_docs, vec![(2, MissingKind::Field, "amount")], 0),
+            (5, 90, 2, &[], &none_ticked, &no_docs, vec![], 0),
+            (
+                0,
+                90,
+                3,
+                &[],
+                &none_ticked,
+                &no_docs,
+                vec![(2, MissingKind::Field, "amount"), (3, MissingKind::Field, "decision_maker"), (3, MissingKind::Checklist, "visit"), (3, MissingKind::Document, "方案认可函")],
+                0,
+            ),
+            // The optional checklist item is never required.
+            (5, 90, 3, &dm, &all_ticked, &docs, vec![], 0),
+            (5, 59, 4, &dm, &all_ticked, &docs, vec![(4, MissingKind::Health, "health")], 0),
+            (5, 60, 4, &dm, &all_ticked, &docs, vec![], 1),
+            (5, 80, 4, &dm, &all_ticked, &docs, vec![], 1),
+            (5, 81, 4, &dm, &all_ticked, &docs, vec![], 0),
+            // Health band and role rule: two approvals, one per stage.
+            (5, 70, 5, &dm, &all_ticked, &docs, vec![], 2),
+            // Anything missing means no approvals are asked for.
+            (0, 70, 5, &dm, &all_ticked, &docs, vec![(2, MissingKind::Field, "amount")], 0),
+        ];
+        for (i, (amount, score, to, contacts, ticked, documents, missing, approvals)) in cases.into_iter().enumerate() {
+            let v = evaluate(&p, &opp(amount, score), sid(to), &GateFacts { contacts, ticked, documents });
+            let got: Vec<(u128, MissingKind, &str)> = v.missing.iter().map(|m| (m.stage_id.uuid().as_u128(), m.kind, m.name.as_str())).collect();
+            assert_eq!(got, missing, "case {i}");
+            assert_eq!(v.approvals.len(), approvals, "case {i}");
+        }
+    }
+
+    #[test]
+    fn directions_and_retired_stages() {
+        let mut p = process();
+        assert_eq!(direction(&p, sid(1), sid(3)), Some(Direction::Forward));
+        assert_eq!(direction(&p, sid(3), sid(1)), Some(Direction::Backward));
+        assert_eq!(direction(&p, sid(2), sid(2)), Some(Direction::Same));
+        assert_eq!(direction(&p, sid(2), sid(99)), None);
+        // A retired stage in between asks nothing.
+        p.stages[1].retired = true;
+        let v = evaluate(&p, &opp(0, 90), sid(3), &GateFacts { contacts: &[], ticked: &HashSet::new(), documents: &HashSet::new() });
+        assert!(v.missing.iter().all(|m| m.stage_id == sid(3)));
+    }
+}
