@@ -93,3 +93,56 @@ impl App {
         Ok(CalendarSettings { weekend, days: input.days })
     }
 }
+
+/// A dated exchange rate, as the API takes and gives it.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FxRateInput {
+    /// ISO code of the foreign currency.
+    pub currency: String,
+    pub valid_on: NaiveDate,
+    /// Base-currency units per unit of `currency`, e.g. 7.12 for USD when the base is CNY.
+    pub rate: f64,
+}
+
+impl App {
+    pub async fn fx_rates(&self, actor: &Actor) -> AppResult<Vec<FxRateInput>> {
+        let mut conn = self.store.read().await?;
+        Ok(settings::list_fx_rates(&mut conn.conn(), actor.workspace())
+            .await?
+            .into_iter()
+            .map(|r| FxRateInput { currency: r.currency, valid_on: r.valid_on, rate: r.rate_micros as f64 / 1_000_000.0 })
+            .collect())
+    }
+
+    /// Adds or corrects dated rates (admin).
+    pub async fn put_fx_rates(&self, admin: AdminCap<'_>, rates: Vec<FxRateInput>) -> AppResult<Vec<FxRateInput>> {
+        let actor = admin.actor();
+        let mut errors = kairos_domain::FieldErrors::new();
+        let base = {
+            let mut conn = self.store.read().await?;
+            kairos_store::workspace::get_workspace(&mut conn.conn(), actor.workspace()).await?.base_currency
+        };
+        let mut parsed = Vec::new();
+        for (i, r) in rates.iter().enumerate() {
+            let cur = errors.check(&format!("[{i}].currency"), kairos_domain::opportunity::currency(&r.currency));
+            if cur.as_deref() == Some(base.as_str()) {
+                errors.add(format!("[{i}].currency"), "is the base currency (its rate is always 1)");
+            }
+            if !(r.rate.is_finite() && r.rate > 0.0 && r.rate < 1_000_000.0) {
+                errors.add(format!("[{i}].rate"), "must be a positive number");
+            }
+            if let Some(cur) = cur {
+                parsed.push(settings::FxRate { currency: cur, valid_on: r.valid_on, rate_micros: (r.rate * 1_000_000.0).round() as i64 });
+            }
+        }
+        errors.finish()?;
+        let now = self.now();
+        let mut tx = self.begin().await?;
+        for r in &parsed {
+            settings::upsert_fx_rate(&mut tx.conn(), actor.workspace(), r, now).await?;
+        }
+        tx.commit().await?;
+        self.fx_rates(actor).await
+    }
+}

@@ -21,6 +21,7 @@ pub mod opportunities;
 pub mod org_units;
 mod ownership;
 pub mod password;
+pub mod pipeline;
 pub mod processes;
 pub mod stage_engine;
 pub mod users;

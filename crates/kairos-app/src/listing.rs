@@ -24,7 +24,7 @@ impl<T> ListPage<T> {
     }
 }
 
-fn encode_cursor(offset: u64) -> String {
+pub fn encode_cursor(offset: u64) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("o{offset}"))
 }
 

@@ -41,6 +41,7 @@ use crate::error::ApiError;
         api::opportunities::upload, api::opportunities::download,
         api::approvals::waiting, api::approvals::approve, api::approvals::reject,
         api::settings::get_calendar, api::settings::put_calendar, api::settings::close_reasons,
+        api::pipeline::pipeline, api::pipeline::fx_rates, api::pipeline::put_fx_rates,
         healthz,
     ),
     components(schemas(error::ErrorBody, error::ErrorContent)),
@@ -98,6 +99,8 @@ pub fn router(app: App, settings: HttpSettings) -> Router {
         .route("/approvals/{id}/reject", post(api::approvals::reject))
         .route("/calendar", get(api::settings::get_calendar).put(api::settings::put_calendar))
         .route("/close-reasons", get(api::settings::close_reasons))
+        .route("/pipeline", get(api::pipeline::pipeline))
+        .route("/fx-rates", get(api::pipeline::fx_rates).put(api::pipeline::put_fx_rates))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
         // Token creation needs no login, so it sits outside the idempotency layer (which
         // keys answers by user).

@@ -21,6 +21,7 @@ pub mod auth;
 pub mod contact;
 pub mod idempotency;
 pub mod opportunity;
+pub mod pipeline;
 pub mod process;
 pub mod settings;
 pub mod approval;

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod contacts;
 pub mod opportunities;
 pub mod org_units;
+pub mod pipeline;
 pub mod processes;
 pub mod settings;
 pub mod users;

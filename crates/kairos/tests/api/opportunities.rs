@@ -390,3 +390,47 @@ async fn documents_attach_download_and_satisfy_the_gate() {
     let r = o.rep_sh.post(&format!("{path}/move"), json!({"stage_id": st[2], "version": 2})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 }
+
+#[tokio::test]
+async fn the_pipeline_totals_columns_in_base_currency_with_priority_flags_and_column_pages() {
+    let app = TestApp::spawn().await;
+    let o = org(&app).await;
+    let (healthy, _) = healthy_deal(&o, &o.rep_sh).await; // 800,000.00 CNY, health 90 → priority
+    let acct = o.rep_sh.create("/api/v1/accounts", json!({"name": "Kanban Co"})).await;
+    for (name, amount, currency) in [("A", 10_000_000, "CNY"), ("B", 20_000_000, "CNY"), ("C", 1_000_000, "USD")] {
+        let r = o.rep_sh.post("/api/v1/opportunities", json!({"name": name, "account_id": acct, "amount": amount, "currency": currency})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+    assert_eq!(o.rep_sh.get(&format!("/api/v1/opportunities/{healthy}")).await.body["priority"], true);
+    let p = o.rep_sh.get("/api/v1/pipeline?limit=3").await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    let first = &p.body["columns"][0];
+    assert_eq!(first["name"], "初步接洽");
+    assert_eq!(first["count"], 4);
+    assert_eq!(first["amount"], 110_000_000, "USD has no rate yet and stays out of the total");
+    assert_eq!(first["unconverted_currencies"], json!(["USD"]));
+    assert_eq!(first["weighted_amount"], 11_000_000);
+    let cards = first["cards"].as_array().unwrap();
+    assert_eq!(cards.len(), 3);
+    assert_eq!(cards[0]["id"], healthy.as_str(), "largest first");
+    assert_eq!(cards[0]["flags"], json!(["priority"]));
+    assert!(cards[0]["account_name"].is_string() && cards[0]["owner_name"] == "rep.sh");
+    // The rest of the column.
+    let cursor = first["next_cursor"].as_str().expect("more cards").to_string();
+    let stage = first["stage_id"].as_str().unwrap();
+    let more = o.rep_sh.get(&format!("/api/v1/pipeline?limit=3&stage_id={stage}&cursor={cursor}")).await;
+    assert_eq!(more.body["columns"].as_array().unwrap().len(), 1);
+    assert_eq!(more.body["columns"][0]["cards"].as_array().unwrap().len(), 1);
+    // With a USD rate the column total includes it.
+    let today = chrono::Utc::now().date_naive().to_string();
+    assert_eq!(o.rep_sh.send(reqwest::Method::PUT, "/api/v1/fx-rates", Some(json!([{"currency": "USD", "valid_on": today, "rate": 7.0}])), &[]).await.status, StatusCode::FORBIDDEN);
+    let r = o.admin.send(reqwest::Method::PUT, "/api/v1/fx-rates", Some(json!([{"currency": "usd", "valid_on": today, "rate": 7.0}])), &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let p = o.rep_sh.get("/api/v1/pipeline").await;
+    assert_eq!(p.body["columns"][0]["amount"], 117_000_000);
+    // Other people's pipelines do not include these deals.
+    assert_eq!(o.rep_bj.get("/api/v1/pipeline").await.body["columns"][0]["count"], 0);
+    assert_eq!(o.manager_sh.get("/api/v1/pipeline").await.body["columns"][0]["count"], 4);
+    let bad = o.rep_sh.get("/api/v1/pipeline?cursor=abc").await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
