@@ -12,6 +12,7 @@ pub mod audit;
 pub mod auth;
 pub mod calendar;
 pub mod contacts;
+pub mod demo;
 pub mod documents;
 pub mod error;
 pub mod idempotency;

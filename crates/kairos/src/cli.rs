@@ -36,6 +36,16 @@ pub enum Command {
         /// Address to listen on [env: KAIROS_LISTEN] [default: 127.0.0.1:8080]
         #[arg(long)]
         listen: Option<String>,
+        /// Load the demo workspace first when the database has no workspace yet.
+        #[arg(long)]
+        demo: bool,
+        #[command(flatten)]
+        volume: DemoVolume,
+    },
+    /// Build a demo workspace with realistic data and print its logins.
+    Demo {
+        #[command(flatten)]
+        volume: DemoVolume,
     },
     /// Apply pending database migrations and exit.
     Migrate,
@@ -62,6 +72,16 @@ pub enum Command {
         #[arg(long)]
         address: Option<String>,
     },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DemoVolume {
+    /// Multiply the demo volume (1 = 300 accounts, 600 contacts, 1,500 opportunities).
+    #[arg(long, default_value_t = 1)]
+    pub scale: u32,
+    /// Seed of the generator: the same seed builds the same data.
+    #[arg(long, default_value_t = 2026)]
+    pub seed: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -101,14 +121,24 @@ pub struct UserAdd {
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let listen = match &cli.command {
-        Command::Serve { listen } => listen.clone(),
+        Command::Serve { listen, .. } => listen.clone(),
         _ => None,
     };
     let settings = Settings::load(cli.config.as_deref(), &[("database_url", cli.database_url.clone()), ("listen", listen)])?;
     init_tracing(&settings.log);
     match cli.command {
-        Command::Serve { .. } => {
+        Command::Serve { demo, volume, .. } => {
             let application = Application::build(settings.clone()).await?;
+            if demo {
+                let mut conn = application.app().store.read().await?;
+                let empty = kairos_store::workspace::list_workspaces(&mut conn.conn()).await?.is_empty();
+                drop(conn);
+                if empty {
+                    load_demo(application.app(), &volume).await?;
+                } else {
+                    println!("the database already holds a workspace; serving it as it is (--demo loads only into an empty database)");
+                }
+            }
             tracing::info!(
                 address = %application.address(),
                 database = %kairos_store::db::redact_url(&settings.database_url),
@@ -134,6 +164,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
         }
         Command::User(cmd) => user_command(&settings, cmd).await?,
+        Command::Demo { volume } => {
+            let app = App::new(connect(&settings).await?, settings.app_config());
+            load_demo(&app, &volume).await?;
+        }
         Command::Healthcheck { address } => return healthcheck(address.as_deref().unwrap_or(&settings.listen)).await,
     }
     Ok(ExitCode::SUCCESS)
@@ -184,6 +218,27 @@ async fn user_command(settings: &Settings, cmd: UserCommand) -> anyhow::Result<(
             let user = app.set_user_active_by_email(ws, &email, false).await.map_err(explain)?;
             println!("disabled {}", user.email);
         }
+    }
+    Ok(())
+}
+
+async fn load_demo(app: &App, volume: &DemoVolume) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    println!("building the demo workspace (scale {}, seed {}) …", volume.scale, volume.seed);
+    let summary = app
+        .build_demo(kairos_app::demo::DemoSpec { scale: volume.scale, seed: volume.seed })
+        .await
+        .map_err(explain)?;
+    println!(
+        "demo ready in {:.1} s: {} accounts, {} contacts, {} opportunities",
+        started.elapsed().as_secs_f64(),
+        summary.accounts,
+        summary.contacts,
+        summary.opportunities
+    );
+    println!("logins (password {}):", kairos_app::demo::DEMO_PASSWORD);
+    for (email, role) in &summary.logins {
+        println!("  {email:<32} {role}");
     }
     Ok(())
 }

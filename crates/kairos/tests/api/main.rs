@@ -5,6 +5,7 @@ mod accounts;
 mod auth;
 mod cli;
 mod contacts;
+mod demo;
 mod errors;
 mod fixture;
 mod identity;
