@@ -32,6 +32,11 @@ enum Scenario {
     Get,
     /// POST a new account with a unique name each time.
     Create,
+    /// Move a deal forward through the stage gate and back again (each connection owns one
+    /// deal that meets the next stage's criteria).
+    Move,
+    /// GET /api/v1/pipeline (the kanban of the default process).
+    Pipeline,
 }
 
 #[tokio::main]
@@ -53,7 +58,12 @@ async fn main() -> anyhow::Result<()> {
             let body: serde_json::Value = r.json().await?;
             body["id"].as_str().context("id")?.to_string()
         }
-        Scenario::Create => String::new(),
+        Scenario::Create | Scenario::Pipeline => String::new(),
+        Scenario::Move => String::new(),
+    };
+    let deals = match args.scenario {
+        Scenario::Move => prepare_deals(&client, &args.url, &auth, args.connections).await?,
+        _ => Vec::new(),
     };
     let counter = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
@@ -64,13 +74,36 @@ async fn main() -> anyhow::Result<()> {
         let (client, auth, url, target, counter, errors) =
             (client.clone(), auth.clone(), args.url.clone(), target.clone(), counter.clone(), errors.clone());
         let scenario = args.scenario;
+        let mut deal = deals.get(w).cloned();
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(100_000);
             let mut i = 0u64;
             while Instant::now() < deadline {
                 let t = Instant::now();
+                if let (Scenario::Move, Some(d)) = (scenario, deal.as_mut()) {
+                    let forward = d.version % 2 == 1;
+                    let body = if forward {
+                        json!({"stage_id": d.stages[1], "version": d.version})
+                    } else {
+                        json!({"stage_id": d.stages[0], "version": d.version, "reason": "bench: back again"})
+                    };
+                    match client.post(format!("{url}/api/v1/opportunities/{}/move", d.id)).header("authorization", &auth).json(&body).send().await {
+                        Ok(r) if r.status().as_u16() == 200 => {
+                            let _ = r.bytes().await;
+                            d.version += 1;
+                            latencies.push(t.elapsed());
+                            counter.fetch_add(1, Ordering::Relaxed);
+                        }
+                        _ => {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    continue;
+                }
                 let request = match scenario {
                     Scenario::Get => client.get(format!("{url}/api/v1/accounts/{target}")),
+                    Scenario::Pipeline => client.get(format!("{url}/api/v1/pipeline")),
+                    Scenario::Move => unreachable!("handled above"),
                     Scenario::Create => {
                         i += 1;
                         client.post(format!("{url}/api/v1/accounts")).json(&json!({
@@ -106,6 +139,8 @@ async fn main() -> anyhow::Result<()> {
     let name = match args.scenario {
         Scenario::Get => "account get",
         Scenario::Create => "account create",
+        Scenario::Move => "opportunity move (gate evaluated)",
+        Scenario::Pipeline => "pipeline (kanban)",
     };
     println!(
         "{name}: {} ok, {} errors in {elapsed:.1} s = {:.0}/s; latency p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} connections)",
@@ -119,4 +154,58 @@ async fn main() -> anyhow::Result<()> {
         args.connections,
     );
     Ok(())
+}
+
+#[derive(Clone)]
+struct Deal {
+    id: String,
+    version: i64,
+    stages: Vec<String>,
+}
+
+/// One deal per connection, meeting every criterion of the second stage of the default
+/// process: amount, expected close, ticked checklist, and a health score that passes.
+async fn prepare_deals(client: &reqwest::Client, url: &str, auth: &str, n: usize) -> anyhow::Result<Vec<Deal>> {
+    let post = |path: String, body: serde_json::Value| {
+        let req = client.post(format!("{url}{path}")).header("authorization", auth).json(&body);
+        async move {
+            let r = req.send().await?;
+            let status = r.status();
+            let v: serde_json::Value = r.json().await?;
+            if !status.is_success() {
+                bail!("{path}: {status} {v}");
+            }
+            Ok::<serde_json::Value, anyhow::Error>(v)
+        }
+    };
+    let processes: serde_json::Value = client.get(format!("{url}/api/v1/processes")).header("authorization", auth).send().await?.json().await?;
+    let process = processes.as_array().and_then(|p| p.iter().find(|p| p["is_default"] == true)).context("default process")?;
+    let stages: Vec<String> = process["stages"].as_array().context("stages")?.iter().filter_map(|s| s["id"].as_str().map(str::to_string)).collect();
+    let first_key = process["stages"][1]["criteria"]["checklist"].as_array().cloned().unwrap_or_default();
+    let pid = std::process::id();
+    let account = post("/api/v1/accounts".into(), json!({"name": format!("Move bench p{pid}")})).await?;
+    let account = account["id"].as_str().context("account id")?.to_string();
+    let mut contacts = Vec::new();
+    for (i, role) in ["decision_maker", "influencer", "user"].iter().enumerate() {
+        let c = post("/api/v1/contacts".into(), json!({"account_id": account, "name": format!("C{i}"), "decision_role": role})).await?;
+        contacts.push(json!({"contact_id": c["id"], "reached": true}));
+    }
+    let mut deals = Vec::new();
+    for i in 0..n {
+        let d = post("/api/v1/opportunities".into(), json!({
+            "name": format!("Move {i}"), "account_id": account, "amount": 100_000_000, "expected_close_date": "2027-06-30",
+            "need_items": [9,9,9,9,9,9,9,9,9,9], "budget_approved": true, "in_annual_plan": true, "contacts": contacts,
+        }))
+        .await?;
+        let id = d["id"].as_str().context("deal id")?.to_string();
+        for item in &first_key {
+            post(format!("/api/v1/opportunities/{id}/checklist"), json!({"stage_id": stages[1], "item_key": item["key"], "ticked": true})).await?;
+        }
+        deals.push(Deal { id, version: d["version"].as_i64().unwrap_or(1), stages: stages.clone() });
+    }
+    // Versions start odd (1): make the first request a forward move.
+    for d in deals.iter_mut() {
+        d.version = d.version.max(1);
+    }
+    Ok(deals)
 }

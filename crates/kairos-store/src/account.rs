@@ -133,7 +133,7 @@ pub async fn find_account(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, 
         .from_as(Alias::new("account"), Alias::new("a"))
         .and_where(col("a", "workspace_id").eq(ws.to_string()))
         .and_where(col("a", "account_id").eq(id.to_string()));
-    if let Some(cond) = ACCOUNT.condition(scope) {
+    if let Some(cond) = ACCOUNT.condition(ws, scope) {
         q.and_where(cond);
     }
     let row: Option<AccountRow> = c.fetch_optional(&q).await?;
@@ -177,7 +177,7 @@ pub async fn list_accounts(
 ) -> StoreResult<Page<Account>> {
     let mut q = Query::select();
     q.from_as(Alias::new("account"), Alias::new("a")).and_where(col("a", "workspace_id").eq(ws.to_string()));
-    if let Some(cond) = ACCOUNT.condition(scope) {
+    if let Some(cond) = ACCOUNT.condition(ws, scope) {
         q.and_where(cond);
     }
     if let Some(text) = f.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {

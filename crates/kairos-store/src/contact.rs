@@ -137,7 +137,7 @@ fn scoped_select(ws: WorkspaceId, scope: &DataScope) -> SelectStatement {
             .add(col("a", "workspace_id").equals((Alias::new("k"), Alias::new("workspace_id"))))
             .add(col("a", "account_id").equals((Alias::new("k"), Alias::new("account_id")))),
     );
-    if let Some(cond) = ACCOUNT.condition(scope) {
+    if let Some(cond) = ACCOUNT.condition(ws, scope) {
         q.and_where(cond);
     }
     q

@@ -206,10 +206,10 @@ pub async fn update_opportunity(c: &mut Conn<'_>, o: &Opportunity, expected_vers
     if n == 0 { Err(StoreError::StaleVersion) } else { Ok(()) }
 }
 
-fn scoped_select(ws: WorkspaceId, scope: &DataScope) -> SelectStatement {
+pub fn scoped_select(ws: WorkspaceId, scope: &DataScope) -> SelectStatement {
     let mut q = Query::select();
     q.from_as(Alias::new("opportunity"), Alias::new("o")).and_where(col("o", "workspace_id").eq(ws.to_string()));
-    if let Some(cond) = OPPORTUNITY.condition(scope) {
+    if let Some(cond) = OPPORTUNITY.condition(ws, scope) {
         q.and_where(cond);
     }
     q

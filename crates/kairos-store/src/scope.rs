@@ -2,6 +2,7 @@
 //! record the caller may not see (PRODUCT.md §1).
 
 use kairos_domain::identity::DataScope;
+use kairos_domain::ids::WorkspaceId;
 use sea_query::{Alias, Cond, Expr, Query, SimpleExpr};
 
 /// A column of a table alias, e.g. `col("a", "owner_id")` for `"a"."owner_id"`.
@@ -22,16 +23,19 @@ pub struct ScopedTable<'a> {
 
 impl ScopedTable<'_> {
     /// The condition a row must meet to be visible, or `None` when everything is.
-    pub fn condition(&self, scope: &DataScope) -> Option<SimpleExpr> {
+    ///
+    /// Team membership is an uncorrelated `IN (SELECT …)`: the database computes the
+    /// caller's few memberships once instead of probing the team table for every row, which
+    /// keeps scoped lists and totals on their indexes.
+    pub fn condition(&self, ws: WorkspaceId, scope: &DataScope) -> Option<SimpleExpr> {
         let own = |user: String| -> SimpleExpr {
             let team = Query::select()
-                .expr(Expr::val(1))
-                .from_as(Alias::new(self.members), Alias::new("scope_m"))
-                .and_where(col("scope_m", "workspace_id").equals((Alias::new(self.alias), Alias::new("workspace_id"))))
-                .and_where(col("scope_m", self.key).equals((Alias::new(self.alias), Alias::new(self.key))))
-                .and_where(col("scope_m", "user_id").eq(user.clone()))
+                .column(Alias::new(self.key))
+                .from(Alias::new(self.members))
+                .and_where(Expr::col(Alias::new("workspace_id")).eq(ws.to_string()))
+                .and_where(Expr::col(Alias::new("user_id")).eq(user.clone()))
                 .to_owned();
-            Cond::any().add(col(self.alias, self.owner).eq(user)).add(Expr::exists(team)).into()
+            Cond::any().add(col(self.alias, self.owner).eq(user)).add(col(self.alias, self.key).in_subquery(team)).into()
         };
         match scope {
             DataScope::All => None,
