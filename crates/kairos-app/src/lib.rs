@@ -26,6 +26,7 @@ pub mod pipeline;
 pub mod processes;
 pub mod stage_engine;
 pub mod users;
+pub mod workspace_settings;
 pub mod workspaces;
 
 mod app;

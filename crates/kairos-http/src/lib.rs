@@ -41,6 +41,7 @@ use crate::error::ApiError;
         api::opportunities::upload, api::opportunities::download,
         api::approvals::waiting, api::approvals::approve, api::approvals::reject,
         api::settings::get_calendar, api::settings::put_calendar, api::settings::close_reasons,
+        api::settings::create_close_reason, api::settings::update_close_reason, api::settings::get_workspace, api::settings::patch_workspace,
         api::pipeline::pipeline, api::pipeline::fx_rates, api::pipeline::put_fx_rates,
         healthz,
     ),
@@ -98,7 +99,9 @@ pub fn router(app: App, settings: HttpSettings) -> Router {
         .route("/approvals/{id}/approve", post(api::approvals::approve))
         .route("/approvals/{id}/reject", post(api::approvals::reject))
         .route("/calendar", get(api::settings::get_calendar).put(api::settings::put_calendar))
-        .route("/close-reasons", get(api::settings::close_reasons))
+        .route("/close-reasons", get(api::settings::close_reasons).post(api::settings::create_close_reason))
+        .route("/close-reasons/{id}", axum::routing::patch(api::settings::update_close_reason))
+        .route("/workspace", get(api::settings::get_workspace).patch(api::settings::patch_workspace))
         .route("/pipeline", get(api::pipeline::pipeline))
         .route("/fx-rates", get(api::pipeline::fx_rates).put(api::pipeline::put_fx_rates))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::idempotency))

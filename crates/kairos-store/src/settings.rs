@@ -120,3 +120,56 @@ pub async fn list_fx_rates(c: &mut Conn<'_>, ws: WorkspaceId) -> StoreResult<Vec
     c.fetch_all(&sql("SELECT currency, valid_on, rate_micros FROM fx_rate WHERE workspace_id = $1 ORDER BY currency, valid_on").bind(ws.to_string()))
         .await
 }
+
+pub async fn update_close_reason(c: &mut Conn<'_>, ws: WorkspaceId, r: &CloseReason) -> StoreResult<u64> {
+    c.execute(
+        &sql("UPDATE close_reason SET label = $1, position = $2, active = $3 WHERE workspace_id = $4 AND reason_id = $5")
+            .bind(r.label.clone())
+            .bind(r.position)
+            .bind(r.active)
+            .bind(ws.to_string())
+            .bind(r.id.clone()),
+    )
+    .await
+}
+
+/// Workspace-wide settings an admin may change.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct WorkspaceSettings {
+    pub name: String,
+    pub base_currency: String,
+    /// Opportunity number pattern, e.g. `{yyyy}-{region}-{seq:3}`.
+    pub number_pattern: String,
+    /// A deal is a priority when its health is above this …
+    pub priority_health_above: i64,
+    /// … and its amount in base-currency minor units is above this.
+    pub priority_amount_above: i64,
+    pub version: i64,
+}
+
+pub async fn get_settings(c: &mut Conn<'_>, ws: WorkspaceId) -> StoreResult<WorkspaceSettings> {
+    c.fetch_one(
+        &sql("SELECT name, base_currency, number_pattern, priority_health_above, priority_amount_above, version FROM workspace WHERE workspace_id = $1")
+            .bind(ws.to_string()),
+    )
+    .await
+}
+
+pub async fn update_settings(c: &mut Conn<'_>, ws: WorkspaceId, s: &WorkspaceSettings, now: DateTime<Utc>, expected_version: i64) -> StoreResult<()> {
+    let n = c
+        .execute(
+            &sql("UPDATE workspace SET name = $1, base_currency = $2, number_pattern = $3, priority_health_above = $4, priority_amount_above = $5, \
+                  updated_at = $6, version = $7 WHERE workspace_id = $8 AND version = $9")
+            .bind(s.name.clone())
+            .bind(s.base_currency.clone())
+            .bind(s.number_pattern.clone())
+            .bind(s.priority_health_above)
+            .bind(s.priority_amount_above)
+            .bind(now)
+            .bind(s.version)
+            .bind(ws.to_string())
+            .bind(expected_version),
+        )
+        .await?;
+    if n == 0 { Err(crate::StoreError::StaleVersion) } else { Ok(()) }
+}

@@ -77,3 +77,30 @@ async fn the_calendar_holds_holidays_and_make_up_days() {
     f.sort();
     assert_eq!(f, vec!["days[0].kind", "weekend"]);
 }
+
+#[tokio::test]
+async fn workspace_settings_drive_numbering_and_close_reasons_are_configurable() {
+    let app = TestApp::spawn().await;
+    let o = org(&app).await;
+    let s = o.admin.get("/api/v1/workspace").await;
+    assert_eq!(s.body["number_pattern"], "{yyyy}-{region}-{seq:3}");
+    let bad = o.admin.patch("/api/v1/workspace", json!({"version": 1, "number_pattern": "{yyyy}-{foo}", "priority_health_above": 120})).await;
+    let mut f = bad.error_fields();
+    f.sort();
+    assert_eq!(f, vec!["number_pattern", "priority_health_above"]);
+    assert_eq!(o.rep_sh.patch("/api/v1/workspace", json!({"version": 1, "name": "x"})).await.status, StatusCode::FORBIDDEN);
+    let r = o.admin.patch("/api/v1/workspace", json!({"version": 1, "number_pattern": "SO-{region}-{seq:5}"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let acct = o.rep_sh.create("/api/v1/accounts", json!({"name": "Pattern Co"})).await;
+    let d = o.rep_sh.post("/api/v1/opportunities", json!({"name": "x", "account_id": acct})).await;
+    assert_eq!(d.body["number"], "SO-SH1-00001");
+
+    let r = o.admin.post("/api/v1/close-reasons", json!({"outcome": "lost", "label": "交付周期太长"})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let reason = r.id();
+    assert_eq!(o.admin.post("/api/v1/close-reasons", json!({"outcome": "won", "label": "x"})).await.error_fields(), vec!["outcome"]);
+    let r = o.admin.patch(&format!("/api/v1/close-reasons/{reason}"), json!({"active": false})).await;
+    assert_eq!(r.body["active"], false);
+    let close = o.rep_sh.post(&format!("/api/v1/opportunities/{}/close", d.id()), json!({"outcome": "lost", "version": 1, "reason_id": reason})).await;
+    assert_eq!(close.error_fields(), vec!["reason_id"], "a retired reason cannot be chosen");
+}
