@@ -526,6 +526,7 @@ impl App {
                     decided_at: None,
                     comment: None,
                     version: 1,
+                    need_stage_id: Some(next.id.to_string()),
                 };
                 approval::insert_approval(c, ws, &a).await?;
                 *pending_approvals += 1;

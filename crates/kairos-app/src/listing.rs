@@ -31,8 +31,12 @@ pub fn encode_cursor(offset: u64) -> String {
 fn decode_cursor(cursor: &str) -> Option<u64> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor.trim()).ok()?;
     let text = String::from_utf8(bytes).ok()?;
-    text.strip_prefix('o')?.parse().ok()
+    // Offsets beyond this are not pages anyone reads, and the databases take offsets as
+    // signed integers: a forged huge cursor must be a 422, not an overflow.
+    text.strip_prefix('o')?.parse().ok().filter(|o| *o <= MAX_OFFSET)
 }
+
+const MAX_OFFSET: u64 = 1_000_000_000;
 
 /// Reads `limit` and `cursor`, recording problems under their names.
 pub fn page_request(errors: &mut FieldErrors, limit: Option<&str>, cursor: Option<&str>) -> PageRequest {

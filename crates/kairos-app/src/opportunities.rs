@@ -657,9 +657,9 @@ impl App {
             return Ok(Some(o.amount));
         }
         let rates = settings::list_fx_rates(c, o.workspace_id).await?;
-        let today = self.now().date_naive();
+        let today = crate::calendar::load_calendar(c, o.workspace_id).await?.local_date(self.now());
         let rate = rates.iter().filter(|r| r.currency == o.currency && r.valid_on <= today).max_by_key(|r| r.valid_on);
-        Ok(rate.map(|r| ((o.amount as i128 * r.rate_micros as i128) / 1_000_000) as i64))
+        Ok(rate.map(|r| ((o.amount as i128 * r.rate_micros as i128) / 1_000_000).clamp(0, i64::MAX as i128) as i64))
     }
 }
 

@@ -124,7 +124,8 @@ impl App {
             filter.org_units = Some(org_unit::subtree_ids(&mut c, ws, u).await?);
         }
         let now = self.now();
-        let today = now.date_naive();
+        // "Today" is the workspace's day (Asia/Shanghai by default), not UTC's.
+        let today = crate::calendar::load_calendar(&mut c, ws).await?.local_date(now);
         let base = workspace::get_workspace(&mut c, ws).await?.base_currency;
         let rates = latest_rates(&mut c, ws, today).await?;
         let totals = store::stage_totals(&mut c, ws, &actor.scope, &filter).await?;
@@ -138,8 +139,8 @@ impl App {
                 count += t.count;
                 match to_base(&base, &rates, &t.currency, t.amount) {
                     Some(a) => {
-                        amount += a;
-                        weighted += to_base(&base, &rates, &t.currency, t.amount_x_probability).unwrap_or(0) / 100;
+                        amount = amount.saturating_add(a);
+                        weighted = weighted.saturating_add(to_base(&base, &rates, &t.currency, t.amount_x_probability).unwrap_or(0) / 100);
                     }
                     None => unconverted.push(t.currency.clone()),
                 }
@@ -193,5 +194,5 @@ pub(crate) fn to_base(base: &str, rates: &HashMap<String, i64>, currency: &str, 
     if currency == base {
         return Some(amount);
     }
-    rates.get(currency).map(|rate| ((amount as i128 * *rate as i128) / 1_000_000) as i64)
+    rates.get(currency).map(|rate| ((amount as i128 * *rate as i128) / 1_000_000).clamp(i64::MIN as i128, i64::MAX as i128) as i64)
 }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use kairos_domain::audit::changed;
 use kairos_domain::calendar::WorkCalendar;
 use kairos_domain::gate::{self, Direction, GateFacts, Missing, MissingKind};
-use kairos_domain::identity::{DataScope, Role};
+use kairos_domain::identity::Role;
 use kairos_domain::ids::{ApprovalId, CloseReasonId, StageId};
 use kairos_domain::opportunity::{OppStatus, Opportunity};
 use kairos_domain::process::{ApprovalRule, ForecastCategory, SalesProcess, Stage};
@@ -218,10 +218,14 @@ impl App {
                     if !verdict.missing.is_empty() {
                         return Err(gate_refused(verdict.missing));
                     }
-                    let approval = self.request_approval(&mut c, actor, &o, to, &verdict.approvals, note, at).await?;
-                    drop(c);
-                    tx.commit().await?;
-                    return Ok(MoveOutcome::PendingApproval { approval: Box::new(approval) });
+                    let granted = approvals::granted_needs(&mut c, ws, id, &o.stage_id.to_string(), &to.to_string(), o.stage_entered_at).await?;
+                    if let Some(need) = verdict.approvals.iter().find(|n| !granted.contains(&n.stage_id.to_string())) {
+                        let approval = self.request_approval(&mut c, actor.id(), &o, to, need, note, at).await?;
+                        self.audit(&mut c, Some(actor), "opportunity", o.id.to_string(), "approval_requested", &approval_change(&approval)).await?;
+                        drop(c);
+                        tx.commit().await?;
+                        return Ok(MoveOutcome::PendingApproval { approval: Box::new(approval) });
+                    }
                 }
             }
         }
@@ -284,25 +288,24 @@ impl App {
         Ok(new)
     }
 
+    /// Asks for one approval need of a move. A direct-manager need goes to the manager of
+    /// the owner's unit (or the nearest one above who is neither the owner nor the
+    /// requester); with nobody there, directors decide.
     #[allow(clippy::too_many_arguments)]
     async fn request_approval(
         &self,
         c: &mut Conn<'_>,
-        actor: &Actor,
+        requester: kairos_domain::ids::UserId,
         o: &Opportunity,
         to: StageId,
-        needs: &[gate::ApprovalNeed],
+        need: &gate::ApprovalNeed,
         note: Option<String>,
         at: DateTime<Utc>,
     ) -> AppResult<Approval> {
-        // One request covers the move; the strictest rule decides who approves (a named role
-        // over the direct manager).
-        let rule = needs.iter().map(|n| n.rule).find(|r| matches!(r, ApprovalRule::Role(_))).unwrap_or(ApprovalRule::DirectManager);
-        let (approver_id, approver_role) = match rule {
+        let (approver_id, approver_role) = match need.rule {
             ApprovalRule::Role(r) => (None, Some(r.as_str().to_string())),
-            _ => match self.direct_manager_of(c, o).await? {
+            _ => match self.direct_manager_of(c, o, requester).await? {
                 Some(m) => (Some(m.to_string()), None),
-                // Nobody manages the owner's unit: directors decide.
                 None => (None, Some(Role::Director.as_str().to_string())),
             },
         };
@@ -311,9 +314,9 @@ impl App {
             opportunity_id: o.id.to_string(),
             from_stage_id: o.stage_id.to_string(),
             to_stage_id: to.to_string(),
-            reason: needs.iter().map(|n| n.reason.clone()).collect::<Vec<_>>().join("; "),
+            reason: need.reason.clone(),
             note,
-            requested_by: actor.id().to_string(),
+            requested_by: requester.to_string(),
             requested_at: at,
             approver_id,
             approver_role,
@@ -322,20 +325,29 @@ impl App {
             decided_at: None,
             comment: None,
             version: 1,
+            need_stage_id: Some(need.stage_id.to_string()),
         };
-        approvals::insert_approval(c, o.workspace_id, &approval).await?;
-        Ok(approval)
+        match approvals::insert_approval(c, o.workspace_id, &approval).await {
+            // The partial unique index: another request for this deal got in first.
+            Err(kairos_store::StoreError::Unique { .. }) => Err(AppError::Conflict {
+                code: "approval_pending",
+                message: "a move of this opportunity is waiting for approval".into(),
+                details: json!({}),
+            }),
+            other => {
+                other?;
+                Ok(approval)
+            }
+        }
     }
 
-    /// The manager of the owner's unit, or of the nearest unit above with a manager other
-    /// than the owner.
-    async fn direct_manager_of(&self, c: &mut Conn<'_>, o: &Opportunity) -> AppResult<Option<kairos_domain::ids::UserId>> {
+    async fn direct_manager_of(&self, c: &mut Conn<'_>, o: &Opportunity, requester: kairos_domain::ids::UserId) -> AppResult<Option<kairos_domain::ids::UserId>> {
         let Some(unit) = o.org_unit_id else { return Ok(None) };
         let units = org_unit::list_org_units(c, o.workspace_id).await?;
         let tree = kairos_domain::org::OrgTree::new(units.iter().map(|u| (u.id, u.parent_id)).collect());
         for u in tree.ancestors(unit) {
             if let Some(m) = units.iter().find(|x| x.id == u).and_then(|x| x.manager_id) {
-                if m != o.owner_id {
+                if m != o.owner_id && m != requester {
                     return Ok(Some(m));
                 }
             }
@@ -343,21 +355,11 @@ impl App {
         Ok(None)
     }
 
-    /// Approval requests waiting for the caller.
+    /// Approval requests waiting for the caller, on deals inside their scope (admins: all).
     pub async fn approvals_waiting(&self, actor: &Actor) -> AppResult<Vec<Approval>> {
         let mut conn = self.store.read().await?;
         let roles = actor.user.roles.names();
-        let mut found = approvals::waiting_for(&mut conn.conn(), actor.workspace(), actor.id(), &roles).await?;
-        if actor.user.roles.is_admin() {
-            // Admins see every pending request, so that nothing can get stuck.
-            let all = approvals::waiting_for(&mut conn.conn(), actor.workspace(), actor.id(), &Role::ALL.iter().map(|r| r.as_str().to_string()).collect::<Vec<_>>()).await?;
-            for a in all {
-                if !found.iter().any(|f| f.id == a.id) {
-                    found.push(a);
-                }
-            }
-        }
-        Ok(found)
+        Ok(approvals::waiting_for(&mut conn.conn(), actor.workspace(), &actor.scope, actor.id(), &roles, actor.user.roles.is_admin()).await?)
     }
 
     pub async fn decide_approval(&self, actor: &Actor, id: &str, approve: bool, decision: Decision) -> AppResult<Approval> {
@@ -370,51 +372,91 @@ impl App {
         let mut tx = self.begin().await?;
         let mut c = tx.conn();
         let mut a = approvals::find_approval(&mut c, ws, id).await?.ok_or(AppError::NotFound { entity: "approval" })?;
-        let mine = a.approver_id.as_deref() == Some(&actor.id().to_string())
-            || a.approver_role.as_deref().is_some_and(|r| actor.user.roles.names().iter().any(|n| n == r))
-            || actor.user.roles.is_admin();
-        if !mine {
+        let admin = actor.user.roles.is_admin();
+        let addressed = a.approver_id.as_deref() == Some(&actor.id().to_string())
+            || a.approver_role.as_deref().is_some_and(|r| actor.user.roles.names().iter().any(|n| n == r));
+        let opp_id = parse_opportunity_id(&a.opportunity_id)?;
+        // The approver must be addressed and must see the deal (admins see everything).
+        let o = store::find_opportunity(&mut c, ws, &actor.scope, opp_id).await?;
+        let Some(o) = o.filter(|_| addressed || admin) else { return Err(AppError::NotFound { entity: "approval" }) };
+        if a.requested_by == actor.id().to_string() && !admin {
+            return Err(AppError::Forbidden("you cannot decide your own approval request".into()));
+        }
+        if a.status != "pending" {
+            return Err(AppError::Conflict { code: "already_decided", message: format!("this request was already {}", a.status), details: json!({ "status": a.status }) });
+        }
+        a.decided_by = Some(actor.id().to_string());
+        a.decided_at = Some(self.now());
+        a.comment = comment.clone();
+        if !approve {
+            a.status = "rejected".into();
+            approvals::decide(&mut c, ws, &a).await?;
+            self.audit(&mut c, Some(actor), "opportunity", o.id.to_string(), "approval_rejected", &approval_change(&a)).await?;
+            drop(c);
+            tx.commit().await?;
+            return Ok(a);
+        }
+        let ctx = self.move_context(&mut c, &o).await?;
+        let to = StageId::parse(&a.to_stage_id).map_err(|p| AppError::internal(p.0))?;
+        let target = ctx.process.stages.iter().find(|s| s.id == to && !s.retired).cloned();
+        let Some(target) = target.filter(|_| o.is_open() && o.stage_id.to_string() == a.from_stage_id) else {
+            a.status = "cancelled".into();
+            approvals::decide(&mut c, ws, &a).await?;
+            self.audit(&mut c, Some(actor), "opportunity", o.id.to_string(), "approval_cancelled", &approval_change(&a)).await?;
+            drop(c);
+            tx.commit().await?;
+            return Err(AppError::Conflict {
+                code: "approval_outdated",
+                message: "the opportunity has moved or closed, or the stage was retired, since the request; the request is cancelled".into(),
+                details: json!({ "approval_id": a.id }),
+            });
+        };
+        let (contacts, ticked, documents) = self.gate_facts(&mut c, &o).await?;
+        // Approval answers approval needs only: anything unticked or removed since the
+        // request still refuses.
+        let verdict = gate::evaluate(&ctx.process, &o, to, &GateFacts { contacts: &contacts, ticked: &ticked, documents: &documents });
+        if !verdict.missing.is_empty() {
+            return Err(gate_refused(verdict.missing));
+        }
+        a.status = "approved".into();
+        approvals::decide(&mut c, ws, &a).await?;
+        self.audit(&mut c, Some(actor), "opportunity", o.id.to_string(), "approval_granted", &approval_change(&a)).await?;
+        // A move through several gated stages collects one approval per stage, in order.
+        let granted = approvals::granted_needs(&mut c, ws, o.id, &a.from_stage_id, &a.to_stage_id, o.stage_entered_at).await?;
+        match verdict.approvals.iter().find(|n| !granted.contains(&n.stage_id.to_string())) {
+            Some(next) => {
+                let requester = kairos_domain::ids::UserId::parse(&a.requested_by).map_err(|p| AppError::internal(p.0))?;
+                let follow = self.request_approval(&mut c, requester, &o, to, next, a.note.clone(), self.now()).await?;
+                self.audit(&mut c, Some(actor), "opportunity", o.id.to_string(), "approval_requested", &approval_change(&follow)).await?;
+            }
+            None => {
+                let reason = Some(format!("approved by {}{}", actor.user.display_name, comment.map(|c| format!(": {c}")).unwrap_or_default()));
+                self.apply_move(&mut c, actor, &o, &ctx, &target, self.now(), reason, None, false).await?;
+            }
+        }
+        drop(c);
+        tx.commit().await?;
+        Ok(a)
+    }
+
+    /// Withdraws a pending request (its requester, or an admin).
+    pub async fn cancel_approval(&self, actor: &Actor, id: &str) -> AppResult<Approval> {
+        let id = ApprovalId::parse(id).map_err(|_| AppError::NotFound { entity: "approval" })?;
+        let ws = actor.workspace();
+        let mut tx = self.begin().await?;
+        let mut c = tx.conn();
+        let mut a = approvals::find_approval(&mut c, ws, id).await?.ok_or(AppError::NotFound { entity: "approval" })?;
+        if a.requested_by != actor.id().to_string() && !actor.user.roles.is_admin() {
             return Err(AppError::NotFound { entity: "approval" });
         }
         if a.status != "pending" {
             return Err(AppError::Conflict { code: "already_decided", message: format!("this request was already {}", a.status), details: json!({ "status": a.status }) });
         }
-        // The approver is authorised by the request itself, not by their data scope.
-        let opp_id = parse_opportunity_id(&a.opportunity_id)?;
-        let o = store::find_opportunity(&mut c, ws, &DataScope::All, opp_id).await?.ok_or(AppError::NotFound { entity: "opportunity" })?;
+        a.status = "cancelled".into();
         a.decided_by = Some(actor.id().to_string());
         a.decided_at = Some(self.now());
-        a.comment = comment.clone();
-        if approve {
-            if !o.is_open() || o.stage_id.to_string() != a.from_stage_id {
-                a.status = "cancelled".into();
-                approvals::decide(&mut c, ws, &a).await?;
-                drop(c);
-                tx.commit().await?;
-                return Err(AppError::Conflict {
-                    code: "approval_outdated",
-                    message: "the opportunity has moved or closed since the request; the request is cancelled".into(),
-                    details: json!({ "approval_id": a.id }),
-                });
-            }
-            let ctx = self.move_context(&mut c, &o).await?;
-            let to = StageId::parse(&a.to_stage_id).map_err(|p| AppError::internal(p.0))?;
-            let (contacts, ticked, documents) = self.gate_facts(&mut c, &o).await?;
-            // Approval answers the approval band only: anything unticked or removed since
-            // the request still refuses.
-            let verdict = gate::evaluate(&ctx.process, &o, to, &GateFacts { contacts: &contacts, ticked: &ticked, documents: &documents });
-            if !verdict.missing.is_empty() {
-                return Err(gate_refused(verdict.missing));
-            }
-            let target = ctx.process.stages.iter().find(|s| s.id == to).ok_or_else(|| AppError::internal("stage gone"))?.clone();
-            a.status = "approved".into();
-            approvals::decide(&mut c, ws, &a).await?;
-            let reason = Some(format!("approved by {}{}", actor.user.display_name, comment.map(|c| format!(": {c}")).unwrap_or_default()));
-            self.apply_move(&mut c, actor, &o, &ctx, &target, self.now(), reason, None, false).await?;
-        } else {
-            a.status = "rejected".into();
-            approvals::decide(&mut c, ws, &a).await?;
-        }
+        approvals::decide(&mut c, ws, &a).await?;
+        self.audit(&mut c, Some(actor), "opportunity", a.opportunity_id.clone(), "approval_cancelled", &approval_change(&a)).await?;
         drop(c);
         tx.commit().await?;
         Ok(a)
@@ -534,6 +576,7 @@ impl App {
             p.decided_at = Some(self.now());
             p.comment = Some("opportunity closed".into());
             approvals::decide(&mut c, ws, &p).await?;
+            self.audit(&mut c, Some(actor), "opportunity", id.to_string(), "approval_cancelled", &approval_change(&p)).await?;
         }
         self.audit(&mut c, Some(actor), "opportunity", id.to_string(), "close", &changed(&o, &new)).await?;
         drop(c);
@@ -670,6 +713,15 @@ impl App {
         let mut conn = self.store.read().await?;
         Ok(settings::list_close_reasons(&mut conn.conn(), actor.workspace()).await?)
     }
+}
+
+/// The audit row of an approval event.
+fn approval_change(a: &Approval) -> [kairos_domain::audit::FieldChange; 1] {
+    [kairos_domain::audit::FieldChange {
+        field: "approval".into(),
+        old_value: Some(format!("{} → {}", a.from_stage_id, a.to_stage_id)),
+        new_value: Some(format!("{} {}", a.status, a.id)),
+    }]
 }
 
 fn days_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {

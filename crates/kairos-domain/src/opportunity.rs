@@ -166,12 +166,16 @@ pub fn currency(text: &str) -> Result<String, Problem> {
     }
 }
 
+pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
+
 /// Amounts are integer minor units; negative amounts make no sense for a deal.
 pub fn amount(value: i64) -> Result<i64, Problem> {
     if value < 0 {
         Err(Problem::new("must not be negative (integer minor units, e.g. 50000000 = 500,000.00)"))
-    } else if value > 1_000_000_000_000_000 {
-        Err(Problem::new("is implausibly large"))
+    } else if value > MAX_AMOUNT {
+        // 10 trillion in a currency's units: far above any deal, and low enough that sums
+        // and amount × probability over a whole pipeline stay inside 64 bits.
+        Err(Problem::new("is implausibly large (at most 1,000,000,000,000,000 minor units)"))
     } else {
         Ok(value)
     }

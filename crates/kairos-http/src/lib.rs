@@ -39,7 +39,7 @@ use crate::error::ApiError;
         api::opportunities::move_stage, api::opportunities::close, api::opportunities::reopen, api::opportunities::history,
         api::opportunities::checklist, api::opportunities::tick, api::opportunities::documents, api::opportunities::approvals,
         api::opportunities::upload, api::opportunities::download,
-        api::approvals::waiting, api::approvals::approve, api::approvals::reject,
+        api::approvals::waiting, api::approvals::approve, api::approvals::reject, api::approvals::cancel,
         api::settings::get_calendar, api::settings::put_calendar, api::settings::close_reasons,
         api::settings::create_close_reason, api::settings::update_close_reason, api::settings::get_workspace, api::settings::patch_workspace,
         api::pipeline::pipeline, api::pipeline::fx_rates, api::pipeline::put_fx_rates,
@@ -98,6 +98,7 @@ pub fn router(app: App, settings: HttpSettings) -> Router {
         .route("/approvals", get(api::approvals::waiting))
         .route("/approvals/{id}/approve", post(api::approvals::approve))
         .route("/approvals/{id}/reject", post(api::approvals::reject))
+        .route("/approvals/{id}/cancel", post(api::approvals::cancel))
         .route("/calendar", get(api::settings::get_calendar).put(api::settings::put_calendar))
         .route("/close-reasons", get(api::settings::close_reasons).post(api::settings::create_close_reason))
         .route("/close-reasons/{id}", axum::routing::patch(api::settings::update_close_reason))

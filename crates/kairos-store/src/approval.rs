@@ -4,8 +4,12 @@ use chrono::{DateTime, Utc};
 use kairos_domain::ids::{ApprovalId, OpportunityId, UserId, WorkspaceId};
 use serde::Serialize;
 
+use kairos_domain::identity::DataScope;
+use sea_query::{Alias, Cond, Expr, JoinType, Order, Query};
+
 use crate::db::{Conn, sql};
 use crate::error::{StoreError, StoreResult};
+use crate::scope::{OPPORTUNITY, col};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Approval {
@@ -29,14 +33,16 @@ pub struct Approval {
     pub decided_at: Option<DateTime<Utc>>,
     pub comment: Option<String>,
     pub version: i64,
+    /// The stage whose approval need this request answers.
+    pub need_stage_id: Option<String>,
 }
 
 const COLUMNS: &str = "approval_id, opportunity_id, from_stage_id, to_stage_id, reason, note, requested_by, requested_at, \
-                       approver_id, approver_role, status, decided_by, decided_at, comment, version";
+                       approver_id, approver_role, status, decided_by, decided_at, comment, version, need_stage_id";
 
 pub async fn insert_approval(c: &mut Conn<'_>, ws: WorkspaceId, a: &Approval) -> StoreResult<()> {
     c.execute(
-        &sql(format!("INSERT INTO approval_request (workspace_id, {COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"))
+        &sql(format!("INSERT INTO approval_request (workspace_id, {COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"))
             .bind(ws.to_string())
             .bind(a.id.clone())
             .bind(a.opportunity_id.clone())
@@ -52,7 +58,8 @@ pub async fn insert_approval(c: &mut Conn<'_>, ws: WorkspaceId, a: &Approval) ->
             .bind(a.decided_by.clone())
             .bind(a.decided_at)
             .bind(a.comment.clone())
-            .bind(a.version),
+            .bind(a.version)
+            .bind(a.need_stage_id.clone()),
     )
     .await?;
     Ok(())
@@ -81,21 +88,47 @@ pub async fn list_for_opportunity(c: &mut Conn<'_>, ws: WorkspaceId, opp: Opport
     .await
 }
 
-/// Pending requests a user may decide: addressed to them, or to one of their roles.
-pub async fn waiting_for(c: &mut Conn<'_>, ws: WorkspaceId, user: UserId, roles: &[String]) -> StoreResult<Vec<Approval>> {
-    let roles_json = serde_json::to_string(roles).unwrap_or_else(|_| "[]".into());
-    // Roles are few; matching them as quoted items of a JSON array keeps this one statement
-    // on both databases.
-    c.fetch_all(
-        &sql(format!(
-            "SELECT {COLUMNS} FROM approval_request WHERE workspace_id = $1 AND status = 'pending' \
-             AND (approver_id = $2 OR (approver_role IS NOT NULL AND $3 LIKE '%\"' || approver_role || '\"%')) ORDER BY requested_at"
-        ))
-        .bind(ws.to_string())
-        .bind(user.to_string())
-        .bind(roles_json),
-    )
-    .await
+/// Pending requests a user may decide: addressed to them or to one of their roles (or, for
+/// admins, every one), on deals inside their data scope.
+pub async fn waiting_for(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, user: UserId, roles: &[String], everything: bool) -> StoreResult<Vec<Approval>> {
+    let mut q = Query::select();
+    q.expr(Expr::cust(COLUMNS.split(", ").map(|c| format!("ar.{c}")).collect::<Vec<_>>().join(", ")))
+        .from_as(Alias::new("approval_request"), Alias::new("ar"))
+        .join_as(
+            JoinType::InnerJoin,
+            Alias::new("opportunity"),
+            Alias::new("o"),
+            Cond::all()
+                .add(col("o", "workspace_id").equals((Alias::new("ar"), Alias::new("workspace_id"))))
+                .add(col("o", "opportunity_id").equals((Alias::new("ar"), Alias::new("opportunity_id")))),
+        )
+        .and_where(col("ar", "workspace_id").eq(ws.to_string()))
+        .and_where(col("ar", "status").eq("pending"));
+    if !everything {
+        q.cond_where(Cond::any().add(col("ar", "approver_id").eq(user.to_string())).add(col("ar", "approver_role").is_in(roles.iter().cloned())));
+    }
+    if let Some(cond) = OPPORTUNITY.condition(ws, scope) {
+        q.and_where(cond);
+    }
+    q.order_by((Alias::new("ar"), Alias::new("requested_at")), Order::Asc);
+    c.fetch_all(&q).await
+}
+
+/// The stages whose approval needs were granted for the current attempt of a move: approved
+/// requests for the same from → to since the deal entered its stage.
+pub async fn granted_needs(c: &mut Conn<'_>, ws: WorkspaceId, opp: OpportunityId, from: &str, to: &str, since: DateTime<Utc>) -> StoreResult<Vec<String>> {
+    let rows: Vec<(Option<String>,)> = c
+        .fetch_all(
+            &sql("SELECT need_stage_id FROM approval_request WHERE workspace_id = $1 AND opportunity_id = $2 AND from_stage_id = $3 \
+                  AND to_stage_id = $4 AND status = 'approved' AND decided_at >= $5")
+            .bind(ws.to_string())
+            .bind(opp.to_string())
+            .bind(from.to_string())
+            .bind(to.to_string())
+            .bind(since),
+        )
+        .await?;
+    Ok(rows.into_iter().filter_map(|r| r.0).collect())
 }
 
 pub async fn decide(c: &mut Conn<'_>, ws: WorkspaceId, a: &Approval) -> StoreResult<()> {

@@ -32,3 +32,11 @@ pub async fn approve(State(s): State<AppState>, Caller(actor): Caller, Path(id):
 pub async fn reject(State(s): State<AppState>, Caller(actor): Caller, Path(id): Path<String>, JsonBody(d): JsonBody<Decision>) -> ApiResult<Json<Approval>> {
     Ok(Json(s.app.decide_approval(&actor, &id, false, d).await?))
 }
+
+/// Withdraw a pending request (its requester, or an admin).
+#[utoipa::path(post, path = "/api/v1/approvals/{id}/cancel", tag = "approvals", security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid)),
+    responses((status = 200, body = Approval), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn cancel(State(s): State<AppState>, Caller(actor): Caller, Path(id): Path<String>) -> ApiResult<Json<Approval>> {
+    Ok(Json(s.app.cancel_approval(&actor, &id).await?))
+}

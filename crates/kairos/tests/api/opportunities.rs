@@ -434,3 +434,58 @@ async fn the_pipeline_totals_columns_in_base_currency_with_priority_flags_and_co
     let bad = o.rep_sh.get("/api/v1/pipeline?cursor=abc").await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test]
+async fn a_move_through_two_gated_stages_needs_both_approvals_in_order_and_nobody_approves_their_own() {
+    let app = TestApp::spawn().await;
+    let o = org(&app).await;
+    o.admin.patch(&format!("/api/v1/org-units/{}", o.sh), json!({"version": 1, "manager_id": o.manager_sh_id})).await;
+    let body = json!({
+        "name": "双审批流程", "applicability": {"industries": ["双审批"]},
+        "stages": [
+            {"name": "一", "probability": 10, "forecast_category": "pipeline", "health_refuse_below": 0, "health_pass_above": 0},
+            {"name": "二", "probability": 30, "forecast_category": "pipeline", "health_refuse_below": 0, "health_pass_above": 0, "approval": {"kind": "role", "role": "director"}},
+            {"name": "三", "probability": 60, "forecast_category": "commit", "health_refuse_below": 0, "health_pass_above": 0, "approval": {"kind": "direct_manager"}}
+        ]
+    });
+    let p = o.admin.post("/api/v1/processes", body).await;
+    assert_eq!(p.status, StatusCode::CREATED, "{}", p.body);
+    let st: Vec<String> = p.body["stages"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect();
+    let acct = o.rep_sh.create("/api/v1/accounts", json!({"name": "Two Gates Co", "industry": "双审批"})).await;
+    let d = o.rep_sh.post("/api/v1/opportunities", json!({"name": "x", "account_id": acct})).await;
+    let id = d.id();
+    let path = format!("/api/v1/opportunities/{id}");
+    let r = o.rep_sh.post(&format!("{path}/move"), json!({"stage_id": st[2], "version": 1})).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    assert_eq!(r.body["approval"]["approver_role"], "director");
+    let first = r.body["approval"]["id"].as_str().unwrap().to_string();
+    // The requester may withdraw; a stranger may not.
+    assert_eq!(o.rep_bj.post(&format!("/api/v1/approvals/{first}/cancel"), json!({})).await.status, StatusCode::NOT_FOUND);
+    let r = o.director.post(&format!("/api/v1/approvals/{first}/approve"), json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // Not moved yet: the manager's approval for stage 三 is asked next.
+    assert_eq!(o.rep_sh.get(&path).await.body["stage_id"], st[0].as_str());
+    let waiting = o.manager_sh.get("/api/v1/approvals").await;
+    let second = waiting.body.as_array().unwrap().iter().find(|a| a["opportunity_id"] == id.as_str()).expect("second request").clone();
+    assert_eq!(second["need_stage_id"], st[2].as_str());
+    let r = o.manager_sh.post(&format!("/api/v1/approvals/{}/approve", second["id"].as_str().unwrap()), json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(o.rep_sh.get(&path).await.body["stage_id"], st[2].as_str());
+
+    // A manager moving a deal of their own team is not their own approver.
+    let d2 = o.rep_sh.post("/api/v1/opportunities", json!({"name": "y", "account_id": acct})).await;
+    let r = o.manager_sh.post(&format!("/api/v1/opportunities/{}/move", d2.id()), json!({"stage_id": st[1], "version": 1})).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    assert_eq!(r.body["approval"]["approver_role"], "director");
+    let mine = r.body["approval"]["id"].as_str().unwrap().to_string();
+    let r = o.manager_sh.post(&format!("/api/v1/approvals/{mine}/cancel"), json!({})).await;
+    assert_eq!(r.body["status"], "cancelled");
+    // A forged cursor is a 422, not a crash.
+    let huge = base64_cursor(u64::MAX);
+    assert_eq!(o.rep_sh.get(&format!("/api/v1/opportunities?cursor={huge}")).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+fn base64_cursor(offset: u64) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("o{offset}"))
+}
