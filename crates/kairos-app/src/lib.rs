@@ -24,6 +24,7 @@ mod ownership;
 pub mod password;
 pub mod pipeline;
 pub mod processes;
+pub mod reports;
 pub mod stage_engine;
 pub mod users;
 pub mod workspace_settings;

@@ -43,6 +43,7 @@ use crate::error::ApiError;
         api::settings::get_calendar, api::settings::put_calendar, api::settings::close_reasons,
         api::settings::create_close_reason, api::settings::update_close_reason, api::settings::get_workspace, api::settings::patch_workspace,
         api::pipeline::pipeline, api::pipeline::fx_rates, api::pipeline::put_fx_rates,
+        api::reports::funnel, api::reports::win_rate, api::reports::loss_reasons,
         healthz,
     ),
     components(schemas(error::ErrorBody, error::ErrorContent)),
@@ -104,6 +105,9 @@ pub fn router(app: App, settings: HttpSettings) -> Router {
         .route("/close-reasons/{id}", axum::routing::patch(api::settings::update_close_reason))
         .route("/workspace", get(api::settings::get_workspace).patch(api::settings::patch_workspace))
         .route("/pipeline", get(api::pipeline::pipeline))
+        .route("/reports/funnel", get(api::reports::funnel))
+        .route("/reports/win-rate", get(api::reports::win_rate))
+        .route("/reports/loss-reasons", get(api::reports::loss_reasons))
         .route("/fx-rates", get(api::pipeline::fx_rates).put(api::pipeline::put_fx_rates))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
         // Token creation needs no login, so it sits outside the idempotency layer (which

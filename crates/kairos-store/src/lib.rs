@@ -23,6 +23,7 @@ pub mod idempotency;
 pub mod opportunity;
 pub mod pipeline;
 pub mod process;
+pub mod reports;
 pub mod settings;
 pub mod approval;
 pub mod org_unit;

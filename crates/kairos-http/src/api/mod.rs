@@ -15,6 +15,7 @@ pub mod opportunities;
 pub mod org_units;
 pub mod pipeline;
 pub mod processes;
+pub mod reports;
 pub mod settings;
 pub mod users;
 

@@ -11,5 +11,6 @@ mod fixture;
 mod identity;
 mod opportunities;
 mod processes;
+mod reports;
 mod schema;
 mod scopes;

@@ -1,0 +1,380 @@
+//! Pipeline analytics (`/api/v1/reports/…`, PRODUCT.md §8): the common filters, and the
+//! funnel, win-rate and loss-reason reports. Every report reads the caller's scope only.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::NaiveDate;
+use kairos_domain::FieldErrors;
+use kairos_domain::analytics::{self, Period};
+use kairos_domain::ids::{OrgUnitId, ProcessId, UserId};
+use kairos_store::reports::{self as store, ReportFilter, ReportRow};
+use kairos_store::{org_unit, process as process_store, settings, workspace};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::actor::Actor;
+use crate::app::App;
+use crate::error::{AppError, AppResult};
+use crate::pipeline::{latest_rates, to_base};
+
+/// The filters every report takes.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReportQuery {
+    /// `2026`, `2026-Q1` or `2026-03` (or give `from` and `to`).
+    pub period: Option<String>,
+    /// First day, YYYY-MM-DD.
+    pub from: Option<String>,
+    /// Last day (inclusive), YYYY-MM-DD.
+    pub to: Option<String>,
+    /// Includes the unit's subtree.
+    pub org_unit_id: Option<String>,
+    pub owner_id: Option<String>,
+    pub process_id: Option<String>,
+    pub industry: Option<String>,
+    /// enterprise, government, institution, individual
+    pub customer_type: Option<String>,
+    pub source: Option<String>,
+    pub product_category: Option<String>,
+    /// win-rate: owner, org_unit, product_category, industry, customer_type, source, process, month, quarter
+    pub group_by: Option<String>,
+}
+
+struct Parsed {
+    filter: ReportFilter,
+    period: Option<Period>,
+    unit: Option<OrgUnitId>,
+}
+
+fn nonempty(v: &Option<String>) -> Option<String> {
+    v.clone().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+fn parse(errors: &mut FieldErrors, q: &ReportQuery) -> Parsed {
+    let date = |errors: &mut FieldErrors, field: &str, v: &Option<String>| {
+        nonempty(v).and_then(|t| match NaiveDate::parse_from_str(&t, "%Y-%m-%d") {
+            Ok(d) => Some(d),
+            Err(_) => {
+                errors.add(field, "must be a date YYYY-MM-DD");
+                None
+            }
+        })
+    };
+    let period = match (nonempty(&q.period), date(errors, "from", &q.from), date(errors, "to", &q.to)) {
+        (Some(p), None, None) => errors.check("period", Period::parse(&p)),
+        (None, Some(a), Some(b)) => errors.check("to", Period::between(a, b)),
+        (None, None, None) => None,
+        (Some(_), _, _) => {
+            errors.add("period", "give either period or from and to, not both");
+            None
+        }
+        (None, _, _) => {
+            errors.add("from", "from and to go together");
+            None
+        }
+    };
+    let customer_type = nonempty(&q.customer_type);
+    if let Some(t) = &customer_type {
+        if kairos_domain::account::AccountType::from_stored(t).is_none() {
+            errors.add("customer_type", "must be enterprise, government, institution or individual");
+        }
+    }
+    let filter = ReportFilter {
+        process: errors.check_opt("process_id", nonempty(&q.process_id).as_deref().map(ProcessId::parse)),
+        owner: errors.check_opt("owner_id", nonempty(&q.owner_id).as_deref().map(UserId::parse)),
+        org_units: None,
+        industry: nonempty(&q.industry),
+        customer_type,
+        source: nonempty(&q.source),
+        product_category: nonempty(&q.product_category),
+        ..Default::default()
+    };
+    let unit = errors.check_opt("org_unit_id", nonempty(&q.org_unit_id).as_deref().map(OrgUnitId::parse));
+    Parsed { filter, period, unit }
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Funnel {
+    /// The filters as understood, echoed.
+    #[schema(value_type = Object)]
+    pub filters: Value,
+    #[schema(value_type = String, format = Uuid)]
+    pub process_id: ProcessId,
+    pub base_currency: String,
+    pub stages: Vec<FunnelStage>,
+    pub count: u64,
+    pub amount: i64,
+    pub weighted_amount: i64,
+    /// 1 − mean(count of stage i+1 / count of stage i): 0 is a pipe, towards 1 a steep funnel.
+    pub shape_index: Option<f64>,
+    pub unconverted_currencies: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct FunnelStage {
+    pub stage_id: String,
+    pub name: String,
+    pub probability: u8,
+    pub count: u64,
+    pub amount: i64,
+    pub weighted_amount: i64,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct WinRate {
+    #[schema(value_type = Object)]
+    pub filters: Value,
+    pub group_by: String,
+    pub groups: Vec<WinRateGroup>,
+    pub total: WinRateGroup,
+}
+
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct WinRateGroup {
+    pub key: String,
+    pub won: u64,
+    pub lost: u64,
+    /// Closed as invalid: reported, never part of the rate.
+    pub invalid: u64,
+    pub won_amount: i64,
+    pub lost_amount: i64,
+    /// won / (won + lost); null when nothing was decided.
+    pub win_rate: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct LossReasons {
+    #[schema(value_type = Object)]
+    pub filters: Value,
+    pub lost: u64,
+    pub lost_amount: i64,
+    pub by_reason: Vec<Bucket>,
+    pub by_stage: Vec<Bucket>,
+    pub by_competitor: Vec<CompetitorBucket>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct Bucket {
+    pub key: String,
+    pub label: String,
+    pub count: u64,
+    pub amount: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct CompetitorBucket {
+    pub competitor: String,
+    pub lost_to: u64,
+    pub lost_amount: i64,
+    /// Our win rate on closed deals where this competitor was named.
+    pub win_rate_against: Option<f64>,
+}
+
+struct Context {
+    rows: Vec<ReportRow>,
+    filters: Value,
+    base: String,
+    rates: HashMap<String, i64>,
+    period: Option<Period>,
+    offset: i32,
+}
+
+impl App {
+    async fn report_context(&self, actor: &Actor, q: &ReportQuery, tune: impl FnOnce(&mut ReportFilter, Option<Period>, i32)) -> AppResult<Context> {
+        let ws = actor.workspace();
+        let mut errors = FieldErrors::new();
+        let mut parsed = parse(&mut errors, q);
+        errors.finish()?;
+        let mut conn = self.store.report_read().await?;
+        let mut c = conn.conn();
+        if let Some(u) = parsed.unit {
+            parsed.filter.org_units = Some(org_unit::subtree_ids(&mut c, ws, u).await?);
+        }
+        let calendar = crate::calendar::load_calendar(&mut c, ws).await?;
+        let offset = calendar.utc_offset_minutes();
+        tune(&mut parsed.filter, parsed.period, offset);
+        let rows = store::report_rows(&mut c, ws, &actor.scope, &parsed.filter).await?;
+        let base = workspace::get_workspace(&mut c, ws).await?.base_currency;
+        let rates = latest_rates(&mut c, ws, calendar.local_date(self.now())).await?;
+        let mut filters = serde_json::to_value(q).unwrap_or(json!({}));
+        if let (Some(p), Some(obj)) = (parsed.period, filters.as_object_mut()) {
+            obj.insert("from".into(), json!(p.from));
+            obj.insert("to".into(), json!(p.to.pred_opt()));
+        }
+        Ok(Context { rows, filters, base, rates, period: parsed.period, offset })
+    }
+
+    /// `funnel`: the open deals of a process per stage (period: expected close within it).
+    pub async fn funnel(&self, actor: &Actor, q: &ReportQuery) -> AppResult<Funnel> {
+        let ws = actor.workspace();
+        let processes = {
+            let mut conn = self.store.read().await?;
+            process_store::list_processes(&mut conn.conn(), ws).await?
+        };
+        let process_id = match nonempty(&q.process_id) {
+            Some(p) => ProcessId::parse(&p).map_err(|e| AppError::field("process_id", e.0))?,
+            None => processes.iter().find(|p| p.is_default).map(|p| p.id).ok_or_else(|| AppError::field("process_id", "there is no default process; name one"))?,
+        };
+        let process = processes.iter().find(|p| p.id == process_id).ok_or_else(|| AppError::field("process_id", "does not name a process of this workspace"))?;
+        let ctx = self
+            .report_context(actor, q, |f, period, _| {
+                f.process = Some(process_id);
+                f.open_only = true;
+                f.expected_close_between = period.map(|p| (p.from, p.to));
+            })
+            .await?;
+        let mut unconverted = Vec::new();
+        let mut stages = Vec::new();
+        for stage in &process.stages {
+            let mut s = FunnelStage { stage_id: stage.id.to_string(), name: stage.name.clone(), probability: stage.probability, count: 0, amount: 0, weighted_amount: 0 };
+            let mut weighted = Vec::new();
+            for r in ctx.rows.iter().filter(|r| r.stage_id == s.stage_id) {
+                s.count += 1;
+                match to_base(&ctx.base, &ctx.rates, &r.currency, r.amount) {
+                    Some(a) => {
+                        s.amount = s.amount.saturating_add(a);
+                        weighted.push((a, r.probability.clamp(0, 100) as u8));
+                    }
+                    None if !unconverted.contains(&r.currency) => unconverted.push(r.currency.clone()),
+                    None => {}
+                }
+            }
+            s.weighted_amount = analytics::weighted(weighted);
+            if !stage.retired || s.count > 0 {
+                stages.push(s);
+            }
+        }
+        let counts: Vec<u64> = stages.iter().map(|s| s.count).collect();
+        Ok(Funnel {
+            filters: ctx.filters,
+            process_id,
+            base_currency: ctx.base,
+            count: counts.iter().sum(),
+            amount: stages.iter().map(|s| s.amount).fold(0i64, |a, b| a.saturating_add(b)),
+            weighted_amount: stages.iter().map(|s| s.weighted_amount).fold(0i64, |a, b| a.saturating_add(b)),
+            shape_index: analytics::shape_index(&counts),
+            stages,
+            unconverted_currencies: unconverted,
+        })
+    }
+
+    /// `win-rate`: deals closed in the period (default: this year), grouped.
+    pub async fn win_rate(&self, actor: &Actor, q: &ReportQuery) -> AppResult<WinRate> {
+        let group_by = nonempty(&q.group_by).unwrap_or_else(|| "owner".into());
+        const GROUPS: [&str; 9] = ["owner", "org_unit", "product_category", "industry", "customer_type", "source", "process", "month", "quarter"];
+        if !GROUPS.contains(&group_by.as_str()) {
+            return Err(AppError::field("group_by", format!("must be one of {}", GROUPS.join(", "))));
+        }
+        let this_year = Period::parse(&format!("{}", chrono::Datelike::year(&self.now().date_naive()))).ok();
+        let ctx = self
+            .report_context(actor, q, |f, period, offset| {
+                f.closed_between = period.or(this_year).map(|p| p.instants(offset));
+            })
+            .await?;
+        let mut groups: BTreeMap<String, WinRateGroup> = BTreeMap::new();
+        let mut total = WinRateGroup { key: "total".into(), ..Default::default() };
+        for r in &ctx.rows {
+            let Some(closed) = r.closed_at else { continue };
+            let local = (closed + chrono::Duration::minutes(ctx.offset as i64)).date_naive();
+            let key = match group_by.as_str() {
+                "owner" => r.owner_id.clone(),
+                "org_unit" => r.org_unit_id.clone().unwrap_or_default(),
+                "product_category" => r.product_category.clone().unwrap_or_default(),
+                "industry" => r.industry.clone().unwrap_or_default(),
+                "customer_type" => r.account_type.clone(),
+                "source" => r.source.clone().unwrap_or_default(),
+                "process" => r.process_id.clone(),
+                "month" => analytics::month_key(local),
+                _ => analytics::quarter_key(local),
+            };
+            let amount = to_base(&ctx.base, &ctx.rates, &r.currency, r.amount).unwrap_or(0);
+            for g in [groups.entry(key.clone()).or_insert_with(|| WinRateGroup { key: key.clone(), ..Default::default() }), &mut total] {
+                match r.status.as_str() {
+                    "won" => {
+                        g.won += 1;
+                        g.won_amount = g.won_amount.saturating_add(amount);
+                    }
+                    "lost" => {
+                        g.lost += 1;
+                        g.lost_amount = g.lost_amount.saturating_add(amount);
+                    }
+                    "invalid" => g.invalid += 1,
+                    _ => {}
+                }
+            }
+        }
+        let mut groups: Vec<WinRateGroup> = groups.into_values().collect();
+        for g in groups.iter_mut().chain(std::iter::once(&mut total)) {
+            g.win_rate = analytics::win_rate(g.won, g.lost);
+        }
+        let _ = ctx.period;
+        Ok(WinRate { filters: ctx.filters, group_by, groups, total })
+    }
+
+    /// `loss-reasons`: deals lost in the period (default: this year) by reason, by the stage
+    /// they were lost in, and by competitor, with our win rate against each competitor.
+    pub async fn loss_reasons(&self, actor: &Actor, q: &ReportQuery) -> AppResult<LossReasons> {
+        let ws = actor.workspace();
+        let this_year = Period::parse(&format!("{}", chrono::Datelike::year(&self.now().date_naive()))).ok();
+        let ctx = self
+            .report_context(actor, q, |f, period, offset| {
+                f.closed_between = period.or(this_year).map(|p| p.instants(offset));
+            })
+            .await?;
+        let (reasons, processes) = {
+            let mut conn = self.store.read().await?;
+            (settings::list_close_reasons(&mut conn.conn(), ws).await?, process_store::list_processes(&mut conn.conn(), ws).await?)
+        };
+        let stage_name = |id: &str| processes.iter().flat_map(|p| &p.stages).find(|s| s.id.to_string() == id).map(|s| s.name.clone()).unwrap_or_default();
+        let mut by_reason: BTreeMap<String, Bucket> = BTreeMap::new();
+        let mut by_stage: BTreeMap<String, Bucket> = BTreeMap::new();
+        let mut competitors: BTreeMap<String, (CompetitorBucket, u64, u64)> = BTreeMap::new();
+        let (mut lost, mut lost_amount) = (0u64, 0i64);
+        for r in &ctx.rows {
+            let amount = to_base(&ctx.base, &ctx.rates, &r.currency, r.amount).unwrap_or(0);
+            let mut named: Vec<String> = serde_json::from_str(&r.competitors).unwrap_or_default();
+            if let Some(c) = &r.close_competitor {
+                if !named.contains(c) {
+                    named.push(c.clone());
+                }
+            }
+            for c in &named {
+                let e = competitors.entry(c.clone()).or_insert_with(|| (CompetitorBucket { competitor: c.clone(), ..Default::default() }, 0, 0));
+                match r.status.as_str() {
+                    "won" => e.1 += 1,
+                    "lost" => e.2 += 1,
+                    _ => {}
+                }
+            }
+            if r.status != "lost" {
+                continue;
+            }
+            lost += 1;
+            lost_amount = lost_amount.saturating_add(amount);
+            let key = r.close_reason_id.clone().unwrap_or_default();
+            let label = reasons.iter().find(|x| x.id == key).map(|x| x.label.clone()).unwrap_or_else(|| "—".into());
+            let b = by_reason.entry(key.clone()).or_insert_with(|| Bucket { key, label, ..Default::default() });
+            b.count += 1;
+            b.amount = b.amount.saturating_add(amount);
+            let b = by_stage.entry(r.stage_id.clone()).or_insert_with(|| Bucket { key: r.stage_id.clone(), label: stage_name(&r.stage_id), ..Default::default() });
+            b.count += 1;
+            b.amount = b.amount.saturating_add(amount);
+            if let Some(c) = &r.close_competitor {
+                if let Some(e) = competitors.get_mut(c) {
+                    e.0.lost_to += 1;
+                    e.0.lost_amount = e.0.lost_amount.saturating_add(amount);
+                }
+            }
+        }
+        let by_competitor = competitors
+            .into_values()
+            .map(|(mut b, won, lost)| {
+                b.win_rate_against = analytics::win_rate(won, lost);
+                b
+            })
+            .collect();
+        let mut by_reason: Vec<Bucket> = by_reason.into_values().collect();
+        by_reason.sort_by(|a, b| b.count.cmp(&a.count).then(a.label.cmp(&b.label)));
+        Ok(LossReasons { filters: ctx.filters, lost, lost_amount, by_reason, by_stage: by_stage.into_values().collect(), by_competitor })
+    }
+}

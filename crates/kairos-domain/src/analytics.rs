@@ -1,0 +1,143 @@
+//! Pipeline analytics (PRODUCT.md §8): periods, funnel shape, win rates. Pure functions
+//! over plain numbers; the app layer feeds them rows.
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
+use serde::Serialize;
+
+use crate::Problem;
+
+/// A half-open reporting period [from, to) of local dates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Period {
+    pub from: NaiveDate,
+    /// Exclusive.
+    pub to: NaiveDate,
+}
+
+impl Period {
+    /// `2026`, `2026-Q1` or `2026-03`.
+    pub fn parse(text: &str) -> Result<Period, Problem> {
+        let t = text.trim();
+        let bad = || Problem::new("must be a year (2026), a quarter (2026-Q1) or a month (2026-03)");
+        let date = |y: i32, m: u32| NaiveDate::from_ymd_opt(y, m, 1).ok_or_else(bad);
+        let year: i32 = t.get(..4).and_then(|y| y.parse().ok()).filter(|y| (1970..=9999).contains(y)).ok_or_else(bad)?;
+        match t.get(4..) {
+            Some("") => Ok(Period { from: date(year, 1)?, to: date(year + 1, 1)? }),
+            Some(rest) => {
+                let rest = rest.strip_prefix('-').ok_or_else(bad)?;
+                if let Some(q) = rest.strip_prefix('Q').or_else(|| rest.strip_prefix('q')) {
+                    let q: u32 = q.parse().ok().filter(|q| (1..=4).contains(q)).ok_or_else(bad)?;
+                    let from = date(year, (q - 1) * 3 + 1)?;
+                    let to = if q == 4 { date(year + 1, 1)? } else { date(year, q * 3 + 1)? };
+                    Ok(Period { from, to })
+                } else {
+                    let m: u32 = rest.parse().ok().filter(|m| (1..=12).contains(m)).ok_or_else(bad)?;
+                    let to = if m == 12 { date(year + 1, 1)? } else { date(year, m + 1)? };
+                    Ok(Period { from: date(year, m)?, to })
+                }
+            }
+            None => Err(bad()),
+        }
+    }
+
+    /// From two inclusive dates, as people type them.
+    pub fn between(from: NaiveDate, to_inclusive: NaiveDate) -> Result<Period, Problem> {
+        if to_inclusive < from {
+            return Err(Problem::new("`to` must not be before `from`"));
+        }
+        Ok(Period { from, to: to_inclusive + Duration::days(1) })
+    }
+
+    /// The instants the period covers in a time zone `offset_minutes` east of UTC.
+    pub fn instants(&self, offset_minutes: i32) -> (DateTime<Utc>, DateTime<Utc>) {
+        let at = |d: NaiveDate| Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).unwrap_or_default()) - Duration::minutes(offset_minutes as i64);
+        (at(self.from), at(self.to))
+    }
+
+    pub fn contains(&self, d: NaiveDate) -> bool {
+        d >= self.from && d < self.to
+    }
+}
+
+/// `2026-03` for a date.
+pub fn month_key(d: NaiveDate) -> String {
+    format!("{:04}-{:02}", d.year(), d.month())
+}
+
+/// `2026-Q1` for a date.
+pub fn quarter_key(d: NaiveDate) -> String {
+    format!("{:04}-Q{}", d.year(), (d.month() - 1) / 3 + 1)
+}
+
+/// Won / (won + lost); invalid closes never count. `None` when nothing was decided.
+pub fn win_rate(won: u64, lost: u64) -> Option<f64> {
+    let decided = won + lost;
+    (decided > 0).then(|| won as f64 / decided as f64)
+}
+
+/// How fast a funnel narrows: 1 − the mean ratio of each stage's deal count to the one
+/// before it (stages with no deals before them are skipped). 0 is a pipe (nothing drops),
+/// values towards 1 a steep funnel that loses most deals at every step; a negative value
+/// means later stages hold more deals than earlier ones.
+pub fn shape_index(counts: &[u64]) -> Option<f64> {
+    let ratios: Vec<f64> = counts.windows(2).filter(|w| w[0] > 0).map(|w| w[1] as f64 / w[0] as f64).collect();
+    (!ratios.is_empty()).then(|| 1.0 - ratios.iter().sum::<f64>() / ratios.len() as f64)
+}
+
+/// Σ amount × probability / 100 over (amount, probability %) pairs, in minor units.
+pub fn weighted(items: impl IntoIterator<Item = (i64, u8)>) -> i64 {
+    let total: i128 = items.into_iter().map(|(a, p)| a as i128 * p as i128).sum();
+    (total / 100).clamp(i64::MIN as i128, i64::MAX as i128) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn periods_parse_and_cover_the_right_days() {
+        let cases = [
+            ("2026", "2026-01-01", "2027-01-01"),
+            ("2026-Q1", "2026-01-01", "2026-04-01"),
+            ("2026-q4", "2026-10-01", "2027-01-01"),
+            ("2026-03", "2026-03-01", "2026-04-01"),
+            ("2026-12", "2026-12-01", "2027-01-01"),
+        ];
+        for (text, from, to) in cases {
+            assert_eq!(Period::parse(text), Ok(Period { from: d(from), to: d(to) }), "{text}");
+        }
+        for bad in ["", "26", "2026-13", "2026-Q5", "2026/03", "abcd", "2026-"] {
+            assert!(Period::parse(bad).is_err(), "{bad}");
+        }
+        let p = Period::parse("2026-03").unwrap();
+        let (a, b) = p.instants(480);
+        assert_eq!(a.to_rfc3339(), "2026-02-28T16:00:00+00:00");
+        assert_eq!(b.to_rfc3339(), "2026-03-31T16:00:00+00:00");
+        assert!(Period::between(d("2026-03-02"), d("2026-03-01")).is_err());
+        assert_eq!(quarter_key(d("2026-11-23")), "2026-Q4");
+    }
+
+    #[test]
+    fn the_seed_forecast_example_is_26_850_000() {
+        // Five stages at 10/40/60/80/90 % holding 65/34/27/15/6 deals of 500,000 each.
+        let deals = [(65, 10u8), (34, 40), (27, 60), (15, 80), (6, 90)]
+            .iter()
+            .flat_map(|(n, p)| std::iter::repeat_n((500_000_00i64, *p), *n as usize))
+            .collect::<Vec<_>>();
+        assert_eq!(weighted(deals), 26_850_000_00);
+    }
+
+    #[test]
+    fn win_rates_and_shapes() {
+        assert_eq!(win_rate(3, 1), Some(0.75));
+        assert_eq!(win_rate(0, 0), None);
+        assert_eq!(shape_index(&[100, 100, 100]), Some(0.0));
+        assert_eq!(shape_index(&[100, 50, 25]), Some(0.5));
+        assert_eq!(shape_index(&[0, 0]), None);
+    }
+}

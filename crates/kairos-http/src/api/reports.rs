@@ -1,0 +1,31 @@
+//! `/api/v1/reports/…`: analytics under the caller's data scope.
+
+use axum::Json;
+use axum::extract::State;
+use kairos_app::reports::{Funnel, LossReasons, ReportQuery, WinRate};
+
+use crate::auth::Caller;
+use crate::error::{ApiResult, ErrorBody};
+use crate::extract::QueryParams;
+use crate::state::AppState;
+
+/// Open deals of a process per stage: count, amount, weighted amount, shape index.
+#[utoipa::path(get, path = "/api/v1/reports/funnel", tag = "reports", security(("bearer" = [])), params(ReportQuery),
+    responses((status = 200, body = Funnel), (status = 422, body = ErrorBody)))]
+pub async fn funnel(State(s): State<AppState>, Caller(actor): Caller, QueryParams(q): QueryParams<ReportQuery>) -> ApiResult<Json<Funnel>> {
+    Ok(Json(s.app.funnel(&actor, &q).await?))
+}
+
+/// Won / (won + lost) among deals closed in the period, grouped; invalid closes apart.
+#[utoipa::path(get, path = "/api/v1/reports/win-rate", tag = "reports", security(("bearer" = [])), params(ReportQuery),
+    responses((status = 200, body = WinRate), (status = 422, body = ErrorBody)))]
+pub async fn win_rate(State(s): State<AppState>, Caller(actor): Caller, QueryParams(q): QueryParams<ReportQuery>) -> ApiResult<Json<WinRate>> {
+    Ok(Json(s.app.win_rate(&actor, &q).await?))
+}
+
+/// Lost deals by reason, by stage at loss and by competitor.
+#[utoipa::path(get, path = "/api/v1/reports/loss-reasons", tag = "reports", security(("bearer" = [])), params(ReportQuery),
+    responses((status = 200, body = LossReasons), (status = 422, body = ErrorBody)))]
+pub async fn loss_reasons(State(s): State<AppState>, Caller(actor): Caller, QueryParams(q): QueryParams<ReportQuery>) -> ApiResult<Json<LossReasons>> {
+    Ok(Json(s.app.loss_reasons(&actor, &q).await?))
+}

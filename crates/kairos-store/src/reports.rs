@@ -1,0 +1,98 @@
+//! The narrow rows analytics reads: one per opportunity, with the account facts reports
+//! filter and group by. Aggregation happens in the domain, so every report is written once.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use kairos_domain::identity::DataScope;
+use kairos_domain::ids::{OrgUnitId, ProcessId, UserId, WorkspaceId};
+use sea_query::{Alias, Cond, Expr, JoinType};
+
+use crate::db::Conn;
+use crate::error::StoreResult;
+use crate::opportunity::scoped_select;
+use crate::scope::col;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ReportRow {
+    pub opportunity_id: String,
+    pub process_id: String,
+    pub stage_id: String,
+    pub status: String,
+    pub amount: i64,
+    pub currency: String,
+    pub probability: i64,
+    pub owner_id: String,
+    pub org_unit_id: Option<String>,
+    pub source: Option<String>,
+    pub product_category: Option<String>,
+    pub expected_close_date: Option<NaiveDate>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub close_reason_id: Option<String>,
+    pub close_competitor: Option<String>,
+    /// JSON array of the competitors named on the deal.
+    pub competitors: String,
+    pub industry: Option<String>,
+    pub account_type: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ReportFilter {
+    pub process: Option<ProcessId>,
+    pub owner: Option<UserId>,
+    pub org_units: Option<Vec<OrgUnitId>>,
+    pub industry: Option<String>,
+    pub customer_type: Option<String>,
+    pub source: Option<String>,
+    pub product_category: Option<String>,
+    pub open_only: bool,
+    pub closed_between: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    pub expected_close_between: Option<(NaiveDate, NaiveDate)>,
+}
+
+pub async fn report_rows(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter) -> StoreResult<Vec<ReportRow>> {
+    let mut q = scoped_select(ws, scope);
+    q.join_as(
+        JoinType::InnerJoin,
+        Alias::new("account"),
+        Alias::new("ra"),
+        Cond::all()
+            .add(col("ra", "workspace_id").equals((Alias::new("o"), Alias::new("workspace_id"))))
+            .add(col("ra", "account_id").equals((Alias::new("o"), Alias::new("account_id")))),
+    );
+    q.expr(Expr::cust(
+        "o.opportunity_id, o.process_id, o.stage_id, o.status, o.amount, o.currency, o.probability, o.owner_id, o.org_unit_id, \
+         o.source, o.product_category, o.expected_close_date, o.closed_at, o.created_at, o.close_reason_id, o.close_competitor, \
+         o.competitors, ra.industry, ra.account_type",
+    ));
+    if let Some(p) = f.process {
+        q.and_where(col("o", "process_id").eq(p.to_string()));
+    }
+    if let Some(o) = f.owner {
+        q.and_where(col("o", "owner_id").eq(o.to_string()));
+    }
+    if let Some(units) = &f.org_units {
+        q.and_where(col("o", "org_unit_id").is_in(units.iter().map(|u| u.to_string())));
+    }
+    if let Some(v) = &f.industry {
+        q.and_where(col("ra", "industry").eq(v.clone()));
+    }
+    if let Some(v) = &f.customer_type {
+        q.and_where(col("ra", "account_type").eq(v.clone()));
+    }
+    if let Some(v) = &f.source {
+        q.and_where(col("o", "source").eq(v.clone()));
+    }
+    if let Some(v) = &f.product_category {
+        q.and_where(col("o", "product_category").eq(v.clone()));
+    }
+    if f.open_only {
+        q.and_where(col("o", "status").eq("open"));
+    }
+    if let Some((a, b)) = f.closed_between {
+        q.and_where(col("o", "closed_at").gte(a)).and_where(col("o", "closed_at").lt(b));
+    }
+    if let Some((a, b)) = f.expected_close_between {
+        q.and_where(col("o", "expected_close_date").gte(a)).and_where(col("o", "expected_close_date").lt(b));
+    }
+    c.fetch_all(&q).await
+}

@@ -1,0 +1,120 @@
+//! Reports checked against naive computations over the records the API lists.
+
+use std::collections::BTreeMap;
+
+use kairos_app::demo::{DEMO_PASSWORD, DemoSpec};
+use kairos_testkit::{Client, TestApp};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+async fn all_opportunities(c: &Client) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let r = c.get(&format!("/api/v1/opportunities?limit=500{cursor}")).await;
+        out.extend(r.body["items"].as_array().unwrap().iter().cloned());
+        match r.body["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => return out,
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_seed_example_forecasts_26_850_000() {
+    let app = TestApp::spawn().await;
+    let ws = app.workspace("Seed Forecast").await;
+    let a = &ws.admin;
+    let stages: Vec<String> = a.get("/api/v1/processes").await.body[0]["stages"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect();
+    let acct = a.create("/api/v1/accounts", json!({"name": "Forecast Co"})).await;
+    for (stage, n) in stages.iter().zip([65, 34, 27, 15, 6]) {
+        for i in 0..n {
+            let r = a
+                .post("/api/v1/opportunities", json!({"name": format!("D{i}"), "account_id": acct, "amount": 50_000_000, "stage_id": stage, "override_reason": "seed example"}))
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        }
+    }
+    let f = a.get("/api/v1/reports/funnel").await;
+    assert_eq!(f.status, StatusCode::OK, "{}", f.body);
+    assert_eq!(f.body["weighted_amount"], 2_685_000_000i64, "26,850,000.00 in fen");
+    assert_eq!(f.body["count"], 147);
+    let counts: Vec<i64> = f.body["stages"].as_array().unwrap().iter().map(|s| s["count"].as_i64().unwrap()).collect();
+    assert_eq!(counts, vec![65, 34, 27, 15, 6]);
+    assert!(f.body["shape_index"].as_f64().unwrap() > 0.3);
+}
+
+#[tokio::test]
+async fn funnel_win_rate_and_loss_reasons_match_a_naive_count_for_every_scope() {
+    let app = TestApp::spawn().await;
+    app.app.build_demo(DemoSpec { scale: 1, seed: 11 }).await.expect("demo");
+    for who in ["director", "manager.sh", "rep.bj1.2"] {
+        let c = app.login(&format!("{who}@demo.kairos"), DEMO_PASSWORD).await;
+        let deals = all_opportunities(&c).await;
+        assert!(!deals.is_empty());
+        // Funnel: open deals per stage, CNY plus USD at the demo's rate.
+        let f = c.get("/api/v1/reports/funnel").await;
+        assert_eq!(f.status, StatusCode::OK, "{}", f.body);
+        for stage in f.body["stages"].as_array().unwrap() {
+            let mine: Vec<&Value> = deals.iter().filter(|d| d["status"] == "open" && d["stage_id"] == stage["stage_id"]).collect();
+            assert_eq!(stage["count"].as_u64().unwrap() as usize, mine.len(), "{who} {}", stage["name"]);
+            let amount: i128 = mine
+                .iter()
+                .map(|d| {
+                    let a = d["amount"].as_i64().unwrap() as i128;
+                    if d["currency"] == "USD" { a * 7_150_000 / 1_000_000 } else { a }
+                })
+                .sum();
+            assert_eq!(stage["amount"].as_i64().unwrap() as i128, amount, "{who} {}", stage["name"]);
+        }
+        // Win rate by owner over everything ever closed.
+        let w = c.get("/api/v1/reports/win-rate?from=2000-01-01&to=2099-12-31&group_by=owner").await;
+        assert_eq!(w.status, StatusCode::OK, "{}", w.body);
+        let mut naive: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
+        for d in &deals {
+            let e = naive.entry(d["owner_id"].as_str().unwrap().to_string()).or_default();
+            match d["status"].as_str().unwrap() {
+                "won" => e.0 += 1,
+                "lost" => e.1 += 1,
+                "invalid" => e.2 += 1,
+                _ => {}
+            }
+        }
+        naive.retain(|_, v| v.0 + v.1 + v.2 > 0);
+        let got: BTreeMap<String, (u64, u64, u64)> = w.body["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| (g["key"].as_str().unwrap().to_string(), (g["won"].as_u64().unwrap(), g["lost"].as_u64().unwrap(), g["invalid"].as_u64().unwrap())))
+            .collect();
+        assert_eq!(got, naive, "{who}");
+        let (won, lost): (u64, u64) = naive.values().fold((0, 0), |a, v| (a.0 + v.0, a.1 + v.1));
+        let rate = w.body["total"]["win_rate"].as_f64().unwrap();
+        assert!((rate - won as f64 / (won + lost) as f64).abs() < 1e-12);
+        // Loss reasons: every lost deal once.
+        let l = c.get("/api/v1/reports/loss-reasons?from=2000-01-01&to=2099-12-31").await;
+        let lost_naive = deals.iter().filter(|d| d["status"] == "lost").count() as u64;
+        assert_eq!(l.body["lost"].as_u64().unwrap(), lost_naive, "{who}");
+        let by_reason: u64 = l.body["by_reason"].as_array().unwrap().iter().map(|b| b["count"].as_u64().unwrap()).sum();
+        assert_eq!(by_reason, lost_naive);
+    }
+}
+
+#[tokio::test]
+async fn report_filters_are_validated_and_echoed() {
+    let app = TestApp::spawn().await;
+    let ws = app.workspace("Filters").await;
+    let r = ws.admin.get("/api/v1/reports/win-rate?period=2026-Q7&owner_id=x&customer_type=alien").await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let mut f = r.error_fields();
+    f.sort();
+    assert_eq!(f, vec!["customer_type", "owner_id", "period"]);
+    let r = ws.admin.get("/api/v1/reports/win-rate?group_by=colour").await;
+    assert_eq!(r.error_fields(), vec!["group_by"]);
+    let r = ws.admin.get("/api/v1/reports/win-rate?period=2026-Q1&group_by=month&industry=制造").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["filters"]["period"], "2026-Q1");
+    assert_eq!(r.body["filters"]["from"], "2026-01-01");
+    assert_eq!(r.body["filters"]["to"], "2026-03-31");
+    assert_eq!(r.body["filters"]["industry"], "制造");
+}
