@@ -26,6 +26,7 @@ pub mod pipeline;
 pub mod processes;
 pub mod reports;
 pub mod stage_engine;
+pub mod targets;
 pub mod users;
 pub mod workspace_settings;
 pub mod workspaces;

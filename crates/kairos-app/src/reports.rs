@@ -38,6 +38,8 @@ pub struct ReportQuery {
     pub product_category: Option<String>,
     /// win-rate: owner, org_unit, product_category, industry, customer_type, source, process, month, quarter
     pub group_by: Option<String>,
+    /// forecast: month (default) or quarter
+    pub interval: Option<String>,
 }
 
 struct Parsed {
@@ -376,5 +378,156 @@ impl App {
         let mut by_reason: Vec<Bucket> = by_reason.into_values().collect();
         by_reason.sort_by(|a, b| b.count.cmp(&a.count).then(a.label.cmp(&b.label)));
         Ok(LossReasons { filters: ctx.filters, lost, lost_amount, by_reason, by_stage: by_stage.into_values().collect(), by_competitor })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Forecast {
+    #[schema(value_type = Object)]
+    pub filters: Value,
+    pub interval: String,
+    pub base_currency: String,
+    /// Whose target the buckets compare with: user:<id>, org_unit:<id> or "workspace".
+    pub target_subject: String,
+    pub buckets: Vec<ForecastBucket>,
+    pub total: ForecastBucket,
+}
+
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct ForecastBucket {
+    /// 2026-03 or 2026-Q1
+    pub period: String,
+    pub from: Option<NaiveDate>,
+    /// Last day, inclusive.
+    pub to: Option<NaiveDate>,
+    /// Open deals expected to close in the bucket, per forecast category: amount and
+    /// weighted amount (Σ amount × probability).
+    pub pipeline: Amounts,
+    pub best_case: Amounts,
+    pub commit: Amounts,
+    /// Won in the bucket (attainment).
+    pub won: i64,
+    /// won + the weighted open amount.
+    pub forecast: i64,
+    pub target: Option<i64>,
+    /// target − won
+    pub gap: Option<i64>,
+    /// won / target
+    pub attainment_rate: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct Amounts {
+    pub count: u64,
+    pub amount: i64,
+    pub weighted: i64,
+}
+
+impl App {
+    /// `forecast`: weighted pipeline by expected-close month or quarter and by forecast
+    /// category, won so far, against targets (default period: this quarter).
+    pub async fn forecast(&self, actor: &Actor, q: &ReportQuery) -> AppResult<Forecast> {
+        let ws = actor.workspace();
+        let interval = nonempty(&q.interval).unwrap_or_else(|| "month".into());
+        if interval != "month" && interval != "quarter" {
+            return Err(AppError::field("interval", "must be month or quarter"));
+        }
+        let today = {
+            let mut conn = self.store.read().await?;
+            crate::calendar::load_calendar(&mut conn.conn(), ws).await?.local_date(self.now())
+        };
+        let this_quarter = Period::parse(&analytics::quarter_key(today)).ok();
+        let open = self
+            .report_context(actor, q, |f, period, _| {
+                f.open_only = true;
+                f.expected_close_between = period.or(this_quarter).map(|p| (p.from, p.to));
+            })
+            .await?;
+        let won = self
+            .report_context(actor, q, |f, period, offset| {
+                f.status = Some("won");
+                f.closed_between = period.or(this_quarter).map(|p| p.instants(offset));
+            })
+            .await?;
+        let period = open.period.or(this_quarter).ok_or_else(|| AppError::internal("no period"))?;
+        let offset = open.offset;
+        // Whose target: the owner or unit filtered on, else the caller's own level.
+        let (targets, tree, people) = {
+            let mut conn = self.store.read().await?;
+            let mut c = conn.conn();
+            let targets = kairos_store::target::list_targets(&mut c, ws).await?;
+            let units = org_unit::list_org_units(&mut c, ws).await?;
+            let tree = kairos_domain::org::OrgTree::new(units.iter().map(|u| (u.id, u.parent_id)).collect());
+            let page = kairos_store::page::PageRequest { limit: 100_000, offset: 0 };
+            let people: Vec<(UserId, Option<OrgUnitId>)> =
+                kairos_store::user::list_users(&mut c, ws, &Default::default(), page).await?.items.into_iter().map(|u| (u.id, u.org_unit_id)).collect();
+            (targets, tree, (people, units))
+        };
+        let (people, units) = people;
+        use crate::targets::{Subject, target_of};
+        let owner = nonempty(&q.owner_id).and_then(|o| UserId::parse(&o).ok());
+        let unit = nonempty(&q.org_unit_id).and_then(|o| OrgUnitId::parse(&o).ok());
+        let subjects: Vec<Subject> = match (owner, unit, &actor.scope) {
+            (Some(o), _, _) => vec![Subject::User(o)],
+            (None, Some(u), _) => vec![Subject::Unit(u)],
+            (None, None, kairos_domain::identity::DataScope::Own { user }) => vec![Subject::User(*user)],
+            (None, None, kairos_domain::identity::DataScope::Subtree { .. }) => actor.user.org_unit_id.map(Subject::Unit).into_iter().collect(),
+            (None, None, kairos_domain::identity::DataScope::All) => units.iter().filter(|u| u.parent_id.is_none()).map(|u| Subject::Unit(u.id)).collect(),
+        };
+        let target_subject = match subjects.as_slice() {
+            [Subject::User(u)] => format!("user:{u}"),
+            [Subject::Unit(u)] => format!("org_unit:{u}"),
+            _ => "workspace".into(),
+        };
+        let target_for = |p: &Period| -> Option<i64> {
+            let mut sum: Option<i64> = None;
+            for s in &subjects {
+                if let Some(t) = target_of(*s, p, &targets, &tree, &people, 0) {
+                    sum = Some(sum.unwrap_or(0).saturating_add(t));
+                }
+            }
+            sum
+        };
+        let mut buckets = Vec::new();
+        for (key, p) in analytics::buckets(&period, interval == "quarter") {
+            let mut b = ForecastBucket { period: key, from: Some(p.from), to: p.to.pred_opt(), ..Default::default() };
+            let mut weighted_open = 0i64;
+            for r in open.rows.iter().filter(|r| r.expected_close_date.is_some_and(|d| p.contains(d))) {
+                let Some(amount) = to_base(&open.base, &open.rates, &r.currency, r.amount) else { continue };
+                let w = analytics::weighted([(amount, r.probability.clamp(0, 100) as u8)]);
+                let slot = match r.forecast_category.as_str() {
+                    "commit" => &mut b.commit,
+                    "best_case" => &mut b.best_case,
+                    _ => &mut b.pipeline,
+                };
+                slot.count += 1;
+                slot.amount = slot.amount.saturating_add(amount);
+                slot.weighted = slot.weighted.saturating_add(w);
+                weighted_open = weighted_open.saturating_add(w);
+            }
+            let (from, to) = p.instants(offset);
+            for r in won.rows.iter().filter(|r| r.closed_at.is_some_and(|c| c >= from && c < to)) {
+                b.won = b.won.saturating_add(to_base(&won.base, &won.rates, &r.currency, r.amount).unwrap_or(0));
+            }
+            b.forecast = b.won.saturating_add(weighted_open);
+            b.target = target_for(&p);
+            b.gap = b.target.map(|t| t - b.won);
+            b.attainment_rate = b.target.filter(|t| *t > 0).map(|t| b.won as f64 / t as f64);
+            buckets.push(b);
+        }
+        let mut total = ForecastBucket { period: "total".into(), from: Some(period.from), to: period.to.pred_opt(), ..Default::default() };
+        for b in &buckets {
+            for (t, x) in [(&mut total.pipeline, &b.pipeline), (&mut total.best_case, &b.best_case), (&mut total.commit, &b.commit)] {
+                t.count += x.count;
+                t.amount = t.amount.saturating_add(x.amount);
+                t.weighted = t.weighted.saturating_add(x.weighted);
+            }
+            total.won = total.won.saturating_add(b.won);
+            total.forecast = total.forecast.saturating_add(b.forecast);
+        }
+        total.target = target_for(&period);
+        total.gap = total.target.map(|t| t - total.won);
+        total.attainment_rate = total.target.filter(|t| *t > 0).map(|t| total.won as f64 / t as f64);
+        Ok(Forecast { filters: open.filters, interval, base_currency: open.base, target_subject, buckets, total })
     }
 }

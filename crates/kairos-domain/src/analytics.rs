@@ -91,6 +91,90 @@ pub fn weighted(items: impl IntoIterator<Item = (i64, u8)>) -> i64 {
     (total / 100).clamp(i64::MIN as i128, i64::MAX as i128) as i64
 }
 
+/// The kinds of period a target is set for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum PeriodKind {
+    Month,
+    Quarter,
+    Year,
+}
+
+impl PeriodKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PeriodKind::Month => "month",
+            PeriodKind::Quarter => "quarter",
+            PeriodKind::Year => "year",
+        }
+    }
+
+    pub fn from_stored(text: &str) -> Option<Self> {
+        [Self::Month, Self::Quarter, Self::Year].into_iter().find(|k| k.as_str() == text)
+    }
+
+    /// The kind of a period text: `2026` year, `2026-Q1` quarter, `2026-03` month.
+    pub fn of(text: &str) -> Option<Self> {
+        match text.trim().len() {
+            4 => Some(PeriodKind::Year),
+            7 if text.contains('Q') || text.contains('q') => Some(PeriodKind::Quarter),
+            7 => Some(PeriodKind::Month),
+            _ => None,
+        }
+    }
+}
+
+/// One target: an amount for a month, quarter or year starting on `start`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TargetLine {
+    pub kind: PeriodKind,
+    pub start: NaiveDate,
+    pub amount: i64,
+}
+
+/// The target of a period, month by month: a month's own target, else a third of its
+/// quarter's, else a twelfth of its year's. `None` when no month of the period has any.
+pub fn target_in(period: &Period, lines: &[TargetLine]) -> Option<i64> {
+    let mut total: Option<i128> = None;
+    let mut month = NaiveDate::from_ymd_opt(period.from.year(), period.from.month(), 1)?;
+    while month < period.to {
+        let quarter_start = NaiveDate::from_ymd_opt(month.year(), (month.month() - 1) / 3 * 3 + 1, 1)?;
+        let year_start = NaiveDate::from_ymd_opt(month.year(), 1, 1)?;
+        let find = |kind: PeriodKind, start: NaiveDate| lines.iter().filter(|l| l.kind == kind && l.start == start).map(|l| l.amount as i128).sum::<i128>();
+        let has = |kind: PeriodKind, start: NaiveDate| lines.iter().any(|l| l.kind == kind && l.start == start);
+        let share = if has(PeriodKind::Month, month) {
+            Some(find(PeriodKind::Month, month))
+        } else if has(PeriodKind::Quarter, quarter_start) {
+            Some(find(PeriodKind::Quarter, quarter_start) / 3)
+        } else if has(PeriodKind::Year, year_start) {
+            Some(find(PeriodKind::Year, year_start) / 12)
+        } else {
+            None
+        };
+        if let Some(s) = share {
+            total = Some(total.unwrap_or(0) + s);
+        }
+        month = if month.month() == 12 { NaiveDate::from_ymd_opt(month.year() + 1, 1, 1)? } else { NaiveDate::from_ymd_opt(month.year(), month.month() + 1, 1)? };
+    }
+    total.map(|t| t.clamp(i64::MIN as i128, i64::MAX as i128) as i64)
+}
+
+/// The months (or quarters) a period is cut into for a forecast.
+pub fn buckets(period: &Period, quarterly: bool) -> Vec<(String, Period)> {
+    let mut out = Vec::new();
+    let Some(mut start) = NaiveDate::from_ymd_opt(period.from.year(), if quarterly { (period.from.month() - 1) / 3 * 3 + 1 } else { period.from.month() }, 1) else { return out };
+    let step = if quarterly { 3 } else { 1 };
+    while start < period.to && out.len() < 240 {
+        let (y, m) = (start.year(), start.month() + step);
+        let Some(end) = (if m > 12 { NaiveDate::from_ymd_opt(y + 1, m - 12, 1) } else { NaiveDate::from_ymd_opt(y, m, 1) }) else { break };
+        let key = if quarterly { quarter_key(start) } else { month_key(start) };
+        out.push((key, Period { from: start.max(period.from), to: end.min(period.to) }));
+        start = end;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +214,25 @@ mod tests {
             .flat_map(|(n, p)| std::iter::repeat_n((500_000_00i64, *p), *n as usize))
             .collect::<Vec<_>>();
         assert_eq!(weighted(deals), 26_850_000_00);
+    }
+
+    #[test]
+    fn targets_fall_back_from_month_to_quarter_to_year() {
+        let line = |kind, start: &str, amount| TargetLine { kind, start: d(start), amount };
+        let lines = [
+            line(PeriodKind::Year, "2026-01-01", 1_200),
+            line(PeriodKind::Quarter, "2026-04-01", 600),
+            line(PeriodKind::Month, "2026-05-01", 500),
+        ];
+        let p = |s: &str| Period::parse(s).unwrap();
+        assert_eq!(target_in(&p("2026-01"), &lines), Some(100));
+        assert_eq!(target_in(&p("2026-04"), &lines), Some(200));
+        assert_eq!(target_in(&p("2026-05"), &lines), Some(500));
+        assert_eq!(target_in(&p("2026-Q2"), &lines), Some(200 + 500 + 200));
+        assert_eq!(target_in(&p("2027-01"), &lines), None);
+        let b = buckets(&p("2026-Q2"), false);
+        assert_eq!(b.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), vec!["2026-04", "2026-05", "2026-06"]);
+        assert_eq!(buckets(&p("2026"), true).len(), 4);
     }
 
     #[test]

@@ -43,7 +43,8 @@ use crate::error::ApiError;
         api::settings::get_calendar, api::settings::put_calendar, api::settings::close_reasons,
         api::settings::create_close_reason, api::settings::update_close_reason, api::settings::get_workspace, api::settings::patch_workspace,
         api::pipeline::pipeline, api::pipeline::fx_rates, api::pipeline::put_fx_rates,
-        api::reports::funnel, api::reports::win_rate, api::reports::loss_reasons,
+        api::reports::funnel, api::reports::win_rate, api::reports::loss_reasons, api::reports::forecast,
+        api::targets::list, api::targets::create, api::targets::update, api::targets::delete,
         healthz,
     ),
     components(schemas(error::ErrorBody, error::ErrorContent)),
@@ -108,6 +109,9 @@ pub fn router(app: App, settings: HttpSettings) -> Router {
         .route("/reports/funnel", get(api::reports::funnel))
         .route("/reports/win-rate", get(api::reports::win_rate))
         .route("/reports/loss-reasons", get(api::reports::loss_reasons))
+        .route("/reports/forecast", get(api::reports::forecast))
+        .route("/targets", get(api::targets::list).post(api::targets::create))
+        .route("/targets/{id}", axum::routing::patch(api::targets::update).delete(api::targets::delete))
         .route("/fx-rates", get(api::pipeline::fx_rates).put(api::pipeline::put_fx_rates))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
         // Token creation needs no login, so it sits outside the idempotency layer (which

@@ -28,6 +28,7 @@ pub mod settings;
 pub mod approval;
 pub mod org_unit;
 pub mod scope;
+pub mod target;
 pub mod user;
 pub mod workspace;
 

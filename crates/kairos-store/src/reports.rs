@@ -20,6 +20,7 @@ pub struct ReportRow {
     pub amount: i64,
     pub currency: String,
     pub probability: i64,
+    pub forecast_category: String,
     pub owner_id: String,
     pub org_unit_id: Option<String>,
     pub source: Option<String>,
@@ -45,6 +46,7 @@ pub struct ReportFilter {
     pub source: Option<String>,
     pub product_category: Option<String>,
     pub open_only: bool,
+    pub status: Option<&'static str>,
     pub closed_between: Option<(DateTime<Utc>, DateTime<Utc>)>,
     pub expected_close_between: Option<(NaiveDate, NaiveDate)>,
 }
@@ -60,7 +62,7 @@ pub async fn report_rows(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f
             .add(col("ra", "account_id").equals((Alias::new("o"), Alias::new("account_id")))),
     );
     q.expr(Expr::cust(
-        "o.opportunity_id, o.process_id, o.stage_id, o.status, o.amount, o.currency, o.probability, o.owner_id, o.org_unit_id, \
+        "o.opportunity_id, o.process_id, o.stage_id, o.status, o.amount, o.currency, o.probability, o.forecast_category, o.owner_id, o.org_unit_id, \
          o.source, o.product_category, o.expected_close_date, o.closed_at, o.created_at, o.close_reason_id, o.close_competitor, \
          o.competitors, ra.industry, ra.account_type",
     ));
@@ -87,6 +89,9 @@ pub async fn report_rows(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f
     }
     if f.open_only {
         q.and_where(col("o", "status").eq("open"));
+    }
+    if let Some(s) = f.status {
+        q.and_where(col("o", "status").eq(s));
     }
     if let Some((a, b)) = f.closed_between {
         q.and_where(col("o", "closed_at").gte(a)).and_where(col("o", "closed_at").lt(b));

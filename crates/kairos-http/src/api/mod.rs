@@ -17,6 +17,7 @@ pub mod pipeline;
 pub mod processes;
 pub mod reports;
 pub mod settings;
+pub mod targets;
 pub mod users;
 
 /// 201 with the new record and its address.

@@ -29,3 +29,11 @@ pub async fn win_rate(State(s): State<AppState>, Caller(actor): Caller, QueryPar
 pub async fn loss_reasons(State(s): State<AppState>, Caller(actor): Caller, QueryParams(q): QueryParams<ReportQuery>) -> ApiResult<Json<LossReasons>> {
     Ok(Json(s.app.loss_reasons(&actor, &q).await?))
 }
+
+/// Weighted pipeline by expected-close month or quarter and forecast category, won so far,
+/// against targets, with gap and attainment.
+#[utoipa::path(get, path = "/api/v1/reports/forecast", tag = "reports", security(("bearer" = [])), params(ReportQuery),
+    responses((status = 200, body = kairos_app::reports::Forecast), (status = 422, body = ErrorBody)))]
+pub async fn forecast(State(s): State<AppState>, Caller(actor): Caller, QueryParams(q): QueryParams<ReportQuery>) -> ApiResult<Json<kairos_app::reports::Forecast>> {
+    Ok(Json(s.app.forecast(&actor, &q).await?))
+}

@@ -118,3 +118,60 @@ async fn report_filters_are_validated_and_echoed() {
     assert_eq!(r.body["filters"]["to"], "2026-03-31");
     assert_eq!(r.body["filters"]["industry"], "制造");
 }
+
+#[tokio::test]
+async fn forecast_weighs_the_pipeline_by_category_against_targets_with_attainment_and_gap() {
+    use crate::fixture::org;
+    let app = TestApp::spawn().await;
+    let o = org(&app).await;
+    let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+    let quarter = kairos_domain::analytics::quarter_key(today);
+    let month = kairos_domain::analytics::month_key(today);
+    let stages: Vec<String> = o.admin.get("/api/v1/processes").await.body[0]["stages"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect();
+    let acct = o.admin.create("/api/v1/accounts", json!({"name": "Forecast Target Co", "owner_id": o.rep_sh_id})).await;
+    // 10 % pipeline, 60 % best case, 80 % commit; each 1,000,000.00.
+    for stage in [0usize, 2, 3] {
+        let r = o
+            .admin
+            .post("/api/v1/opportunities", json!({"name": format!("S{stage}"), "account_id": acct, "owner_id": o.rep_sh_id, "amount": 100_000_000,
+                "expected_close_date": today, "stage_id": stages[stage], "override_reason": "test"}))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+    let w = o
+        .admin
+        .post("/api/v1/opportunities", json!({"name": "Won", "account_id": acct, "owner_id": o.rep_sh_id, "amount": 30_000_000, "expected_close_date": today,
+            "contract_number": "HT-1", "contract_signed_on": today}))
+        .await;
+    let r = o.admin.post(&format!("/api/v1/opportunities/{}/close", w.id()), json!({"outcome": "won", "version": 1})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // Targets: reps cannot set them; the manager sets the rep's quarter.
+    let body = json!({"subject_kind": "user", "subject_id": o.rep_sh_id, "period": quarter, "amount": 300_000_000});
+    assert_eq!(o.rep_sh.post("/api/v1/targets", body.clone()).await.status, StatusCode::FORBIDDEN);
+    let t = o.manager_sh.post("/api/v1/targets", body.clone()).await;
+    assert_eq!(t.status, StatusCode::CREATED, "{}", t.body);
+    assert_eq!(o.manager_sh.post("/api/v1/targets", body).await.status, StatusCode::CONFLICT);
+    assert_eq!(o.rep_bj.get("/api/v1/targets").await.body.as_array().unwrap().len(), 0, "targets are scoped");
+
+    let f = o.rep_sh.get(&format!("/api/v1/reports/forecast?period={quarter}")).await;
+    assert_eq!(f.status, StatusCode::OK, "{}", f.body);
+    assert_eq!(f.body["target_subject"], format!("user:{}", o.rep_sh_id));
+    let b = f.body["buckets"].as_array().unwrap().iter().find(|b| b["period"] == month.as_str()).unwrap().clone();
+    assert_eq!(b["pipeline"]["weighted"], 10_000_000);
+    assert_eq!(b["best_case"]["weighted"], 60_000_000);
+    assert_eq!(b["commit"]["weighted"], 80_000_000);
+    assert_eq!(b["won"], 30_000_000);
+    assert_eq!(b["forecast"], 30_000_000 + 150_000_000);
+    assert_eq!(b["target"], 100_000_000, "a third of the quarter's target");
+    assert_eq!(b["gap"], 70_000_000);
+    assert_eq!(f.body["total"]["target"], 300_000_000);
+    assert_eq!(f.body["total"]["won"], 30_000_000);
+    // The rep's team has no target of its own: it is the sum of its people's.
+    let team = o.director.get(&format!("/api/v1/reports/forecast?period={quarter}&org_unit_id={}", o.sh1)).await;
+    assert_eq!(team.body["total"]["target"], 300_000_000);
+    assert_eq!(team.body["total"]["won"], 30_000_000);
+    // Beijing sees none of it.
+    let bj = o.rep_bj.get(&format!("/api/v1/reports/forecast?period={quarter}")).await;
+    assert_eq!(bj.body["total"]["won"], 0);
+    assert_eq!(bj.body["total"]["commit"]["count"], 0);
+}
