@@ -531,3 +531,172 @@ impl App {
         Ok(Forecast { filters: open.filters, interval, base_currency: open.base, target_subject, buckets, total })
     }
 }
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Dwell {
+    #[schema(value_type = Object)]
+    pub filters: Value,
+    /// Time spent in each stage by deals that left it in the period.
+    pub stages: Vec<DwellStage>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DwellStage {
+    pub stage_id: String,
+    pub name: String,
+    pub expected_dwell_days: u32,
+    pub calendar_days: analytics::Stats,
+    pub working_days: analytics::Stats,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Cycle {
+    #[schema(value_type = Object)]
+    pub filters: Value,
+    /// Creation to won, for deals won in the period.
+    pub calendar_days: analytics::Stats,
+    pub working_days: analytics::Stats,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Conversion {
+    #[schema(value_type = Object)]
+    pub filters: Value,
+    pub stages: Vec<ConversionStage>,
+    /// The stage whose deals least often move on.
+    pub weakest_stage_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ConversionStage {
+    pub stage_id: String,
+    pub name: String,
+    /// Deals that entered the stage in the period.
+    pub entered: u64,
+    /// Of those, how many later reached a later stage (or won).
+    pub advanced: u64,
+    pub won: u64,
+    pub advance_rate: Option<f64>,
+    pub win_rate: Option<f64>,
+}
+
+impl App {
+    async fn history_context(&self, actor: &Actor, q: &ReportQuery) -> AppResult<(Vec<kairos_store::reports::HistoryRow>, Value, Option<Period>, kairos_domain::calendar::WorkCalendar, Vec<kairos_domain::process::SalesProcess>)> {
+        let ws = actor.workspace();
+        let mut errors = FieldErrors::new();
+        let mut parsed = parse(&mut errors, q);
+        errors.finish()?;
+        let mut conn = self.store.report_read().await?;
+        let mut c = conn.conn();
+        if let Some(u) = parsed.unit {
+            parsed.filter.org_units = Some(org_unit::subtree_ids(&mut c, ws, u).await?);
+        }
+        let rows = store::history_rows(&mut c, ws, &actor.scope, &parsed.filter).await?;
+        let calendar = crate::calendar::load_calendar(&mut c, ws).await?;
+        let processes = process_store::list_processes(&mut c, ws).await?;
+        let mut filters = serde_json::to_value(q).unwrap_or(json!({}));
+        if let (Some(p), Some(obj)) = (parsed.period, filters.as_object_mut()) {
+            obj.insert("from".into(), json!(p.from));
+            obj.insert("to".into(), json!(p.to.pred_opt()));
+        }
+        Ok((rows, filters, parsed.period, calendar, processes))
+    }
+
+    /// `dwell`: days in each stage (calendar and working) of deals that left it in the period.
+    pub async fn dwell(&self, actor: &Actor, q: &ReportQuery) -> AppResult<Dwell> {
+        let (rows, filters, period, calendar, processes) = self.history_context(actor, q).await?;
+        let window = period.map(|p| p.instants(calendar.utc_offset_minutes()));
+        let mut by_stage: HashMap<String, (Vec<f64>, Vec<f64>)> = HashMap::new();
+        for r in rows.iter().filter(|r| r.kind == "moved" || r.kind == "closed") {
+            if window.is_some_and(|(a, b)| r.at < a || r.at >= b) {
+                continue;
+            }
+            let (Some(stage), Some(days), Some(work)) = (&r.from_stage_id, r.days_in_stage, r.working_days_in_stage) else { continue };
+            let e = by_stage.entry(stage.clone()).or_default();
+            e.0.push(days);
+            e.1.push(work);
+        }
+        let stages = processes
+            .iter()
+            .filter(|p| q.process_id.as_deref().is_none_or(|id| id.is_empty() || p.id.to_string() == id))
+            .flat_map(|p| &p.stages)
+            .map(|s| {
+                let (cal, work) = by_stage.remove(&s.id.to_string()).unwrap_or_default();
+                DwellStage { stage_id: s.id.to_string(), name: s.name.clone(), expected_dwell_days: s.expected_dwell_days, calendar_days: analytics::stats(&cal), working_days: analytics::stats(&work) }
+            })
+            .collect();
+        Ok(Dwell { filters, stages })
+    }
+
+    /// `cycle`: creation to won for deals won in the period.
+    pub async fn cycle(&self, actor: &Actor, q: &ReportQuery) -> AppResult<Cycle> {
+        let (rows, filters, period, calendar, _) = self.history_context(actor, q).await?;
+        let window = period.map(|p| p.instants(calendar.utc_offset_minutes()));
+        let (mut cal, mut work) = (Vec::new(), Vec::new());
+        // The last won close of each deal (a deal reopened and won again counts once).
+        let mut last_won: HashMap<&str, &kairos_store::reports::HistoryRow> = HashMap::new();
+        for r in rows.iter().filter(|r| r.kind == "closed" && r.to_status.as_deref() == Some("won")) {
+            last_won.insert(r.opportunity_id.as_str(), r);
+        }
+        for r in last_won.values() {
+            if window.is_some_and(|(a, b)| r.at < a || r.at >= b) {
+                continue;
+            }
+            cal.push((r.at - r.created_at).num_seconds().max(0) as f64 / 86_400.0);
+            work.push(calendar.working_days_between(r.created_at, r.at));
+        }
+        Ok(Cycle { filters, calendar_days: analytics::stats(&cal), working_days: analytics::stats(&work) })
+    }
+
+    /// `conversion`: of the deals that entered each stage in the period, the share that later
+    /// reached a later stage, and the share that was won.
+    pub async fn conversion(&self, actor: &Actor, q: &ReportQuery) -> AppResult<Conversion> {
+        let (rows, filters, period, calendar, processes) = self.history_context(actor, q).await?;
+        let window = period.map(|p| p.instants(calendar.utc_offset_minutes()));
+        let position: HashMap<String, (i32, String)> =
+            processes.iter().flat_map(|p| p.stages.iter().map(move |s| (s.id.to_string(), (s.position, p.id.to_string())))).collect();
+        // (stage, deal) → whether it advanced / was won after entering.
+        let mut cohort: HashMap<(String, String), (bool, bool)> = HashMap::new();
+        let mut by_deal: BTreeMap<&str, Vec<&kairos_store::reports::HistoryRow>> = BTreeMap::new();
+        for r in &rows {
+            by_deal.entry(r.opportunity_id.as_str()).or_default().push(r);
+        }
+        for (deal, events) in &by_deal {
+            for (i, e) in events.iter().enumerate() {
+                let entered = matches!(e.kind.as_str(), "created" | "moved");
+                if !entered || window.is_some_and(|(a, b)| e.at < a || e.at >= b) {
+                    continue;
+                }
+                let Some(stage) = &e.to_stage_id else { continue };
+                let Some((pos, _)) = position.get(stage) else { continue };
+                let later = &events[i + 1..];
+                let advanced = later.iter().any(|l| {
+                    (l.kind == "moved" && l.to_stage_id.as_ref().and_then(|t| position.get(t)).is_some_and(|(p, _)| p > pos))
+                        || (l.kind == "closed" && l.to_status.as_deref() == Some("won"))
+                });
+                let won = later.iter().any(|l| l.kind == "closed" && l.to_status.as_deref() == Some("won"));
+                let slot = cohort.entry((stage.clone(), deal.to_string())).or_insert((false, false));
+                slot.0 |= advanced;
+                slot.1 |= won;
+            }
+        }
+        let mut stages = Vec::new();
+        for p in processes.iter().filter(|p| q.process_id.as_deref().is_none_or(|id| id.is_empty() || p.id.to_string() == id)) {
+            for s in &p.stages {
+                let id = s.id.to_string();
+                let members: Vec<&(bool, bool)> = cohort.iter().filter(|((st, _), _)| *st == id).map(|(_, v)| v).collect();
+                let entered = members.len() as u64;
+                let advanced = members.iter().filter(|m| m.0).count() as u64;
+                let won = members.iter().filter(|m| m.1).count() as u64;
+                let rate = |n: u64| (entered > 0).then(|| n as f64 / entered as f64);
+                stages.push(ConversionStage { stage_id: id, name: s.name.clone(), entered, advanced, won, advance_rate: rate(advanced), win_rate: rate(won) });
+            }
+        }
+        let weakest_stage_id = stages
+            .iter()
+            .filter_map(|s| s.advance_rate.map(|r| (r, s.stage_id.clone())))
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, id)| id);
+        Ok(Conversion { filters, stages, weakest_stage_id })
+    }
+}

@@ -91,6 +91,30 @@ pub fn weighted(items: impl IntoIterator<Item = (i64, u8)>) -> i64 {
     (total / 100).clamp(i64::MIN as i128, i64::MAX as i128) as i64
 }
 
+/// Mean, median and 90th percentile of durations in days.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Stats {
+    pub count: u64,
+    pub mean: Option<f64>,
+    pub median: Option<f64>,
+    /// Nearest-rank 90th percentile.
+    pub p90: Option<f64>,
+}
+
+pub fn stats(values: &[f64]) -> Stats {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return Stats::default();
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let median = if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 };
+    let rank = ((0.9 * n as f64).ceil() as usize).clamp(1, n);
+    let round = |x: f64| (x * 100.0).round() / 100.0;
+    Stats { count: n as u64, mean: Some(round(v.iter().sum::<f64>() / n as f64)), median: Some(round(median)), p90: Some(round(v[rank - 1])) }
+}
+
 /// The kinds of period a target is set for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -233,6 +257,14 @@ mod tests {
         let b = buckets(&p("2026-Q2"), false);
         assert_eq!(b.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), vec!["2026-04", "2026-05", "2026-06"]);
         assert_eq!(buckets(&p("2026"), true).len(), 4);
+    }
+
+    #[test]
+    fn stats_use_nearest_rank_percentiles() {
+        let s = stats(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0]);
+        assert_eq!((s.count, s.mean, s.median, s.p90), (10, Some(5.5), Some(5.5), Some(9.0)));
+        assert_eq!(stats(&[]).mean, None);
+        assert_eq!(stats(&[3.0]).p90, Some(3.0));
     }
 
     #[test]

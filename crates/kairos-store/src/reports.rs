@@ -51,7 +51,7 @@ pub struct ReportFilter {
     pub expected_close_between: Option<(NaiveDate, NaiveDate)>,
 }
 
-pub async fn report_rows(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter) -> StoreResult<Vec<ReportRow>> {
+fn filtered(ws: WorkspaceId, scope: &DataScope, f: &ReportFilter) -> sea_query::SelectStatement {
     let mut q = scoped_select(ws, scope);
     q.join_as(
         JoinType::InnerJoin,
@@ -61,11 +61,6 @@ pub async fn report_rows(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f
             .add(col("ra", "workspace_id").equals((Alias::new("o"), Alias::new("workspace_id"))))
             .add(col("ra", "account_id").equals((Alias::new("o"), Alias::new("account_id")))),
     );
-    q.expr(Expr::cust(
-        "o.opportunity_id, o.process_id, o.stage_id, o.status, o.amount, o.currency, o.probability, o.forecast_category, o.owner_id, o.org_unit_id, \
-         o.source, o.product_category, o.expected_close_date, o.closed_at, o.created_at, o.close_reason_id, o.close_competitor, \
-         o.competitors, ra.industry, ra.account_type",
-    ));
     if let Some(p) = f.process {
         q.and_where(col("o", "process_id").eq(p.to_string()));
     }
@@ -99,5 +94,51 @@ pub async fn report_rows(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f
     if let Some((a, b)) = f.expected_close_between {
         q.and_where(col("o", "expected_close_date").gte(a)).and_where(col("o", "expected_close_date").lt(b));
     }
+    q
+}
+
+pub async fn report_rows(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter) -> StoreResult<Vec<ReportRow>> {
+    let mut q = filtered(ws, scope, f);
+    q.expr(Expr::cust(
+        "o.opportunity_id, o.process_id, o.stage_id, o.status, o.amount, o.currency, o.probability, o.forecast_category, o.owner_id, o.org_unit_id, \
+         o.source, o.product_category, o.expected_close_date, o.closed_at, o.created_at, o.close_reason_id, o.close_competitor, \
+         o.competitors, ra.industry, ra.account_type",
+    ));
+    c.fetch_all(&q).await
+}
+
+/// One stage or status event of a deal in scope.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct HistoryRow {
+    pub opportunity_id: String,
+    pub at: DateTime<Utc>,
+    pub kind: String,
+    pub from_stage_id: Option<String>,
+    pub to_stage_id: Option<String>,
+    pub to_status: Option<String>,
+    pub days_in_stage: Option<f64>,
+    pub working_days_in_stage: Option<f64>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The stage and status events (not field changes) of the deals the filter selects, in
+/// time order per deal.
+pub async fn history_rows(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter) -> StoreResult<Vec<HistoryRow>> {
+    let mut q = filtered(ws, scope, f);
+    q.join_as(
+        JoinType::InnerJoin,
+        Alias::new("opportunity_history"),
+        Alias::new("h"),
+        Cond::all()
+            .add(col("h", "workspace_id").equals((Alias::new("o"), Alias::new("workspace_id"))))
+            .add(col("h", "opportunity_id").equals((Alias::new("o"), Alias::new("opportunity_id")))),
+    );
+    q.and_where(col("h", "kind").ne("field"));
+    q.expr(Expr::cust(
+        "h.opportunity_id, h.at, h.kind, h.from_stage_id, h.to_stage_id, h.to_status, h.days_in_stage, h.working_days_in_stage, o.created_at",
+    ));
+    q.order_by((Alias::new("h"), Alias::new("opportunity_id")), sea_query::Order::Asc)
+        .order_by((Alias::new("h"), Alias::new("at")), sea_query::Order::Asc)
+        .order_by((Alias::new("h"), Alias::new("history_id")), sea_query::Order::Asc);
     c.fetch_all(&q).await
 }

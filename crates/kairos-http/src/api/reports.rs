@@ -37,3 +37,24 @@ pub async fn loss_reasons(State(s): State<AppState>, Caller(actor): Caller, Quer
 pub async fn forecast(State(s): State<AppState>, Caller(actor): Caller, QueryParams(q): QueryParams<ReportQuery>) -> ApiResult<Json<kairos_app::reports::Forecast>> {
     Ok(Json(s.app.forecast(&actor, &q).await?))
 }
+
+/// Days in each stage, calendar and working: mean, median, p90 (deals that left the stage in the period).
+#[utoipa::path(get, path = "/api/v1/reports/dwell", tag = "reports", security(("bearer" = [])), params(ReportQuery),
+    responses((status = 200, body = kairos_app::reports::Dwell), (status = 422, body = ErrorBody)))]
+pub async fn dwell(State(s): State<AppState>, Caller(actor): Caller, QueryParams(q): QueryParams<ReportQuery>) -> ApiResult<Json<kairos_app::reports::Dwell>> {
+    Ok(Json(s.app.dwell(&actor, &q).await?))
+}
+
+/// Creation to won: mean, median, p90 for deals won in the period.
+#[utoipa::path(get, path = "/api/v1/reports/cycle", tag = "reports", security(("bearer" = [])), params(ReportQuery),
+    responses((status = 200, body = kairos_app::reports::Cycle), (status = 422, body = ErrorBody)))]
+pub async fn cycle(State(s): State<AppState>, Caller(actor): Caller, QueryParams(q): QueryParams<ReportQuery>) -> ApiResult<Json<kairos_app::reports::Cycle>> {
+    Ok(Json(s.app.cycle(&actor, &q).await?))
+}
+
+/// Cohort conversion per stage, with the weakest transition marked.
+#[utoipa::path(get, path = "/api/v1/reports/conversion", tag = "reports", security(("bearer" = [])), params(ReportQuery),
+    responses((status = 200, body = kairos_app::reports::Conversion), (status = 422, body = ErrorBody)))]
+pub async fn conversion(State(s): State<AppState>, Caller(actor): Caller, QueryParams(q): QueryParams<ReportQuery>) -> ApiResult<Json<kairos_app::reports::Conversion>> {
+    Ok(Json(s.app.conversion(&actor, &q).await?))
+}

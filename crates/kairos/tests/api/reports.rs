@@ -175,3 +175,70 @@ async fn forecast_weighs_the_pipeline_by_category_against_targets_with_attainmen
     assert_eq!(bj.body["total"]["won"], 0);
     assert_eq!(bj.body["total"]["commit"]["count"], 0);
 }
+
+#[tokio::test]
+async fn dwell_cycle_and_conversion_match_a_naive_replay_of_the_history() {
+    let app = TestApp::spawn().await;
+    app.app.build_demo(DemoSpec { scale: 1, seed: 5 }).await.expect("demo");
+    for who in ["rep.sh1.1", "manager.bj2"] {
+        let c = app.login(&format!("{who}@demo.kairos"), DEMO_PASSWORD).await;
+        let deals = all_opportunities(&c).await;
+        let stages: Vec<(String, i64)> = c.get("/api/v1/processes").await.body[0]["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (s["id"].as_str().unwrap().to_string(), s["position"].as_i64().unwrap()))
+            .collect();
+        let pos = |id: &Value| stages.iter().find(|(s, _)| Some(s.as_str()) == id.as_str()).map(|(_, p)| *p);
+        let mut dwell: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        let mut cycles = Vec::new();
+        let mut cohort: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
+        for d in &deals {
+            let h = c.get(&format!("/api/v1/opportunities/{}/history", d["id"].as_str().unwrap())).await.body;
+            let events: Vec<&Value> = h.as_array().unwrap().iter().filter(|e| e["kind"] != "field").collect();
+            for (i, e) in events.iter().enumerate() {
+                if e["kind"] == "moved" || e["kind"] == "closed" {
+                    dwell.entry(e["from_stage_id"].as_str().unwrap().to_string()).or_default().push(e["days_in_stage"].as_f64().unwrap());
+                }
+                if e["kind"] == "created" || e["kind"] == "moved" {
+                    let p = pos(&e["to_stage_id"]).unwrap();
+                    let later = &events[i + 1..];
+                    let won = later.iter().any(|l| l["kind"] == "closed" && l["to_status"] == "won");
+                    let advanced = won || later.iter().any(|l| l["kind"] == "moved" && pos(&l["to_stage_id"]).unwrap() > p);
+                    let slot = cohort.entry(e["to_stage_id"].as_str().unwrap().to_string()).or_default();
+                    slot.0 += 1;
+                    slot.1 += advanced as u64;
+                    slot.2 += won as u64;
+                }
+            }
+            if let Some(w) = events.iter().rev().find(|e| e["kind"] == "closed" && e["to_status"] == "won") {
+                let at = chrono::DateTime::parse_from_rfc3339(w["at"].as_str().unwrap()).unwrap();
+                let created = chrono::DateTime::parse_from_rfc3339(d["created_at"].as_str().unwrap()).unwrap();
+                cycles.push((at - created).num_seconds() as f64 / 86_400.0);
+            }
+        }
+        let r = c.get("/api/v1/reports/dwell").await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        for s in r.body["stages"].as_array().unwrap() {
+            let naive = dwell.get(s["stage_id"].as_str().unwrap()).cloned().unwrap_or_default();
+            assert_eq!(s["calendar_days"]["count"].as_u64().unwrap() as usize, naive.len(), "{who} {}", s["name"]);
+            if !naive.is_empty() {
+                let mean = naive.iter().sum::<f64>() / naive.len() as f64;
+                assert!((s["calendar_days"]["mean"].as_f64().unwrap() - mean).abs() < 0.01, "{who} {}", s["name"]);
+            }
+        }
+        let r = c.get("/api/v1/reports/cycle").await;
+        assert_eq!(r.body["calendar_days"]["count"].as_u64().unwrap() as usize, cycles.len(), "{who}");
+        if !cycles.is_empty() {
+            let mean = cycles.iter().sum::<f64>() / cycles.len() as f64;
+            assert!((r.body["calendar_days"]["mean"].as_f64().unwrap() - mean).abs() < 0.01);
+        }
+        let r = c.get("/api/v1/reports/conversion").await;
+        for s in r.body["stages"].as_array().unwrap() {
+            let naive = cohort.get(s["stage_id"].as_str().unwrap()).cloned().unwrap_or_default();
+            let got = (s["entered"].as_u64().unwrap(), s["advanced"].as_u64().unwrap(), s["won"].as_u64().unwrap());
+            assert_eq!(got, naive, "{who} {}", s["name"]);
+        }
+        assert!(r.body["weakest_stage_id"].is_string());
+    }
+}
