@@ -581,7 +581,7 @@ pub struct ConversionStage {
 }
 
 impl App {
-    async fn history_context(&self, actor: &Actor, q: &ReportQuery) -> AppResult<(Vec<kairos_store::reports::HistoryRow>, Value, Option<Period>, kairos_domain::calendar::WorkCalendar, Vec<kairos_domain::process::SalesProcess>)> {
+    async fn history_context(&self, actor: &Actor, q: &ReportQuery, with_fields: bool) -> AppResult<(Vec<kairos_store::reports::HistoryRow>, Value, Option<Period>, kairos_domain::calendar::WorkCalendar, Vec<kairos_domain::process::SalesProcess>)> {
         let ws = actor.workspace();
         let mut errors = FieldErrors::new();
         let mut parsed = parse(&mut errors, q);
@@ -591,7 +591,7 @@ impl App {
         if let Some(u) = parsed.unit {
             parsed.filter.org_units = Some(org_unit::subtree_ids(&mut c, ws, u).await?);
         }
-        let rows = store::history_rows(&mut c, ws, &actor.scope, &parsed.filter).await?;
+        let rows = store::history_rows(&mut c, ws, &actor.scope, &parsed.filter, with_fields).await?;
         let calendar = crate::calendar::load_calendar(&mut c, ws).await?;
         let processes = process_store::list_processes(&mut c, ws).await?;
         let mut filters = serde_json::to_value(q).unwrap_or(json!({}));
@@ -604,7 +604,7 @@ impl App {
 
     /// `dwell`: days in each stage (calendar and working) of deals that left it in the period.
     pub async fn dwell(&self, actor: &Actor, q: &ReportQuery) -> AppResult<Dwell> {
-        let (rows, filters, period, calendar, processes) = self.history_context(actor, q).await?;
+        let (rows, filters, period, calendar, processes) = self.history_context(actor, q, false).await?;
         let window = period.map(|p| p.instants(calendar.utc_offset_minutes()));
         let mut by_stage: HashMap<String, (Vec<f64>, Vec<f64>)> = HashMap::new();
         for r in rows.iter().filter(|r| r.kind == "moved" || r.kind == "closed") {
@@ -630,7 +630,7 @@ impl App {
 
     /// `cycle`: creation to won for deals won in the period.
     pub async fn cycle(&self, actor: &Actor, q: &ReportQuery) -> AppResult<Cycle> {
-        let (rows, filters, period, calendar, _) = self.history_context(actor, q).await?;
+        let (rows, filters, period, calendar, _) = self.history_context(actor, q, false).await?;
         let window = period.map(|p| p.instants(calendar.utc_offset_minutes()));
         let (mut cal, mut work) = (Vec::new(), Vec::new());
         // The last won close of each deal (a deal reopened and won again counts once).
@@ -651,7 +651,7 @@ impl App {
     /// `conversion`: of the deals that entered each stage in the period, the share that later
     /// reached a later stage, and the share that was won.
     pub async fn conversion(&self, actor: &Actor, q: &ReportQuery) -> AppResult<Conversion> {
-        let (rows, filters, period, calendar, processes) = self.history_context(actor, q).await?;
+        let (rows, filters, period, calendar, processes) = self.history_context(actor, q, false).await?;
         let window = period.map(|p| p.instants(calendar.utc_offset_minutes()));
         let position: HashMap<String, (i32, String)> =
             processes.iter().flat_map(|p| p.stages.iter().map(move |s| (s.id.to_string(), (s.position, p.id.to_string())))).collect();
@@ -698,5 +698,218 @@ impl App {
             .min_by(|a, b| a.0.total_cmp(&b.0))
             .map(|(_, id)| id);
         Ok(Conversion { filters, stages, weakest_stage_id })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Movement {
+    #[schema(value_type = Object)]
+    pub filters: Value,
+    pub from: chrono::DateTime<chrono::Utc>,
+    pub to: chrono::DateTime<chrono::Utc>,
+    /// Open pipeline at `from` and at `to`.
+    pub start: Totals,
+    pub end: Totals,
+    /// new, won, lost (incl. invalid), pushed_out, pulled_in, value_up, value_down, advanced, regressed
+    pub categories: Vec<MovementCategory>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct Totals {
+    pub count: u64,
+    pub amount: i64,
+    pub weighted: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct MovementCategory {
+    pub name: String,
+    pub count: u64,
+    /// The deals' amount (for value_up / value_down: the change).
+    pub amount: i64,
+    pub opportunity_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Trend {
+    #[schema(value_type = Object)]
+    pub filters: Value,
+    pub interval: String,
+    pub points: Vec<TrendPoint>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TrendPoint {
+    /// The pipeline as it stood at the end of this day.
+    pub date: NaiveDate,
+    pub total: Totals,
+    pub stages: Vec<TrendStage>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TrendStage {
+    pub stage_id: String,
+    pub name: String,
+    pub totals: Totals,
+}
+
+type Replayed = Vec<(String, String, Option<NaiveDate>, Vec<kairos_domain::replay::Event>)>;
+
+/// Each deal's id, currency, current expected close and events.
+fn replayable(rows: &[kairos_store::reports::HistoryRow]) -> Replayed {
+    let mut out: Replayed = Vec::new();
+    for r in rows {
+        if out.last().is_none_or(|(id, ..)| *id != r.opportunity_id) {
+            out.push((r.opportunity_id.clone(), r.currency.clone(), r.expected_close_date, Vec::new()));
+        }
+        if let Some(last) = out.last_mut() {
+            last.3.push(kairos_domain::replay::Event {
+                at: r.at,
+                kind: r.kind.clone(),
+                to_stage: r.to_stage_id.clone(),
+                to_status: r.to_status.clone(),
+                amount: r.amount,
+                probability: r.probability.clamp(0, 100) as u8,
+                field: r.field.clone(),
+                old_value: r.old_value.clone(),
+                new_value: r.new_value.clone(),
+            });
+        }
+    }
+    out
+}
+
+impl App {
+    /// `movement`: the open pipeline at the start of the period against its end, and what
+    /// moved in between (default period: this month).
+    pub async fn movement(&self, actor: &Actor, q: &ReportQuery) -> AppResult<Movement> {
+        use kairos_domain::replay::state_at;
+        let (rows, filters, period, calendar, processes) = self.history_context(actor, q, true).await?;
+        let ws = actor.workspace();
+        let period = match period {
+            Some(p) => p,
+            None => Period::parse(&analytics::month_key(calendar.local_date(self.now()))).map_err(|p| AppError::internal(p.0))?,
+        };
+        let (a, b) = period.instants(calendar.utc_offset_minutes());
+        let b = b.min(self.now());
+        let (base, rates) = {
+            let mut conn = self.store.read().await?;
+            let base = workspace::get_workspace(&mut conn.conn(), ws).await?.base_currency;
+            (base, latest_rates(&mut conn.conn(), ws, calendar.local_date(self.now())).await?)
+        };
+        let position: HashMap<String, i32> = processes.iter().flat_map(|p| p.stages.iter().map(|s| (s.id.to_string(), s.position))).collect();
+        let names = ["new", "won", "lost", "pushed_out", "pulled_in", "value_up", "value_down", "advanced", "regressed"];
+        let mut cats: Vec<MovementCategory> = names.iter().map(|n| MovementCategory { name: n.to_string(), ..Default::default() }).collect();
+        let (mut start, mut end) = (Totals::default(), Totals::default());
+        let add = |cats: &mut Vec<MovementCategory>, name: &str, id: &str, amount: i64| {
+            if let Some(c) = cats.iter_mut().find(|c| c.name == name) {
+                c.count += 1;
+                c.amount = c.amount.saturating_add(amount);
+                if c.opportunity_ids.len() < 1000 {
+                    c.opportunity_ids.push(id.to_string());
+                }
+            }
+        };
+        for (id, currency, close, events) in replayable(&rows) {
+            let sa = state_at(&events, close, a);
+            let sb = state_at(&events, close, b);
+            let money = |x: i64| to_base(&base, &rates, &currency, x).unwrap_or(0);
+            for (s, t) in [(&sa, &mut start), (&sb, &mut end)] {
+                if let Some(s) = s.as_ref().filter(|s| s.is_open()) {
+                    t.count += 1;
+                    t.amount = t.amount.saturating_add(money(s.amount));
+                    t.weighted = t.weighted.saturating_add(analytics::weighted([(money(s.amount), s.probability)]));
+                }
+            }
+            let Some(sb) = sb else { continue };
+            let was_open = sa.as_ref().is_some_and(|s| s.is_open());
+            if sa.is_none() && sb.is_open() {
+                add(&mut cats, "new", &id, money(sb.amount));
+            }
+            if (was_open || sa.is_none()) && !sb.is_open() {
+                add(&mut cats, if sb.status == "won" { "won" } else { "lost" }, &id, money(sb.amount));
+                continue;
+            }
+            let (Some(sa), true) = (sa, sb.is_open()) else { continue };
+            if !sa.is_open() {
+                continue;
+            }
+            match (sa.expected_close, sb.expected_close) {
+                (Some(x), Some(y)) if y > x => add(&mut cats, "pushed_out", &id, money(sb.amount)),
+                (Some(x), Some(y)) if y < x => add(&mut cats, "pulled_in", &id, money(sb.amount)),
+                _ => {}
+            }
+            if sb.amount > sa.amount {
+                add(&mut cats, "value_up", &id, money(sb.amount - sa.amount));
+            } else if sb.amount < sa.amount {
+                add(&mut cats, "value_down", &id, money(sa.amount - sb.amount));
+            }
+            match (position.get(&sa.stage), position.get(&sb.stage)) {
+                (Some(x), Some(y)) if y > x => add(&mut cats, "advanced", &id, money(sb.amount)),
+                (Some(x), Some(y)) if y < x => add(&mut cats, "regressed", &id, money(sb.amount)),
+                _ => {}
+            }
+        }
+        Ok(Movement { filters, from: a, to: b, start, end, categories: cats })
+    }
+
+    /// `trend`: open pipeline totals by stage at the end of each week or month of the
+    /// period (default: the last six months), replayed from history.
+    pub async fn trend(&self, actor: &Actor, q: &ReportQuery) -> AppResult<Trend> {
+        use kairos_domain::replay::state_at;
+        let interval = nonempty(&q.interval).unwrap_or_else(|| "month".into());
+        if interval != "month" && interval != "week" {
+            return Err(AppError::field("interval", "must be week or month"));
+        }
+        let (rows, filters, period, calendar, processes) = self.history_context(actor, q, true).await?;
+        let ws = actor.workspace();
+        let today = calendar.local_date(self.now());
+        let period = period.unwrap_or(Period { from: today - chrono::Duration::days(182), to: today + chrono::Duration::days(1) });
+        let mut dates = Vec::new();
+        if interval == "week" {
+            let mut d = period.from + chrono::Duration::days(6);
+            while d < period.to && dates.len() < 520 {
+                dates.push(d);
+                d += chrono::Duration::days(7);
+            }
+        } else {
+            for (_, p) in analytics::buckets(&period, false) {
+                dates.push(p.to - chrono::Duration::days(1));
+            }
+        }
+        if dates.last().is_none_or(|d| *d < period.to - chrono::Duration::days(1)) && period.to - chrono::Duration::days(1) <= today {
+            dates.push(period.to - chrono::Duration::days(1));
+        }
+        dates.retain(|d| *d <= today);
+        let (base, rates) = {
+            let mut conn = self.store.read().await?;
+            let base = workspace::get_workspace(&mut conn.conn(), ws).await?.base_currency;
+            (base, latest_rates(&mut conn.conn(), ws, today).await?)
+        };
+        let deals = replayable(&rows);
+        let stage_list: Vec<(String, String)> = processes.iter().flat_map(|p| p.stages.iter().map(|s| (s.id.to_string(), s.name.clone()))).collect();
+        let mut points = Vec::new();
+        for d in dates {
+            let (_, end) = Period { from: d, to: d + chrono::Duration::days(1) }.instants(calendar.utc_offset_minutes());
+            let t = end - chrono::Duration::microseconds(1);
+            let mut by_stage: HashMap<String, Totals> = HashMap::new();
+            let mut total = Totals::default();
+            for (_, currency, close, events) in &deals {
+                let Some(s) = state_at(events, *close, t).filter(|s| s.is_open()) else { continue };
+                let amount = to_base(&base, &rates, currency, s.amount).unwrap_or(0);
+                let w = analytics::weighted([(amount, s.probability)]);
+                for x in [by_stage.entry(s.stage.clone()).or_default(), &mut total] {
+                    x.count += 1;
+                    x.amount = x.amount.saturating_add(amount);
+                    x.weighted = x.weighted.saturating_add(w);
+                }
+            }
+            let stages = stage_list
+                .iter()
+                .map(|(id, name)| TrendStage { stage_id: id.clone(), name: name.clone(), totals: by_stage.remove(id).unwrap_or_default() })
+                .collect();
+            points.push(TrendPoint { date: d, total, stages });
+        }
+        Ok(Trend { filters, interval, points })
     }
 }

@@ -18,6 +18,7 @@ pub mod numbering;
 pub mod opportunity;
 pub mod org;
 pub mod process;
+pub mod replay;
 pub mod text;
 pub mod validation;
 pub mod workspace;

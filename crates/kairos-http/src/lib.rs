@@ -44,7 +44,7 @@ use crate::error::ApiError;
         api::settings::create_close_reason, api::settings::update_close_reason, api::settings::get_workspace, api::settings::patch_workspace,
         api::pipeline::pipeline, api::pipeline::fx_rates, api::pipeline::put_fx_rates,
         api::reports::funnel, api::reports::win_rate, api::reports::loss_reasons, api::reports::forecast,
-        api::reports::dwell, api::reports::cycle, api::reports::conversion,
+        api::reports::dwell, api::reports::cycle, api::reports::conversion, api::reports::movement, api::reports::trend,
         api::targets::list, api::targets::create, api::targets::update, api::targets::delete,
         healthz,
     ),
@@ -114,6 +114,8 @@ pub fn router(app: App, settings: HttpSettings) -> Router {
         .route("/reports/dwell", get(api::reports::dwell))
         .route("/reports/cycle", get(api::reports::cycle))
         .route("/reports/conversion", get(api::reports::conversion))
+        .route("/reports/movement", get(api::reports::movement))
+        .route("/reports/trend", get(api::reports::trend))
         .route("/targets", get(api::targets::list).post(api::targets::create))
         .route("/targets/{id}", axum::routing::patch(api::targets::update).delete(api::targets::delete))
         .route("/fx-rates", get(api::pipeline::fx_rates).put(api::pipeline::put_fx_rates))

@@ -119,11 +119,19 @@ pub struct HistoryRow {
     pub days_in_stage: Option<f64>,
     pub working_days_in_stage: Option<f64>,
     pub created_at: DateTime<Utc>,
+    pub amount: i64,
+    pub currency: String,
+    pub probability: i64,
+    pub field: Option<String>,
+    pub old_value: Option<String>,
+    pub new_value: Option<String>,
+    /// The deal's expected close today.
+    pub expected_close_date: Option<NaiveDate>,
 }
 
-/// The stage and status events (not field changes) of the deals the filter selects, in
-/// time order per deal.
-pub async fn history_rows(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter) -> StoreResult<Vec<HistoryRow>> {
+/// The history of the deals the filter selects, in time order per deal; field changes are
+/// included only when `with_fields`.
+pub async fn history_rows(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, with_fields: bool) -> StoreResult<Vec<HistoryRow>> {
     let mut q = filtered(ws, scope, f);
     q.join_as(
         JoinType::InnerJoin,
@@ -133,9 +141,12 @@ pub async fn history_rows(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, 
             .add(col("h", "workspace_id").equals((Alias::new("o"), Alias::new("workspace_id"))))
             .add(col("h", "opportunity_id").equals((Alias::new("o"), Alias::new("opportunity_id")))),
     );
-    q.and_where(col("h", "kind").ne("field"));
+    if !with_fields {
+        q.and_where(col("h", "kind").ne("field"));
+    }
     q.expr(Expr::cust(
-        "h.opportunity_id, h.at, h.kind, h.from_stage_id, h.to_stage_id, h.to_status, h.days_in_stage, h.working_days_in_stage, o.created_at",
+        "h.opportunity_id, h.at, h.kind, h.from_stage_id, h.to_stage_id, h.to_status, h.days_in_stage, h.working_days_in_stage, o.created_at, \
+         h.amount, h.currency, h.probability, h.field, h.old_value, h.new_value, o.expected_close_date",
     ));
     q.order_by((Alias::new("h"), Alias::new("opportunity_id")), sea_query::Order::Asc)
         .order_by((Alias::new("h"), Alias::new("at")), sea_query::Order::Asc)

@@ -58,3 +58,18 @@ pub async fn cycle(State(s): State<AppState>, Caller(actor): Caller, QueryParams
 pub async fn conversion(State(s): State<AppState>, Caller(actor): Caller, QueryParams(q): QueryParams<ReportQuery>) -> ApiResult<Json<kairos_app::reports::Conversion>> {
     Ok(Json(s.app.conversion(&actor, &q).await?))
 }
+
+/// The pipeline at the start of the period against its end, replayed from history: new,
+/// won, lost, pushed out, pulled in, value up/down, advanced, regressed, with the deals.
+#[utoipa::path(get, path = "/api/v1/reports/movement", tag = "reports", security(("bearer" = [])), params(ReportQuery),
+    responses((status = 200, body = kairos_app::reports::Movement), (status = 422, body = ErrorBody)))]
+pub async fn movement(State(s): State<AppState>, Caller(actor): Caller, QueryParams(q): QueryParams<ReportQuery>) -> ApiResult<Json<kairos_app::reports::Movement>> {
+    Ok(Json(s.app.movement(&actor, &q).await?))
+}
+
+/// Open pipeline by stage at the end of each week or month, replayed from history.
+#[utoipa::path(get, path = "/api/v1/reports/trend", tag = "reports", security(("bearer" = [])), params(ReportQuery),
+    responses((status = 200, body = kairos_app::reports::Trend), (status = 422, body = ErrorBody)))]
+pub async fn trend(State(s): State<AppState>, Caller(actor): Caller, QueryParams(q): QueryParams<ReportQuery>) -> ApiResult<Json<kairos_app::reports::Trend>> {
+    Ok(Json(s.app.trend(&actor, &q).await?))
+}

@@ -242,3 +242,53 @@ async fn dwell_cycle_and_conversion_match_a_naive_replay_of_the_history() {
         assert!(r.body["weakest_stage_id"].is_string());
     }
 }
+
+#[tokio::test]
+async fn movement_and_trend_replay_the_pipeline_as_it_stood() {
+    let app = TestApp::spawn().await;
+    let ws = app.workspace("Replay").await;
+    let a = &ws.admin;
+    let st: Vec<String> = a.get("/api/v1/processes").await.body[0]["stages"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect();
+    let acct = a.create("/api/v1/accounts", json!({"name": "Replay Co"})).await;
+    let lost = a.get("/api/v1/close-reasons").await.body.as_array().unwrap().iter().find(|r| r["outcome"] == "lost").unwrap()["id"].clone();
+    let create = |name: &str, at: &str| {
+        let body = json!({"name": name, "account_id": acct, "amount": 100_000, "expected_close_date": "2026-06-30", "created_at": at,
+            "contract_number": "HT", "contract_signed_on": "2026-03-01"});
+        async move { a.post("/api/v1/opportunities", body).await.id() }
+    };
+    let x = create("X", "2025-11-01T02:00:00Z").await;
+    let y = create("Y", "2025-11-02T02:00:00Z").await;
+    let z = create("Z", "2026-01-05T02:00:00Z").await;
+    let w = create("W", "2026-02-01T02:00:00Z").await;
+    let ok = |r: kairos_testkit::Reply| assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    ok(a.post(&format!("/api/v1/opportunities/{x}/move"), json!({"stage_id": st[1], "version": 1, "at": "2026-01-10T02:00:00Z", "override_reason": "import"})).await);
+    ok(a.post(&format!("/api/v1/opportunities/{y}/close"), json!({"outcome": "lost", "version": 1, "reason_id": lost, "closed_at": "2026-02-01T02:00:00Z"})).await);
+    ok(a.post(&format!("/api/v1/opportunities/{w}/close"), json!({"outcome": "won", "version": 1, "closed_at": "2026-03-01T02:00:00Z"})).await);
+    ok(a.patch(&format!("/api/v1/opportunities/{x}"), json!({"version": 2, "amount": 150_000, "expected_close_date": "2026-09-30"})).await);
+
+    let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+    let m = a.get(&format!("/api/v1/reports/movement?from=2025-12-01&to={today}")).await;
+    assert_eq!(m.status, StatusCode::OK, "{}", m.body);
+    let cat = |name: &str| m.body["categories"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap().clone();
+    let ids = |name: &str| -> Vec<String> { cat(name)["opportunity_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect() };
+    assert_eq!(ids("new"), vec![z.clone()]);
+    assert_eq!(ids("won"), vec![w.clone()]);
+    assert_eq!(ids("lost"), vec![y.clone()]);
+    assert_eq!(ids("advanced"), vec![x.clone()]);
+    assert_eq!(ids("pushed_out"), vec![x.clone()]);
+    assert_eq!(ids("value_up"), vec![x.clone()]);
+    assert_eq!(cat("value_up")["amount"], 50_000);
+    assert!(ids("regressed").is_empty() && ids("pulled_in").is_empty() && ids("value_down").is_empty());
+    assert_eq!(m.body["start"]["count"], 2, "X and Y were open on 1 December");
+    assert_eq!(m.body["end"]["count"], 2, "X and Z are open now");
+    assert_eq!(m.body["end"]["amount"], 250_000);
+
+    let t = a.get("/api/v1/reports/trend?from=2025-12-01&to=2026-03-31&interval=month").await;
+    assert_eq!(t.status, StatusCode::OK, "{}", t.body);
+    let counts: Vec<(String, i64)> = t.body["points"].as_array().unwrap().iter().map(|p| (p["date"].as_str().unwrap().to_string(), p["total"]["count"].as_i64().unwrap())).collect();
+    assert_eq!(counts, vec![("2025-12-31".into(), 2), ("2026-01-31".into(), 3), ("2026-02-28".into(), 3), ("2026-03-31".into(), 2)]);
+    let jan = &t.body["points"][1];
+    let stage2 = jan["stages"].as_array().unwrap().iter().find(|s| s["stage_id"] == st[1].as_str()).unwrap();
+    assert_eq!(stage2["totals"]["count"], 1, "X had moved to the second stage by the end of January");
+    assert_eq!(a.get("/api/v1/reports/trend?interval=day").await.error_fields(), vec!["interval"]);
+}

@@ -1,0 +1,103 @@
+//! Replaying a deal's history: its state at any past instant (stage, status, amount,
+//! probability, expected close), so that the pipeline as it stood on any date can be
+//! rebuilt without snapshot tables that could miss a day.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub at: DateTime<Utc>,
+    /// created, moved, closed, reopened, field
+    pub kind: String,
+    pub to_stage: Option<String>,
+    pub to_status: Option<String>,
+    /// The amount after the event.
+    pub amount: i64,
+    pub probability: u8,
+    pub field: Option<String>,
+    pub old_value: Option<String>,
+    pub new_value: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DealState {
+    /// open, won, lost, invalid
+    pub status: String,
+    pub stage: String,
+    pub amount: i64,
+    pub probability: u8,
+    pub expected_close: Option<NaiveDate>,
+}
+
+impl DealState {
+    pub fn is_open(&self) -> bool {
+        self.status == "open"
+    }
+}
+
+/// The state after every event up to and including `t`; `None` before the deal existed.
+/// `events` are in time order; `current_close` is today's expected close, used when the
+/// close date never changed.
+pub fn state_at(events: &[Event], current_close: Option<NaiveDate>, t: DateTime<Utc>) -> Option<DealState> {
+    let upto = events.partition_point(|e| e.at <= t);
+    let past = &events[..upto];
+    let first = past.first()?;
+    let mut state = DealState {
+        status: "open".into(),
+        stage: first.to_stage.clone().unwrap_or_default(),
+        amount: first.amount,
+        probability: first.probability,
+        expected_close: None,
+    };
+    for e in past {
+        state.amount = e.amount;
+        state.probability = e.probability;
+        if let Some(s) = &e.to_stage {
+            state.stage = s.clone();
+        }
+        if let Some(s) = &e.to_status {
+            state.status = s.clone();
+        }
+    }
+    let parse = |v: &Option<String>| v.as_deref().and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
+    let is_close = |e: &&Event| e.field.as_deref() == Some("expected_close_date");
+    state.expected_close = match (past.iter().rev().find(is_close), events[upto..].iter().find(is_close)) {
+        (Some(last), _) => parse(&last.new_value),
+        (None, Some(next)) => parse(&next.old_value),
+        (None, None) => current_close,
+    };
+    Some(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn ev(t: &str, kind: &str, stage: Option<&str>, status: Option<&str>, amount: i64) -> Event {
+        Event { at: at(t), kind: kind.into(), to_stage: stage.map(Into::into), to_status: status.map(Into::into), amount, probability: 10, field: None, old_value: None, new_value: None }
+    }
+
+    #[test]
+    fn a_deal_replays_to_any_instant() {
+        let mut events = vec![
+            ev("2026-01-05T00:00:00Z", "created", Some("s1"), Some("open"), 100),
+            ev("2026-02-01T00:00:00Z", "moved", Some("s2"), Some("open"), 100),
+            Event { field: Some("expected_close_date".into()), old_value: Some("2026-03-31".into()), new_value: Some("2026-05-31".into()), ..ev("2026-02-10T00:00:00Z", "field", Some("s2"), Some("open"), 150) },
+            ev("2026-03-01T00:00:00Z", "closed", Some("s2"), Some("lost"), 150),
+        ];
+        events.sort_by_key(|e| e.at);
+        let close = NaiveDate::from_ymd_opt(2026, 5, 31);
+        assert_eq!(state_at(&events, close, at("2026-01-01T00:00:00Z")), None);
+        let jan = state_at(&events, close, at("2026-01-20T00:00:00Z")).unwrap();
+        assert_eq!((jan.stage.as_str(), jan.amount, jan.is_open()), ("s1", 100, true));
+        assert_eq!(jan.expected_close, NaiveDate::from_ymd_opt(2026, 3, 31), "before the change: its old value");
+        let feb = state_at(&events, close, at("2026-02-15T00:00:00Z")).unwrap();
+        assert_eq!((feb.stage.as_str(), feb.amount, feb.expected_close), ("s2", 150, close));
+        let mar = state_at(&events, close, at("2026-03-02T00:00:00Z")).unwrap();
+        assert_eq!(mar.status, "lost");
+    }
+}
