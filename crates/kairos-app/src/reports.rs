@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use kairos_domain::FieldErrors;
 use kairos_domain::analytics::{self, Period};
 use kairos_domain::ids::{OrgUnitId, ProcessId, UserId};
@@ -911,5 +911,180 @@ impl App {
             points.push(TrendPoint { date: d, total, stages });
         }
         Ok(Trend { filters, interval, points })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Team {
+    #[schema(value_type = Object)]
+    pub filters: Value,
+    /// Amount above which a deal counts as high-value (the workspace's priority amount).
+    pub high_value_threshold: i64,
+    /// One row per owner, best won amount first.
+    pub leaderboard: Vec<TeamRow>,
+    pub total: TeamRow,
+}
+
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct TeamRow {
+    pub owner_id: String,
+    /// Won in the period.
+    pub won_amount: i64,
+    pub won: u64,
+    pub lost: u64,
+    pub win_rate: Option<f64>,
+    /// Open deals now.
+    pub open: u64,
+    pub pipeline_amount: i64,
+    /// Mean decision-chain coverage (0–1) of the open deals.
+    pub coverage_rate: Option<f64>,
+    /// Share of open deals above the high-value threshold.
+    pub high_value_share: Option<f64>,
+    /// Open deals by health: below 60, 60–80, above 80.
+    pub health_low: u64,
+    pub health_mid: u64,
+    pub health_high: u64,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ForecastAccuracy {
+    #[schema(value_type = Object)]
+    pub filters: Value,
+    /// How many days before each period the forecast is taken.
+    pub days_before: i64,
+    pub periods: Vec<AccuracyPeriod>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AccuracyPeriod {
+    pub period: String,
+    /// Σ amount × probability of the deals open N days before the period with an expected
+    /// close inside it, as they stood then.
+    pub forecast: i64,
+    /// Won in the period.
+    pub won: i64,
+    /// (forecast − won) / won × 100; null when nothing was won.
+    pub error_percent: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AccuracyQuery {
+    /// Days before each period's start (default 30).
+    pub days_before: Option<String>,
+}
+
+impl App {
+    /// `team`: leaderboard and pipeline quality per owner (default period: this year).
+    pub async fn team(&self, actor: &Actor, q: &ReportQuery) -> AppResult<Team> {
+        let ws = actor.workspace();
+        let this_year = Period::parse(&format!("{}", chrono::Datelike::year(&self.now().date_naive()))).ok();
+        let open = self.report_context(actor, q, |f, _, _| f.open_only = true).await?;
+        let closed = self
+            .report_context(actor, q, |f, period, offset| {
+                f.closed_between = period.or(this_year).map(|p| p.instants(offset));
+            })
+            .await?;
+        let threshold = {
+            let mut conn = self.store.read().await?;
+            settings::priority_thresholds(&mut conn.conn(), ws).await?.1
+        };
+        let mut rows: BTreeMap<String, TeamRow> = BTreeMap::new();
+        let mut total = TeamRow { owner_id: "total".into(), ..Default::default() };
+        let mut coverage: HashMap<String, f64> = HashMap::new();
+        let mut high: HashMap<String, u64> = HashMap::new();
+        for r in &closed.rows {
+            let amount = to_base(&closed.base, &closed.rates, &r.currency, r.amount).unwrap_or(0);
+            for t in [rows.entry(r.owner_id.clone()).or_insert_with(|| TeamRow { owner_id: r.owner_id.clone(), ..Default::default() }), &mut total] {
+                match r.status.as_str() {
+                    "won" => {
+                        t.won += 1;
+                        t.won_amount = t.won_amount.saturating_add(amount);
+                    }
+                    "lost" => t.lost += 1,
+                    _ => {}
+                }
+            }
+        }
+        for r in &open.rows {
+            let amount = to_base(&open.base, &open.rates, &r.currency, r.amount).unwrap_or(0);
+            for (key, t) in [(r.owner_id.clone(), rows.entry(r.owner_id.clone()).or_insert_with(|| TeamRow { owner_id: r.owner_id.clone(), ..Default::default() })), ("total".to_string(), &mut total)] {
+                t.open += 1;
+                t.pipeline_amount = t.pipeline_amount.saturating_add(amount);
+                match r.health_score {
+                    s if s < 60 => t.health_low += 1,
+                    s if s <= 80 => t.health_mid += 1,
+                    _ => t.health_high += 1,
+                }
+                *coverage.entry(key.clone()).or_default() += r.health_chain / 100.0;
+                if amount > threshold {
+                    *high.entry(key).or_default() += 1;
+                }
+            }
+        }
+        let finish = |t: &mut TeamRow| {
+            t.win_rate = analytics::win_rate(t.won, t.lost);
+            if t.open > 0 {
+                t.coverage_rate = coverage.get(&t.owner_id).map(|c| (c / t.open as f64 * 1000.0).round() / 1000.0);
+                t.high_value_share = Some(*high.get(&t.owner_id).unwrap_or(&0) as f64 / t.open as f64);
+            }
+        };
+        let mut leaderboard: Vec<TeamRow> = rows.into_values().collect();
+        leaderboard.iter_mut().for_each(finish);
+        finish(&mut total);
+        leaderboard.sort_by(|a, b| b.won_amount.cmp(&a.won_amount).then(a.owner_id.cmp(&b.owner_id)));
+        Ok(Team { filters: closed.filters, high_value_threshold: threshold, leaderboard, total })
+    }
+
+    /// `forecast-accuracy`: for each month of the period (default: the last six complete
+    /// months), the forecast that stood `days_before` days before it against what was won.
+    pub async fn forecast_accuracy(&self, actor: &Actor, q: &ReportQuery, days_before: Option<&str>) -> AppResult<ForecastAccuracy> {
+        use kairos_domain::replay::state_at;
+        let days_before: i64 = match days_before.map(str::trim).filter(|s| !s.is_empty()) {
+            None => 30,
+            Some(t) => t.parse().ok().filter(|d| (0..=365).contains(d)).ok_or_else(|| AppError::field("days_before", "must be a whole number of days from 0 to 365"))?,
+        };
+        let ws = actor.workspace();
+        let (rows, filters, period, calendar, _) = self.history_context(actor, q, true).await?;
+        let today = calendar.local_date(self.now());
+        let this_month = Period::parse(&analytics::month_key(today)).map_err(|p| AppError::internal(p.0))?;
+        let period = period.unwrap_or(Period { from: this_month.from - chrono::Duration::days(1), to: this_month.from });
+        let period = if period.to > this_month.from { Period { from: period.from, to: this_month.from.max(period.from) } } else { period };
+        let period = if q.period.is_none() && q.from.is_none() {
+            // Six complete months back from this one.
+            let mut start = this_month.from;
+            for _ in 0..6 {
+                start = (start - chrono::Duration::days(1)).with_day(1).unwrap_or(start);
+            }
+            Period { from: start, to: this_month.from }
+        } else {
+            period
+        };
+        let (base, rates) = {
+            let mut conn = self.store.read().await?;
+            let base = workspace::get_workspace(&mut conn.conn(), ws).await?.base_currency;
+            (base, latest_rates(&mut conn.conn(), ws, today).await?)
+        };
+        let deals = replayable(&rows);
+        let offset = calendar.utc_offset_minutes();
+        let mut periods = Vec::new();
+        for (key, p) in analytics::buckets(&period, false) {
+            let (start, end) = p.instants(offset);
+            let as_of = start - chrono::Duration::days(days_before);
+            let (mut forecast, mut won) = (0i64, 0i64);
+            for (_, currency, close, events) in &deals {
+                if let Some(s) = state_at(events, *close, as_of).filter(|s| s.is_open() && s.expected_close.is_some_and(|d| p.contains(d))) {
+                    let amount = to_base(&base, &rates, currency, s.amount).unwrap_or(0);
+                    forecast = forecast.saturating_add(analytics::weighted([(amount, s.probability)]));
+                }
+                let won_in = events.iter().rev().find(|e| e.kind == "closed" && e.to_status.as_deref() == Some("won") && e.at >= start && e.at < end);
+                if let Some(e) = won_in {
+                    won = won.saturating_add(to_base(&base, &rates, currency, e.amount).unwrap_or(0));
+                }
+            }
+            let error_percent = (won > 0).then(|| ((forecast - won) as f64 / won as f64 * 1000.0).round() / 10.0);
+            periods.push(AccuracyPeriod { period: key, forecast, won, error_percent });
+        }
+        Ok(ForecastAccuracy { filters, days_before, periods })
     }
 }

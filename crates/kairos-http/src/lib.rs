@@ -44,7 +44,7 @@ use crate::error::ApiError;
         api::settings::create_close_reason, api::settings::update_close_reason, api::settings::get_workspace, api::settings::patch_workspace,
         api::pipeline::pipeline, api::pipeline::fx_rates, api::pipeline::put_fx_rates,
         api::reports::funnel, api::reports::win_rate, api::reports::loss_reasons, api::reports::forecast,
-        api::reports::dwell, api::reports::cycle, api::reports::conversion, api::reports::movement, api::reports::trend,
+        api::reports::dwell, api::reports::cycle, api::reports::conversion, api::reports::movement, api::reports::trend, api::reports::team, api::reports::forecast_accuracy,
         api::targets::list, api::targets::create, api::targets::update, api::targets::delete,
         healthz,
     ),
@@ -116,6 +116,8 @@ pub fn router(app: App, settings: HttpSettings) -> Router {
         .route("/reports/conversion", get(api::reports::conversion))
         .route("/reports/movement", get(api::reports::movement))
         .route("/reports/trend", get(api::reports::trend))
+        .route("/reports/team", get(api::reports::team))
+        .route("/reports/forecast-accuracy", get(api::reports::forecast_accuracy))
         .route("/targets", get(api::targets::list).post(api::targets::create))
         .route("/targets/{id}", axum::routing::patch(api::targets::update).delete(api::targets::delete))
         .route("/fx-rates", get(api::pipeline::fx_rates).put(api::pipeline::put_fx_rates))

@@ -34,6 +34,8 @@ pub struct ReportRow {
     pub competitors: String,
     pub industry: Option<String>,
     pub account_type: String,
+    pub health_score: i64,
+    pub health_chain: f64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -102,7 +104,7 @@ pub async fn report_rows(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f
     q.expr(Expr::cust(
         "o.opportunity_id, o.process_id, o.stage_id, o.status, o.amount, o.currency, o.probability, o.forecast_category, o.owner_id, o.org_unit_id, \
          o.source, o.product_category, o.expected_close_date, o.closed_at, o.created_at, o.close_reason_id, o.close_competitor, \
-         o.competitors, ra.industry, ra.account_type",
+         o.competitors, ra.industry, ra.account_type, o.health_score, o.health_chain",
     ));
     c.fetch_all(&q).await
 }

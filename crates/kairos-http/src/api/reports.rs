@@ -73,3 +73,22 @@ pub async fn movement(State(s): State<AppState>, Caller(actor): Caller, QueryPar
 pub async fn trend(State(s): State<AppState>, Caller(actor): Caller, QueryParams(q): QueryParams<ReportQuery>) -> ApiResult<Json<kairos_app::reports::Trend>> {
     Ok(Json(s.app.trend(&actor, &q).await?))
 }
+
+/// Leaderboard and pipeline quality per owner.
+#[utoipa::path(get, path = "/api/v1/reports/team", tag = "reports", security(("bearer" = [])), params(ReportQuery),
+    responses((status = 200, body = kairos_app::reports::Team), (status = 422, body = ErrorBody)))]
+pub async fn team(State(s): State<AppState>, Caller(actor): Caller, QueryParams(q): QueryParams<ReportQuery>) -> ApiResult<Json<kairos_app::reports::Team>> {
+    Ok(Json(s.app.team(&actor, &q).await?))
+}
+
+/// The forecast that stood N days before each past month against what was won in it.
+#[utoipa::path(get, path = "/api/v1/reports/forecast-accuracy", tag = "reports", security(("bearer" = [])), params(ReportQuery, kairos_app::reports::AccuracyQuery),
+    responses((status = 200, body = kairos_app::reports::ForecastAccuracy), (status = 422, body = ErrorBody)))]
+pub async fn forecast_accuracy(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    QueryParams(q): QueryParams<ReportQuery>,
+    QueryParams(a): QueryParams<kairos_app::reports::AccuracyQuery>,
+) -> ApiResult<Json<kairos_app::reports::ForecastAccuracy>> {
+    Ok(Json(s.app.forecast_accuracy(&actor, &q, a.days_before.as_deref()).await?))
+}

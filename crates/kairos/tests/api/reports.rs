@@ -292,3 +292,49 @@ async fn movement_and_trend_replay_the_pipeline_as_it_stood() {
     assert_eq!(stage2["totals"]["count"], 1, "X had moved to the second stage by the end of January");
     assert_eq!(a.get("/api/v1/reports/trend?interval=day").await.error_fields(), vec!["interval"]);
 }
+
+#[tokio::test]
+async fn team_leaderboard_matches_a_naive_count_and_forecast_accuracy_compares_with_what_was_won() {
+    let app = TestApp::spawn().await;
+    app.app.build_demo(DemoSpec { scale: 1, seed: 3 }).await.expect("demo");
+    for who in ["director", "rep.sh2.3"] {
+        let c = app.login(&format!("{who}@demo.kairos"), DEMO_PASSWORD).await;
+        let deals = all_opportunities(&c).await;
+        let t = c.get("/api/v1/reports/team?from=2000-01-01&to=2099-12-31").await;
+        assert_eq!(t.status, StatusCode::OK, "{}", t.body);
+        let money = |d: &Value| -> i64 {
+            let a = d["amount"].as_i64().unwrap();
+            if d["currency"] == "USD" { (a as i128 * 7_150_000 / 1_000_000) as i64 } else { a }
+        };
+        let won: i64 = deals.iter().filter(|d| d["status"] == "won").map(money).sum();
+        let open: Vec<&Value> = deals.iter().filter(|d| d["status"] == "open").collect();
+        assert_eq!(t.body["total"]["won_amount"], won, "{who}");
+        assert_eq!(t.body["total"]["open"].as_u64().unwrap() as usize, open.len());
+        assert_eq!(t.body["total"]["pipeline_amount"], open.iter().map(|d| money(d)).sum::<i64>());
+        let low = open.iter().filter(|d| d["health"]["score"].as_i64().unwrap() < 60).count();
+        assert_eq!(t.body["total"]["health_low"].as_u64().unwrap() as usize, low);
+        let rows = t.body["leaderboard"].as_array().unwrap();
+        assert!(rows.windows(2).all(|w| w[0]["won_amount"].as_i64() >= w[1]["won_amount"].as_i64()), "best first");
+        if who.starts_with("rep") {
+            assert!(rows.len() <= 1, "a rep's leaderboard is their own row");
+        }
+    }
+
+    let ws = app.workspace("Accuracy").await;
+    let a = &ws.admin;
+    let acct = a.create("/api/v1/accounts", json!({"name": "Accuracy Co"})).await;
+    let d = a
+        .post("/api/v1/opportunities", json!({"name": "Jan deal", "account_id": acct, "amount": 10_000_000, "expected_close_date": "2026-01-15",
+            "created_at": "2025-10-01T02:00:00Z", "contract_number": "HT", "contract_signed_on": "2026-01-20"}))
+        .await;
+    let r = a.post(&format!("/api/v1/opportunities/{}/close", d.id()), json!({"outcome": "won", "version": 1, "closed_at": "2026-01-20T02:00:00Z"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let f = a.get("/api/v1/reports/forecast-accuracy?from=2026-01-01&to=2026-01-31&days_before=30").await;
+    assert_eq!(f.status, StatusCode::OK, "{}", f.body);
+    let jan = &f.body["periods"][0];
+    assert_eq!(jan["period"], "2026-01");
+    assert_eq!(jan["forecast"], 1_000_000, "10 % of 100,000.00 as it stood on 2 December");
+    assert_eq!(jan["won"], 10_000_000);
+    assert_eq!(jan["error_percent"], -90.0);
+    assert_eq!(a.get("/api/v1/reports/forecast-accuracy?days_before=-1").await.error_fields(), vec!["days_before"]);
+}
