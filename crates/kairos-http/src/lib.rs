@@ -15,6 +15,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod export;
 pub mod extract;
 pub mod idempotency;
 pub mod state;

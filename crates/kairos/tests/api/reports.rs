@@ -117,6 +117,14 @@ async fn report_filters_are_validated_and_echoed() {
     assert_eq!(r.body["filters"]["from"], "2026-01-01");
     assert_eq!(r.body["filters"]["to"], "2026-03-31");
     assert_eq!(r.body["filters"]["industry"], "制造");
+    // CSV export of the same report; an unknown format is a 422.
+    let csv = ws.admin.get("/api/v1/reports/funnel?format=csv").await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert_eq!(csv.headers["content-type"], "text/csv; charset=utf-8");
+    let text = csv.body.as_str().unwrap();
+    assert!(text.trim_start_matches('\u{feff}').starts_with("stage_id,name,probability,count,amount,weighted_amount"), "{text}");
+    assert!(text.contains("需求调研"));
+    assert_eq!(ws.admin.get("/api/v1/reports/funnel?format=xml").await.error_fields(), vec!["format"]);
 }
 
 #[tokio::test]
