@@ -110,6 +110,25 @@ pub struct Funnel {
     /// 1 − mean(count of stage i+1 / count of stage i): 0 is a pipe, towards 1 a steep funnel.
     pub shape_index: Option<f64>,
     pub unconverted_currencies: Vec<String>,
+    /// The month after this one (or after the period asked for) and its target.
+    pub next_period: String,
+    pub next_target: Option<i64>,
+    /// Sales holes (销售漏洞): stages whose pipeline, at the win rate deals entering them had
+    /// over the last 12 months, cannot cover the next period's target.
+    pub sales_holes: Vec<SalesHole>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SalesHole {
+    pub stage_id: String,
+    pub name: String,
+    pub amount: i64,
+    /// Share of deals that entered this stage in the last 12 months and were won.
+    pub historical_win_rate: Option<f64>,
+    /// amount × historical win rate.
+    pub expected_revenue: i64,
+    /// The pipeline this stage would need: next target ÷ historical win rate.
+    pub needed_amount: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -247,7 +266,44 @@ impl App {
             }
         }
         let counts: Vec<u64> = stages.iter().map(|s| s.count).collect();
+        // Sales holes: next period's target against each stage's pipeline at its historical
+        // win rate.
+        let today = {
+            let mut conn = self.store.read().await?;
+            crate::calendar::load_calendar(&mut conn.conn(), ws).await?.local_date(self.now())
+        };
+        let after = ctx.period.map(|p| p.to).unwrap_or_else(|| Period::parse(&analytics::month_key(today)).map(|p| p.to).unwrap_or(today));
+        let next = Period::parse(&analytics::month_key(after)).map_err(|p| AppError::internal(p.0))?;
+        let next_target = self.target_context(actor, q).await?.target(&next);
+        let history = ReportQuery {
+            period: None,
+            from: Some((today - chrono::Duration::days(365)).to_string()),
+            to: Some(today.to_string()),
+            process_id: Some(process_id.to_string()),
+            ..q.clone()
+        };
+        let conversion = self.conversion(actor, &history).await?;
+        let mut sales_holes = Vec::new();
+        if let Some(target) = next_target.filter(|t| *t > 0) {
+            for s in &stages {
+                let rate = conversion.stages.iter().find(|c| c.stage_id == s.stage_id).and_then(|c| c.win_rate);
+                let expected = rate.map(|r| (s.amount as f64 * r).round() as i64).unwrap_or(0);
+                if expected < target {
+                    sales_holes.push(SalesHole {
+                        stage_id: s.stage_id.clone(),
+                        name: s.name.clone(),
+                        amount: s.amount,
+                        historical_win_rate: rate,
+                        expected_revenue: expected,
+                        needed_amount: rate.filter(|r| *r > 0.0).map(|r| (target as f64 / r).ceil() as i64),
+                    });
+                }
+            }
+        }
         Ok(Funnel {
+            next_period: analytics::month_key(next.from),
+            next_target,
+            sales_holes,
             filters: ctx.filters,
             process_id,
             base_currency: ctx.base,
@@ -451,43 +507,9 @@ impl App {
             .await?;
         let period = open.period.or(this_quarter).ok_or_else(|| AppError::internal("no period"))?;
         let offset = open.offset;
-        // Whose target: the owner or unit filtered on, else the caller's own level.
-        let (targets, tree, people) = {
-            let mut conn = self.store.read().await?;
-            let mut c = conn.conn();
-            let targets = kairos_store::target::list_targets(&mut c, ws).await?;
-            let units = org_unit::list_org_units(&mut c, ws).await?;
-            let tree = kairos_domain::org::OrgTree::new(units.iter().map(|u| (u.id, u.parent_id)).collect());
-            let page = kairos_store::page::PageRequest { limit: 100_000, offset: 0 };
-            let people: Vec<(UserId, Option<OrgUnitId>)> =
-                kairos_store::user::list_users(&mut c, ws, &Default::default(), page).await?.items.into_iter().map(|u| (u.id, u.org_unit_id)).collect();
-            (targets, tree, (people, units))
-        };
-        let (people, units) = people;
-        use crate::targets::{Subject, target_of};
-        let owner = nonempty(&q.owner_id).and_then(|o| UserId::parse(&o).ok());
-        let unit = nonempty(&q.org_unit_id).and_then(|o| OrgUnitId::parse(&o).ok());
-        let subjects: Vec<Subject> = match (owner, unit, &actor.scope) {
-            (Some(o), _, _) => vec![Subject::User(o)],
-            (None, Some(u), _) => vec![Subject::Unit(u)],
-            (None, None, kairos_domain::identity::DataScope::Own { user }) => vec![Subject::User(*user)],
-            (None, None, kairos_domain::identity::DataScope::Subtree { .. }) => actor.user.org_unit_id.map(Subject::Unit).into_iter().collect(),
-            (None, None, kairos_domain::identity::DataScope::All) => units.iter().filter(|u| u.parent_id.is_none()).map(|u| Subject::Unit(u.id)).collect(),
-        };
-        let target_subject = match subjects.as_slice() {
-            [Subject::User(u)] => format!("user:{u}"),
-            [Subject::Unit(u)] => format!("org_unit:{u}"),
-            _ => "workspace".into(),
-        };
-        let target_for = |p: &Period| -> Option<i64> {
-            let mut sum: Option<i64> = None;
-            for s in &subjects {
-                if let Some(t) = target_of(*s, p, &targets, &tree, &people, 0) {
-                    sum = Some(sum.unwrap_or(0).saturating_add(t));
-                }
-            }
-            sum
-        };
+        let targets = self.target_context(actor, q).await?;
+        let target_subject = targets.label.clone();
+        let target_for = |p: &Period| targets.target(p);
         let mut buckets = Vec::new();
         for (key, p) in analytics::buckets(&period, interval == "quarter") {
             let mut b = ForecastBucket { period: key, from: Some(p.from), to: p.to.pred_opt(), ..Default::default() };
@@ -1086,5 +1108,58 @@ impl App {
             periods.push(AccuracyPeriod { period: key, forecast, won, error_percent });
         }
         Ok(ForecastAccuracy { filters, days_before, periods })
+    }
+}
+
+/// Whose targets a report compares with, and the data to work them out.
+pub(crate) struct TargetContext {
+    subjects: Vec<crate::targets::Subject>,
+    targets: Vec<kairos_store::target::Target>,
+    tree: kairos_domain::org::OrgTree,
+    people: Vec<(UserId, Option<OrgUnitId>)>,
+    pub label: String,
+}
+
+impl TargetContext {
+    pub fn target(&self, p: &Period) -> Option<i64> {
+        let mut sum: Option<i64> = None;
+        for s in &self.subjects {
+            if let Some(t) = crate::targets::target_of(*s, p, &self.targets, &self.tree, &self.people, 0) {
+                sum = Some(sum.unwrap_or(0).saturating_add(t));
+            }
+        }
+        sum
+    }
+}
+
+impl App {
+    /// The owner or unit a report filters on, else the caller's own level: a rep's own
+    /// target, a manager's unit's, the whole workspace (its top units) for directors.
+    pub(crate) async fn target_context(&self, actor: &Actor, q: &ReportQuery) -> AppResult<TargetContext> {
+        use crate::targets::Subject;
+        let ws = actor.workspace();
+        let mut conn = self.store.read().await?;
+        let mut c = conn.conn();
+        let targets = kairos_store::target::list_targets(&mut c, ws).await?;
+        let units = org_unit::list_org_units(&mut c, ws).await?;
+        let tree = kairos_domain::org::OrgTree::new(units.iter().map(|u| (u.id, u.parent_id)).collect());
+        let page = kairos_store::page::PageRequest { limit: 100_000, offset: 0 };
+        let people: Vec<(UserId, Option<OrgUnitId>)> =
+            kairos_store::user::list_users(&mut c, ws, &Default::default(), page).await?.items.into_iter().map(|u| (u.id, u.org_unit_id)).collect();
+        let owner = nonempty(&q.owner_id).and_then(|o| UserId::parse(&o).ok());
+        let unit = nonempty(&q.org_unit_id).and_then(|o| OrgUnitId::parse(&o).ok());
+        let subjects: Vec<Subject> = match (owner, unit, &actor.scope) {
+            (Some(o), _, _) => vec![Subject::User(o)],
+            (None, Some(u), _) => vec![Subject::Unit(u)],
+            (None, None, kairos_domain::identity::DataScope::Own { user }) => vec![Subject::User(*user)],
+            (None, None, kairos_domain::identity::DataScope::Subtree { .. }) => actor.user.org_unit_id.map(Subject::Unit).into_iter().collect(),
+            (None, None, kairos_domain::identity::DataScope::All) => units.iter().filter(|u| u.parent_id.is_none()).map(|u| Subject::Unit(u.id)).collect(),
+        };
+        let label = match subjects.as_slice() {
+            [Subject::User(u)] => format!("user:{u}"),
+            [Subject::Unit(u)] => format!("org_unit:{u}"),
+            _ => "workspace".into(),
+        };
+        Ok(TargetContext { subjects, targets, tree, people, label })
     }
 }

@@ -346,3 +346,35 @@ async fn team_leaderboard_matches_a_naive_count_and_forecast_accuracy_compares_w
     assert_eq!(jan["error_percent"], -90.0);
     assert_eq!(a.get("/api/v1/reports/forecast-accuracy?days_before=-1").await.error_fields(), vec!["days_before"]);
 }
+
+#[tokio::test]
+async fn the_funnel_marks_sales_holes_against_next_months_target_at_historical_win_rates() {
+    let app = TestApp::spawn().await;
+    let ws = app.workspace("Holes").await;
+    let a = &ws.admin;
+    let acct = a.create("/api/v1/accounts", json!({"name": "Holes Co"})).await;
+    let lost = a.get("/api/v1/close-reasons").await.body.as_array().unwrap().iter().find(|r| r["outcome"] == "lost").unwrap()["id"].clone();
+    let past = (chrono::Utc::now() - chrono::Duration::days(60)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let closed = (chrono::Utc::now() - chrono::Duration::days(30)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    for won in [true, true, false, false] {
+        let d = a
+            .post("/api/v1/opportunities", json!({"name": "old", "account_id": acct, "amount": 10_000_000, "created_at": past, "contract_number": "HT", "contract_signed_on": "2026-01-01"}))
+            .await;
+        let body = if won { json!({"outcome": "won", "version": 1, "closed_at": closed}) } else { json!({"outcome": "lost", "version": 1, "reason_id": lost, "closed_at": closed}) };
+        assert_eq!(a.post(&format!("/api/v1/opportunities/{}/close", d.id()), body).await.status, StatusCode::OK);
+    }
+    a.create("/api/v1/opportunities", json!({"name": "open", "account_id": acct, "amount": 100_000_000})).await;
+    let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+    let next = kairos_domain::analytics::Period::parse(&kairos_domain::analytics::month_key(today)).unwrap().to;
+    let me = a.get("/api/v1/me").await.body["id"].as_str().unwrap().to_string();
+    let t = a.post("/api/v1/targets", json!({"subject_kind": "user", "subject_id": me, "period": kairos_domain::analytics::month_key(next), "amount": 80_000_000})).await;
+    assert_eq!(t.status, StatusCode::CREATED, "{}", t.body);
+    let f = a.get(&format!("/api/v1/reports/funnel?owner_id={me}")).await;
+    assert_eq!(f.status, StatusCode::OK, "{}", f.body);
+    assert_eq!(f.body["next_target"], 80_000_000);
+    let first = &f.body["sales_holes"][0];
+    assert_eq!(first["name"], "初步接洽");
+    assert_eq!(first["historical_win_rate"], 0.4, "2 of the 5 deals that entered it were won");
+    assert_eq!(first["expected_revenue"], 40_000_000);
+    assert_eq!(first["needed_amount"], 200_000_000);
+}
