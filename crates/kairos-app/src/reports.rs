@@ -282,9 +282,10 @@ impl App {
             process_id: Some(process_id.to_string()),
             ..q.clone()
         };
-        let conversion = self.conversion(actor, &history).await?;
         let mut sales_holes = Vec::new();
+        // Replaying a year of history is the expensive part: only when there is a target.
         if let Some(target) = next_target.filter(|t| *t > 0) {
+            let conversion = self.conversion(actor, &history).await?;
             for s in &stages {
                 let rate = conversion.stages.iter().find(|c| c.stage_id == s.stage_id).and_then(|c| c.win_rate);
                 let expected = rate.map(|r| (s.amount as f64 * r).round() as i64).unwrap_or(0);

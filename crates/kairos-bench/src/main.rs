@@ -24,6 +24,9 @@ struct Args {
     connections: usize,
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// For `--scenario path`: the path (and query) to GET.
+    #[arg(long, default_value = "/healthz")]
+    path: String,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -37,6 +40,8 @@ enum Scenario {
     Move,
     /// GET /api/v1/pipeline (the kanban of the default process).
     Pipeline,
+    /// GET --path.
+    Path,
 }
 
 #[tokio::main]
@@ -59,6 +64,7 @@ async fn main() -> anyhow::Result<()> {
             body["id"].as_str().context("id")?.to_string()
         }
         Scenario::Create | Scenario::Pipeline => String::new(),
+        Scenario::Path => args.path.clone(),
         Scenario::Move => String::new(),
     };
     let deals = match args.scenario {
@@ -103,6 +109,7 @@ async fn main() -> anyhow::Result<()> {
                 let request = match scenario {
                     Scenario::Get => client.get(format!("{url}/api/v1/accounts/{target}")),
                     Scenario::Pipeline => client.get(format!("{url}/api/v1/pipeline")),
+                    Scenario::Path => client.get(format!("{url}{target}")),
                     Scenario::Move => unreachable!("handled above"),
                     Scenario::Create => {
                         i += 1;
@@ -141,6 +148,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Create => "account create",
         Scenario::Move => "opportunity move (gate evaluated)",
         Scenario::Pipeline => "pipeline (kanban)",
+        Scenario::Path => args.path.as_str(),
     };
     println!(
         "{name}: {} ok, {} errors in {elapsed:.1} s = {:.0}/s; latency p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} connections)",
