@@ -409,27 +409,12 @@ impl App {
             store::replace_contacts(&mut c, ws, opportunity.id, &contacts, now).await?;
         }
         let history = HistoryEntry {
-            id: store::new_history_id(self.mint()),
-            at: created_at,
-            actor_id: Some(actor.id().to_string()),
-            kind: "created".into(),
-            from_stage_id: None,
-            from_stage_name: None,
             to_stage_id: Some(stage.id.to_string()),
             to_stage_name: Some(stage.name.clone()),
-            from_status: None,
             to_status: Some("open".into()),
-            amount: opportunity.amount,
-            currency: opportunity.currency.clone(),
-            probability: opportunity.probability as i64,
-            days_in_stage: None,
-            working_days_in_stage: None,
-            field: None,
-            old_value: None,
-            new_value: None,
-            reason: None,
             override_reason: override_used,
             imported: opportunity.imported,
+            ..HistoryEntry::of(self.mint(), created_at, Some(actor.id()), "created", &opportunity)
         };
         store::insert_history(&mut c, ws, opportunity.id, &[history]).await?;
         self.audit(&mut c, Some(actor), "opportunity", opportunity.id.to_string(), "create", &created(&opportunity)).await?;
@@ -615,27 +600,15 @@ impl App {
         for (field, a, b) in tracked {
             if a != b {
                 rows.push(HistoryEntry {
-                    id: store::new_history_id(self.mint()),
-                    at,
-                    actor_id: Some(actor.id().to_string()),
-                    kind: "field".into(),
                     from_stage_id: Some(new.stage_id.to_string()),
-                    from_stage_name: None,
                     to_stage_id: Some(new.stage_id.to_string()),
-                    to_stage_name: None,
                     from_status: Some(new.status.as_str().into()),
                     to_status: Some(new.status.as_str().into()),
-                    amount: new.amount,
-                    currency: new.currency.clone(),
-                    probability: new.probability as i64,
-                    days_in_stage: None,
-                    working_days_in_stage: None,
                     field: Some(field.into()),
                     old_value: Some(a),
                     new_value: Some(b),
                     reason: new.probability_reason.clone().filter(|_| field == "probability"),
-                    override_reason: None,
-                    imported: false,
+                    ..HistoryEntry::of(self.mint(), at, Some(actor.id()), "field", new)
                 });
             }
         }

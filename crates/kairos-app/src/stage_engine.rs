@@ -261,27 +261,18 @@ impl App {
         new.version = o.version + 1;
         store::update_opportunity(c, &new, o.version).await?;
         let history = HistoryEntry {
-            id: store::new_history_id(self.mint()),
-            at,
-            actor_id: Some(actor.id().to_string()),
-            kind: "moved".into(),
             from_stage_id: Some(o.stage_id.to_string()),
             from_stage_name: from.map(|s| s.name.clone()),
             to_stage_id: Some(target.id.to_string()),
             to_stage_name: Some(target.name.clone()),
             from_status: Some("open".into()),
             to_status: Some("open".into()),
-            amount: new.amount,
-            currency: new.currency.clone(),
-            probability: new.probability as i64,
             days_in_stage: Some(days_between(o.stage_entered_at, at)),
             working_days_in_stage: Some(ctx.calendar.working_days_between(o.stage_entered_at, at)),
-            field: None,
-            old_value: None,
-            new_value: None,
             reason,
             override_reason,
             imported,
+            ..HistoryEntry::of(self.mint(), at, Some(actor.id()), "moved", &new)
         };
         store::insert_history(c, o.workspace_id, o.id, &[history]).await?;
         self.audit(c, Some(actor), "opportunity", o.id.to_string(), "move", &changed(o, &new)).await?;
@@ -547,27 +538,18 @@ impl App {
         store::update_opportunity(&mut c, &new, o.version).await?;
         let stage_name = ctx.process.stages.iter().find(|s| s.id == o.stage_id).map(|s| s.name.clone());
         let history = HistoryEntry {
-            id: store::new_history_id(self.mint()),
-            at,
-            actor_id: Some(actor.id().to_string()),
-            kind: "closed".into(),
             from_stage_id: Some(o.stage_id.to_string()),
             from_stage_name: stage_name.clone(),
             to_stage_id: Some(o.stage_id.to_string()),
             to_stage_name: stage_name,
             from_status: Some("open".into()),
             to_status: Some(req.outcome.as_str().into()),
-            amount: new.amount,
-            currency: new.currency.clone(),
-            probability: new.probability as i64,
             days_in_stage: Some(days_between(o.stage_entered_at, at)),
             working_days_in_stage: Some(ctx.calendar.working_days_between(o.stage_entered_at, at)),
-            field: None,
-            old_value: None,
-            new_value: None,
             reason: new.close_note.clone(),
             override_reason,
             imported,
+            ..HistoryEntry::of(self.mint(), at, Some(actor.id()), "closed", &new)
         };
         store::insert_history(&mut c, ws, id, &[history]).await?;
         if let Some(p) = approvals::pending_for_opportunity(&mut c, ws, id).await? {
@@ -622,27 +604,14 @@ impl App {
         new.priority = self.priority_of(&mut c, &new).await?;
         store::update_opportunity(&mut c, &new, o.version).await?;
         let history = HistoryEntry {
-            id: store::new_history_id(self.mint()),
-            at: now,
-            actor_id: Some(actor.id().to_string()),
-            kind: "reopened".into(),
             from_stage_id: Some(o.stage_id.to_string()),
             from_stage_name: Some(stage.name.clone()),
             to_stage_id: Some(o.stage_id.to_string()),
             to_stage_name: Some(stage.name.clone()),
             from_status: Some(o.status.as_str().into()),
             to_status: Some("open".into()),
-            amount: new.amount,
-            currency: new.currency.clone(),
-            probability: new.probability as i64,
-            days_in_stage: None,
-            working_days_in_stage: None,
-            field: None,
-            old_value: None,
-            new_value: None,
             reason,
-            override_reason: None,
-            imported: false,
+            ..HistoryEntry::of(self.mint(), now, Some(actor.id()), "reopened", &new)
         };
         store::insert_history(&mut c, ws, id, &[history]).await?;
         self.audit(&mut c, Some(actor), "opportunity", id.to_string(), "reopen", &changed(&o, &new)).await?;

@@ -536,6 +536,36 @@ pub struct HistoryEntry {
     pub imported: bool,
 }
 
+impl HistoryEntry {
+    /// An event of `kind` on a deal as it stands after the event; callers fill in the
+    /// stages, statuses, durations and reasons that apply.
+    pub fn of(id: uuid::Uuid, at: DateTime<Utc>, actor: Option<UserId>, kind: &str, o: &Opportunity) -> HistoryEntry {
+        HistoryEntry {
+            id: new_history_id(id),
+            at,
+            actor_id: actor.map(|a| a.to_string()),
+            kind: kind.into(),
+            from_stage_id: None,
+            from_stage_name: None,
+            to_stage_id: None,
+            to_stage_name: None,
+            from_status: None,
+            to_status: None,
+            amount: o.amount,
+            currency: o.currency.clone(),
+            probability: o.probability as i64,
+            days_in_stage: None,
+            working_days_in_stage: None,
+            field: None,
+            old_value: None,
+            new_value: None,
+            reason: None,
+            override_reason: None,
+            imported: false,
+        }
+    }
+}
+
 pub async fn insert_history(c: &mut Conn<'_>, ws: WorkspaceId, opp: OpportunityId, rows: &[HistoryEntry]) -> StoreResult<()> {
     if rows.is_empty() {
         return Ok(());
