@@ -209,8 +209,15 @@ async fn user_command(settings: &Settings, cmd: UserCommand) -> anyhow::Result<(
             let mut conn = store.read().await?;
             let page = kairos_store::page::PageRequest { limit: 10_000, offset: 0 };
             let users = kairos_store::user::list_users(&mut conn.conn(), ws, &Default::default(), page).await?;
+            // Written with errors checked: `kairos user list | head` closes the pipe early,
+            // which println! would turn into a panic.
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
             for u in users.items {
-                println!("{}\t{}\t{}\t{}", u.email, u.display_name, u.roles.names().join(","), if u.active { "active" } else { "disabled" });
+                let line = writeln!(out, "{}\t{}\t{}\t{}", u.email, u.display_name, u.roles.names().join(","), if u.active { "active" } else { "disabled" });
+                if line.is_err() {
+                    break;
+                }
             }
         }
         UserCommand::Disable { email, workspace: name } => {
