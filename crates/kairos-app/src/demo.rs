@@ -267,10 +267,8 @@ impl App {
                 let region = region_of.get(owner).cloned().unwrap_or_else(|| "HQ".into());
                 let key = pattern.sequence_key(local.year(), &region);
                 let seq = sequences.entry(key).and_modify(|s| *s += 1).or_insert(1);
-                let written = self
-                    .demo_opportunity(&mut tx.conn(), &mut rng, &process, &calendar, ws, *account_id, *owner, *unit, people, created_at, pattern.render(local.year(), local.month(), &region, *seq), &lost_reasons, &invalid_reasons, &managers, &mut pending_approvals)
+                self.demo_opportunity(&mut tx.conn(), &mut rng, &process, &calendar, ws, *account_id, *owner, *unit, people, created_at, pattern.render(local.year(), local.month(), &region, *seq), &lost_reasons, &invalid_reasons, &managers, &mut pending_approvals)
                     .await?;
-                let _ = written;
             }
             tx.commit().await?;
         }
@@ -383,34 +381,12 @@ impl App {
             version: 1,
         };
         o.health = health(&o.health_inputs(&contacts));
-        let entry = |id: String, at: DateTime<Utc>, kind: &str, o: &Opportunity| HistoryEntry {
-            id,
-            at,
-            actor_id: Some(owner.to_string()),
-            kind: kind.into(),
-            from_stage_id: None,
-            from_stage_name: None,
-            to_stage_id: None,
-            to_stage_name: None,
-            from_status: None,
-            to_status: None,
-            amount: o.amount,
-            currency: o.currency.clone(),
-            probability: o.probability as i64,
-            days_in_stage: None,
-            working_days_in_stage: None,
-            field: None,
-            old_value: None,
-            new_value: None,
-            reason: None,
-            override_reason: None,
-            imported: false,
-        };
+        let entry = |id: uuid::Uuid, at: DateTime<Utc>, kind: &str, o: &Opportunity| HistoryEntry::of(id, at, Some(owner), kind, o);
         let mut history = vec![HistoryEntry {
             to_stage_id: Some(stages[0].id.to_string()),
             to_stage_name: Some(stages[0].name.clone()),
             to_status: Some("open".into()),
-            ..entry(opp_store::new_history_id(self.mint()), created_at, "created", &o)
+            ..entry(self.mint(), created_at, "created", &o)
         }];
         let mut at = created_at;
         let mut ticks = Vec::new();
@@ -434,7 +410,7 @@ impl App {
                 days_in_stage: Some((later - o.stage_entered_at).num_seconds() as f64 / 86_400.0),
                 working_days_in_stage: Some(calendar.working_days_between(o.stage_entered_at, later)),
                 probability: next.probability as i64,
-                ..entry(opp_store::new_history_id(self.mint()), later, "moved", &o)
+                ..entry(self.mint(), later, "moved", &o)
             });
             o.stage_id = next.id;
             o.probability = next.probability;
@@ -456,7 +432,7 @@ impl App {
                     to_stage_id: Some(o.stage_id.to_string()),
                     from_status: Some("open".into()),
                     to_status: Some("open".into()),
-                    ..entry(opp_store::new_history_id(self.mint()), slip_at, "field", &o)
+                    ..entry(self.mint(), slip_at, "field", &o)
                 });
                 at = slip_at;
             }
@@ -493,7 +469,7 @@ impl App {
                     days_in_stage: Some((closed_at - o.stage_entered_at).num_seconds() as f64 / 86_400.0),
                     working_days_in_stage: Some(calendar.working_days_between(o.stage_entered_at, closed_at)),
                     probability: o.probability as i64,
-                    ..entry(opp_store::new_history_id(self.mint()), closed_at, "closed", &o)
+                    ..entry(self.mint(), closed_at, "closed", &o)
                 });
                 at = closed_at;
             }

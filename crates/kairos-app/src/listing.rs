@@ -78,6 +78,22 @@ pub fn sort(errors: &mut FieldErrors, sort: Option<&str>, allowed: &[(&str, &'st
     }
 }
 
+/// A query parameter that is absent or blank counts as not given.
+pub fn given(value: &Option<String>) -> Option<String> {
+    value.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+/// Parses a `YYYY-MM-DD` query parameter.
+pub fn date(errors: &mut FieldErrors, field: &str, value: &Option<String>) -> Option<chrono::NaiveDate> {
+    given(value).and_then(|t| match chrono::NaiveDate::parse_from_str(&t, "%Y-%m-%d") {
+        Ok(d) => Some(d),
+        Err(_) => {
+            errors.add(field, "must be a date YYYY-MM-DD");
+            None
+        }
+    })
+}
+
 /// Parses a boolean query parameter.
 pub fn flag(errors: &mut FieldErrors, field: &str, value: Option<&str>) -> Option<bool> {
     match value {

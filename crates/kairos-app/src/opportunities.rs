@@ -619,20 +619,17 @@ impl App {
     /// thresholds. An amount in a currency without a rate cannot be compared and does not
     /// make a deal a priority.
     pub(crate) async fn priority_of(&self, c: &mut Conn<'_>, o: &Opportunity) -> AppResult<bool> {
-        let (health_above, amount_above) = settings::priority_thresholds(c, o.workspace_id).await?;
-        let Some(base) = self.amount_in_base(c, o).await? else { return Ok(false) };
-        Ok(opp::is_priority(o.health.score, base, health_above.clamp(0, 100) as u8, amount_above))
-    }
-
-    async fn amount_in_base(&self, c: &mut Conn<'_>, o: &Opportunity) -> AppResult<Option<i64>> {
-        let ws = workspace::get_workspace(c, o.workspace_id).await?;
-        if o.currency == ws.base_currency {
-            return Ok(Some(o.amount));
-        }
-        let rates = settings::list_fx_rates(c, o.workspace_id).await?;
-        let today = crate::calendar::load_calendar(c, o.workspace_id).await?.local_date(self.now());
-        let rate = rates.iter().filter(|r| r.currency == o.currency && r.valid_on <= today).max_by_key(|r| r.valid_on);
-        Ok(rate.map(|r| ((o.amount as i128 * r.rate_micros as i128) / 1_000_000).clamp(0, i64::MAX as i128) as i64))
+        // One read for the thresholds and the base currency; rates only for foreign amounts.
+        let ws = settings::get_settings(c, o.workspace_id).await?;
+        let base = if o.currency == ws.base_currency {
+            Some(o.amount)
+        } else {
+            let today = crate::calendar::load_calendar(c, o.workspace_id).await?.local_date(self.now());
+            let rates = crate::pipeline::latest_rates(c, o.workspace_id, today).await?;
+            crate::pipeline::to_base(&ws.base_currency, &rates, &o.currency, o.amount)
+        };
+        let Some(base) = base else { return Ok(false) };
+        Ok(opp::is_priority(o.health.score, base, ws.priority_health_above.clamp(0, 100) as u8, ws.priority_amount_above))
     }
 }
 
@@ -656,15 +653,7 @@ pub(crate) fn parse_filter(errors: &mut FieldErrors, q: &OpportunityQuery) -> (O
             }
         })
     };
-    let date = |errors: &mut FieldErrors, field: &str, v: &Option<String>| -> Option<NaiveDate> {
-        nonempty(v).and_then(|t| match NaiveDate::parse_from_str(t.trim(), "%Y-%m-%d") {
-            Ok(d) => Some(d),
-            Err(_) => {
-                errors.add(field, "must be a date YYYY-MM-DD");
-                None
-            }
-        })
-    };
+    let date = listing::date;
     let status = nonempty(&q.status).and_then(|s| {
         let parsed = OppStatus::from_stored(s.trim());
         if parsed.is_none() {

@@ -49,19 +49,11 @@ struct Parsed {
 }
 
 fn nonempty(v: &Option<String>) -> Option<String> {
-    v.clone().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+    crate::listing::given(v)
 }
 
 fn parse(errors: &mut FieldErrors, q: &ReportQuery) -> Parsed {
-    let date = |errors: &mut FieldErrors, field: &str, v: &Option<String>| {
-        nonempty(v).and_then(|t| match NaiveDate::parse_from_str(&t, "%Y-%m-%d") {
-            Ok(d) => Some(d),
-            Err(_) => {
-                errors.add(field, "must be a date YYYY-MM-DD");
-                None
-            }
-        })
-    };
+    let date = crate::listing::date;
     let period = match (nonempty(&q.period), date(errors, "from", &q.from), date(errors, "to", &q.to)) {
         (Some(p), None, None) => errors.check("period", Period::parse(&p)),
         (None, Some(a), Some(b)) => errors.check("to", Period::between(a, b)),
@@ -366,7 +358,6 @@ impl App {
         for g in groups.iter_mut().chain(std::iter::once(&mut total)) {
             g.win_rate = analytics::win_rate(g.won, g.lost);
         }
-        let _ = ctx.period;
         Ok(WinRate { filters: ctx.filters, group_by, groups, total })
     }
 
