@@ -76,7 +76,7 @@ pub struct CardView {
     #[serde(flatten)]
     pub card: Card,
     pub days_in_stage: f64,
-    /// priority, overdue (expected close passed)
+    /// priority, overdue (expected close passed), pending_approval (a move waits for one)
     pub flags: Vec<String>,
 }
 
@@ -162,6 +162,12 @@ impl App {
                 cards,
                 next_cursor,
             });
+        }
+        // One query for the whole board, not one per column.
+        let shown: Vec<String> = columns.iter().flat_map(|col| col.cards.iter().map(|v| v.card.id.clone())).collect();
+        let pending = kairos_store::approval::pending_among(&mut c, ws, &shown).await?;
+        for view in columns.iter_mut().flat_map(|col| col.cards.iter_mut()).filter(|v| pending.contains(&v.card.id)) {
+            view.flags.push("pending_approval".to_string());
         }
         Ok(Pipeline { process_id: process.id, base_currency: base, as_of: today, columns })
     }

@@ -300,3 +300,26 @@ impl App {
         Ok(new)
     }
 }
+
+impl App {
+    /// Everyone chooses their own interface language (not an admin matter).
+    pub async fn set_own_locale(&self, actor: &Actor, locale: &str) -> AppResult<User> {
+        let locale = Locale::parse(locale).map_err(|p| AppError::field("locale", p.to_string()))?;
+        let ws = actor.workspace();
+        let mut tx = self.begin().await?;
+        let old = store::find_user(&mut tx.conn(), ws, actor.id()).await?.ok_or(AppError::NotFound { entity: "user" })?;
+        if old.locale == Some(locale) {
+            tx.rollback().await?;
+            return Ok(old);
+        }
+        let mut new = old.clone();
+        new.locale = Some(locale);
+        new.version = old.version + 1;
+        new.updated_at = self.now();
+        let key = text::email_key(&old.email).unwrap_or_default();
+        store::update_user(&mut tx.conn(), &new, &key, old.version).await?;
+        self.audit(&mut tx.conn(), Some(actor), "user", new.id.to_string(), "update", &changed(&old, &new)).await?;
+        tx.commit().await?;
+        Ok(new)
+    }
+}

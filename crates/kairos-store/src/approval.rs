@@ -146,3 +146,18 @@ pub async fn decide(c: &mut Conn<'_>, ws: WorkspaceId, a: &Approval) -> StoreRes
         .await?;
     if n == 0 { Err(StoreError::StaleVersion) } else { Ok(()) }
 }
+
+/// Which of these deals wait for an approval (the kanban marks them).
+pub async fn pending_among(c: &mut Conn<'_>, ws: WorkspaceId, opportunity_ids: &[String]) -> StoreResult<Vec<String>> {
+    if opportunity_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = Query::select();
+    q.column(Alias::new("opportunity_id"))
+        .from(Alias::new("approval_request"))
+        .and_where(Expr::col(Alias::new("workspace_id")).eq(ws.to_string()))
+        .and_where(Expr::col(Alias::new("status")).eq("pending"))
+        .and_where(Expr::col(Alias::new("opportunity_id")).is_in(opportunity_ids.iter().cloned()));
+    let rows: Vec<(String,)> = c.fetch_all(&q).await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}

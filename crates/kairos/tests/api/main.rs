@@ -14,3 +14,4 @@ mod processes;
 mod reports;
 mod schema;
 mod scopes;
+mod web;

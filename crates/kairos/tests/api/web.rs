@@ -1,0 +1,259 @@
+//! The browser application over real HTTP with a cookie session: every page renders for
+//! every role, the kanban's move goes through the stage engine (refusal with the gate
+//! form, supplying it inline, retry), edits keep optimistic locking, and scopes hold.
+
+use kairos_testkit::{Client, PASSWORD, TestApp};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::fixture::{Org, org};
+
+/// A browser: cookies, no redirects followed, and the page's CSRF token.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    csrf: String,
+}
+
+impl Browser {
+    async fn login(app: &TestApp, email: &str) -> Browser {
+        let http = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let page = http.get(format!("{}/login", app.address)).send().await.unwrap().text().await.unwrap();
+        let token = between(&page, "name=\"csrf_token\" value=\"", "\"");
+        let r = http.post(format!("{}/login", app.address)).form(&[("email", email), ("password", PASSWORD), ("csrf_token", &token)]).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "login of {email}");
+        let home = http.get(format!("{}/", app.address)).send().await.unwrap().text().await.unwrap();
+        let csrf = between(&home, "<meta name=\"csrf-token\" content=\"", "\"");
+        Browser { http, base: app.address.clone(), csrf }
+    }
+
+    async fn page(&self, path: &str) -> (StatusCode, String) {
+        let r = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
+        (r.status(), r.text().await.unwrap())
+    }
+
+    async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> (StatusCode, String, String) {
+        let r = self.http.post(format!("{}{path}", self.base)).header("x-csrf-token", &self.csrf).header("hx-request", "true").form(form).send().await.unwrap();
+        let outcome = r.headers().get("x-kairos-outcome").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+        (r.status(), outcome, r.text().await.unwrap())
+    }
+}
+
+fn between(text: &str, start: &str, end: &str) -> String {
+    text.split(start).nth(1).and_then(|r| r.split(end).next()).unwrap_or_else(|| panic!("{start} not in page")).to_string()
+}
+
+/// A deal of the Shanghai rep whose health passes (so the gate asks only for fields,
+/// checklist and documents).
+async fn healthy_deal(o: &Org, c: &Client, name: &str) -> String {
+    let acct = c.create("/api/v1/accounts", json!({"name": format!("{name} 客户")})).await;
+    let dm = c.create("/api/v1/contacts", json!({"account_id": acct, "name": "决策人", "decision_role": "decision_maker"})).await;
+    let inf = c.create("/api/v1/contacts", json!({"account_id": acct, "name": "影响者", "decision_role": "influencer", "attitude": "champion"})).await;
+    let id = c.create("/api/v1/opportunities", json!({"name": name, "account_id": acct})).await;
+    let r = c
+        .patch(&format!("/api/v1/opportunities/{id}"), json!({
+            "version": 1, "need_items": [9,9,9,9,9,9,9,9,9,9], "budget_approved": true, "in_annual_plan": true,
+            "contacts": [{"contact_id": dm, "reached": true}, {"contact_id": inf, "reached": true}]
+        }))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let _ = o;
+    id
+}
+
+async fn stage_ids(c: &Client) -> Vec<String> {
+    let p = c.get("/api/v1/processes").await;
+    p.body[0]["stages"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect()
+}
+
+#[tokio::test]
+async fn every_page_renders_for_every_role_and_pages_need_a_session() {
+    let app = TestApp::spawn().await;
+    let o = org(&app).await;
+    let id = healthy_deal(&o, &o.rep_sh, "页面 <测试>").await;
+    let anon = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let r = anon.get(format!("{}/pipeline", app.address)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/login");
+    let r = anon.get(format!("{}/pipeline/board", app.address)).header("hx-request", "true").send().await.unwrap();
+    assert_eq!((r.status(), r.headers()["hx-redirect"].to_str().unwrap()), (StatusCode::UNAUTHORIZED, "/login"));
+
+    let mut pages = vec!["/".to_string(), "/pipeline".into(), "/pipeline/board".into(), "/opportunities".into(), "/approvals".into(), format!("/opportunities/{id}")];
+    for r in ["funnel", "conversion", "dwell", "cycle", "win_rate", "loss_reasons", "forecast", "movement", "trend", "team", "forecast_accuracy"] {
+        pages.push(format!("/reports?report={r}"));
+    }
+    for email in ["admin@acme.test", "manager.sh@acme.test", "rep.sh@acme.test"] {
+        let b = Browser::login(&app, email).await;
+        for p in &pages {
+            let (status, html) = b.page(p).await;
+            assert_eq!(status, StatusCode::OK, "{email} {p}: {html}");
+            assert!(!html.contains("<测试>"), "{p} must escape the deal name");
+        }
+        let (_, board) = b.page("/pipeline").await;
+        assert!(board.contains("页面 &lt;测试&gt;"), "{email} sees the deal on the kanban");
+        assert!(board.contains("/assets/htmx.min.js") && board.contains("/assets/sortable.min.js"));
+    }
+    // The Beijing rep cannot open the Shanghai deal, nor see it on the board.
+    let bj = Browser::login(&app, "rep.bj@acme.test").await;
+    let (status, _) = bj.page(&format!("/opportunities/{id}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, board) = bj.page("/pipeline").await;
+    assert!(!board.contains("页面"), "the board is scoped");
+    // The embedded libraries are served from the binary.
+    for (asset, marker) in [("htmx.min.js", "htmx"), ("echarts.min.js", "echarts"), ("sortable.min.js", "Sortable"), ("app.js", "kairos-moved")] {
+        let r = anon.get(format!("{}/assets/{asset}", app.address)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{asset}");
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"));
+        assert!(r.text().await.unwrap().contains(marker), "{asset}");
+    }
+    assert_eq!(anon.get(format!("{}/assets/../Cargo.toml", app.address)).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_refused_move_answers_the_gate_form_and_supplying_it_inline_moves_the_deal() {
+    let app = TestApp::spawn().await;
+    let o = org(&app).await;
+    let id = healthy_deal(&o, &o.rep_sh, "Gate in the browser").await;
+    let st = stage_ids(&o.rep_sh).await;
+    let b = Browser::login(&app, "rep.sh@acme.test").await;
+
+    // Without the CSRF header nothing moves.
+    let r = b.http.post(format!("{}/opportunities/{id}/move", app.address)).form(&[("stage_id", st[1].as_str())]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    let (status, outcome, html) = b.post_form(&format!("/opportunities/{id}/move"), &[("stage_id", &st[1]), ("version", "2")]).await;
+    assert_eq!((status, outcome.as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "refused"), "{html}");
+    assert!(html.contains("name=\"f_amount\"") && html.contains("name=\"f_expected_close_date\""), "{html}");
+    assert!(html.contains(&format!("name=\"tick\" value=\"{}:needs_survey\"", st[1])), "{html}");
+    assert_eq!(o.rep_sh.get(&format!("/api/v1/opportunities/{id}")).await.body["stage_id"], st[0].as_str());
+
+    // A bad amount comes back with the typed values kept and nothing saved.
+    let form = reqwest::multipart::Form::new()
+        .text("stage_id", st[1].clone())
+        .text("f_amount", "12.345")
+        .text("f_expected_close_date", "2027-01-31")
+        .text("tick", format!("{}:needs_survey", st[1]));
+    let r = b.http.post(format!("{}/opportunities/{id}/gate", app.address)).header("x-csrf-token", &b.csrf).multipart(form).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("value=\"2027-01-31\""), "typed values survive: {html}");
+    assert!(html.contains("role=\"alert\""), "{html}");
+    let unchanged = o.rep_sh.get(&format!("/api/v1/opportunities/{id}")).await;
+    assert_eq!((unchanged.body["amount"].as_i64(), unchanged.body["stage_id"].as_str()), (Some(0), Some(st[0].as_str())));
+
+    let form = reqwest::multipart::Form::new()
+        .text("stage_id", st[1].clone())
+        .text("f_amount", "500,000")
+        .text("f_expected_close_date", "2027-01-31")
+        .text("tick", format!("{}:needs_survey", st[1]));
+    let r = b.http.post(format!("{}/opportunities/{id}/gate", app.address)).header("x-csrf-token", &b.csrf).multipart(form).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["x-kairos-outcome"], "moved");
+    assert_eq!(r.headers()["hx-trigger"], "kairos-moved");
+    let moved = o.rep_sh.get(&format!("/api/v1/opportunities/{id}")).await;
+    assert_eq!(moved.body["stage_id"], st[1].as_str());
+    assert_eq!(moved.body["amount"], 50_000_000);
+
+    // The card shows the ticked item and the move in its history.
+    let (_, card) = b.page(&format!("/opportunities/{id}")).await;
+    assert!(card.contains("aria-current=\"step\""));
+    assert!(card.contains("checked"), "the ticked checklist item shows");
+}
+
+#[tokio::test]
+async fn an_approval_gated_move_is_pending_until_the_manager_approves_in_the_inbox_then_closes_won() {
+    let app = TestApp::spawn().await;
+    let o = org(&app).await;
+    let r = o.admin.patch(&format!("/api/v1/org-units/{}", o.sh), json!({"version": 1, "manager_id": o.manager_sh_id})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let id = healthy_deal(&o, &o.rep_sh, "Needs approval").await;
+    let st = stage_ids(&o.admin).await;
+    let r = o.rep_sh.patch(&format!("/api/v1/opportunities/{id}"), json!({"version": 2, "amount": 80_000_000, "expected_close_date": "2027-03-31"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // Bring the deal to 商务谈判 with the admin's override, so only 合同签署's approval is left.
+    let r = o.admin.post(&format!("/api/v1/opportunities/{id}/move"), json!({"stage_id": st[3], "version": 3, "override_reason": "test set-up"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let rep = Browser::login(&app, "rep.sh@acme.test").await;
+    let (status, outcome, html) = rep.post_form(&format!("/opportunities/{id}/move"), &[("stage_id", &st[4]), ("version", "4")]).await;
+    assert_eq!((status, outcome.as_str()), (StatusCode::OK, "pending"), "{html}");
+    assert!(html.contains("data-outcome=\"pending\""));
+    let (_, board) = rep.page("/pipeline").await;
+    assert!(board.contains("card pending"), "the card is marked pending approval");
+
+    let manager = Browser::login(&app, "manager.sh@acme.test").await;
+    let (_, inbox) = manager.page("/approvals").await;
+    assert!(inbox.contains("Needs approval"), "{inbox}");
+    let approval = between(&inbox, "hx-post=\"/approvals/", "/decide");
+    let (status, _, html) = manager.post_form(&format!("/approvals/{approval}/decide"), &[("decision", "approve"), ("comment", "同意")]).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert_eq!(o.rep_sh.get(&format!("/api/v1/opportunities/{id}")).await.body["stage_id"], st[4].as_str());
+
+    // Closing won from the card's dialog.
+    let (_, card) = rep.page(&format!("/opportunities/{id}")).await;
+    let version = between(&card, "data-version=\"", "\"");
+    let (status, _, html) = rep.post_form(&format!("/opportunities/{id}/close"), &[("outcome", "won"), ("version", &version), ("contract_number", "HT-001"), ("contract_signed_on", "2026-11-20")]).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert_eq!(o.rep_sh.get(&format!("/api/v1/opportunities/{id}")).await.body["status"], "won");
+    // Closing a closed deal again is a clear refusal, not a 500.
+    let (status, _, html) = rep.post_form(&format!("/opportunities/{id}/close"), &[("outcome", "nonsense")]).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
+}
+
+#[tokio::test]
+async fn inline_edits_keep_optimistic_locking_and_show_what_changed_instead_of_overwriting() {
+    let app = TestApp::spawn().await;
+    let o = org(&app).await;
+    let id = healthy_deal(&o, &o.rep_sh, "Locking").await;
+    let b = Browser::login(&app, "rep.sh@acme.test").await;
+    let (_, card) = b.page(&format!("/opportunities/{id}")).await;
+    let version = between(&card, "name=\"version\" value=\"", "\"");
+    let read = between(&card, "name=\"read\" value=\"", "\"").replace("&quot;", "\"").replace("&#x27;", "'");
+    // Someone else changes the source meanwhile.
+    let r = o.rep_sh.patch(&format!("/api/v1/opportunities/{id}"), json!({"version": version.parse::<i64>().unwrap(), "source": "展会"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let form = [("version", version.as_str()), ("read", read.as_str()), ("name", "Locking"), ("amount", "1000"), ("source", "官网")];
+    let (status, _, html) = b.post_form(&format!("/opportunities/{id}/facts"), &form).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{html}");
+    assert!(html.contains("展会") && html.contains("官网"), "theirs and yours side by side: {html}");
+    let now = o.rep_sh.get(&format!("/api/v1/opportunities/{id}")).await;
+    assert_eq!((now.body["source"].as_str(), now.body["amount"].as_i64()), (Some("展会"), Some(0)), "nothing was overwritten");
+    // Saving again from the conflict form (now at the current version) is deliberate.
+    let version = between(&html, "name=\"version\" value=\"", "\"");
+    let read = between(&html, "name=\"read\" value=\"", "\"").replace("&quot;", "\"").replace("&#x27;", "'");
+    let form = [("version", version.as_str()), ("read", read.as_str()), ("name", "Locking"), ("amount", "1000"), ("source", "官网")];
+    let (status, _, html) = b.post_form(&format!("/opportunities/{id}/facts"), &form).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let now = o.rep_sh.get(&format!("/api/v1/opportunities/{id}")).await;
+    assert_eq!((now.body["source"].as_str(), now.body["amount"].as_i64()), (Some("官网"), Some(100_000)));
+    // A bad amount is a field error, and changes nothing.
+    let version = between(&html, "name=\"version\" value=\"", "\"");
+    let read = between(&html, "name=\"read\" value=\"", "\"").replace("&quot;", "\"").replace("&#x27;", "'");
+    let form = [("version", version.as_str()), ("read", read.as_str()), ("name", "Locking"), ("amount", "lots"), ("source", "官网")];
+    let (status, _, html) = b.post_form(&format!("/opportunities/{id}/facts"), &form).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
+    assert!(html.contains("value=\"lots\""), "what was typed stays in the form: {html}");
+    let after = o.rep_sh.get(&format!("/api/v1/opportunities/{id}")).await;
+    assert_eq!(after.body["version"], now.body["version"]);
+}
+
+#[tokio::test]
+async fn the_language_is_the_users_choice_and_every_page_follows_it() {
+    let app = TestApp::spawn().await;
+    let o = org(&app).await;
+    let _ = &o;
+    let b = Browser::login(&app, "rep.sh@acme.test").await;
+    let (_, home) = b.page("/").await;
+    assert!(home.contains("lang=\"zh-CN\"") || home.contains("lang=\"en\""));
+    let (status, _, _) = b.post_form("/language", &[("lang", "en")]).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, home) = b.page("/pipeline").await;
+    assert!(home.contains("lang=\"en\"") && home.contains(">Pipeline<"), "{home}");
+    let (status, _, _) = b.post_form("/language", &[("lang", "zh-CN")]).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, home) = b.page("/pipeline").await;
+    assert!(home.contains("lang=\"zh-CN\"") && home.contains("销售看板"));
+    // The choice is the account's: a new session keeps it.
+    let again = Browser::login(&app, "rep.sh@acme.test").await;
+    let (_, home) = again.page("/").await;
+    assert!(home.contains("lang=\"zh-CN\""));
+}
