@@ -125,8 +125,12 @@
       list._sortable = Sortable.create(list, {
         group: "kanban",
         animation: 150,
+        // Pointer events rather than native HTML drag: the same on mouse, touch and pen,
+        // and the card can be dropped anywhere in a column.
+        forceFallback: true,
+        fallbackOnBody: true,
         draggable: ".card",
-        filter: "select, a, button",
+        filter: "select, button, input",
         preventOnFilter: false,
         onEnd: function (evt) {
           if (evt.from === evt.to) return;
@@ -156,6 +160,8 @@
       if (el._chart) return;
       try {
         var option = JSON.parse(el.getAttribute("data-chart"));
+        // Numbers first: no entry animation to wait for (and screenshots show the data).
+        option.animation = false;
         el._chart = echarts.init(el, null, { renderer: "svg" });
         el._chart.setOption(option);
       } catch (err) {

@@ -71,7 +71,14 @@ async fn run(state: &AppState, page: &Page, report: &str, q: &ReportQuery) -> Re
     let a = &page.actor;
     let json = |v: Result<Value, serde_json::Error>| v.map_err(AppError::unexpected);
     match report {
-        "funnel" => json(serde_json::to_value(app.funnel(a, q).await?)),
+        "funnel" => {
+            // The funnel ends where deals land: won in the period (this year by default),
+            // with the same filters, so a deal closed won shows at the bottom.
+            let mut funnel = json(serde_json::to_value(app.funnel(a, q).await?))?;
+            let won = app.win_rate(a, &ReportQuery { group_by: None, ..q.clone() }).await?;
+            funnel["won"] = serde_json::json!({ "count": won.total.won, "amount": won.total.won_amount });
+            Ok(funnel)
+        }
         "conversion" => json(serde_json::to_value(app.conversion(a, q).await?)),
         "dwell" => json(serde_json::to_value(app.dwell(a, q).await?)),
         "cycle" => json(serde_json::to_value(app.cycle(a, q).await?)),
@@ -117,9 +124,12 @@ async fn present(lang: Lang, report: &str, d: &Value, base: &str, state: &AppSta
                 "tooltip": {"trigger": "item"}, "legend": {},
                 "series": [{"type": "funnel", "name": l("report.funnel"), "sort": "none", "left": "10%", "width": "80%",
                     "label": {"show": true, "position": "inside"},
-                    "data": stages.iter().map(|s| json!({"name": s["name"], "value": s["count"]})).collect::<Vec<_>>()}],
+                    "data": stages.iter().map(|s| json!({"name": s["name"], "value": s["count"]}))
+                        .chain(std::iter::once(json!({"name": l("report.won_in_period"), "value": d["won"]["count"], "itemStyle": {"color": "#16a34a"}})))
+                        .collect::<Vec<_>>()}],
             });
-            let rows = stages.iter().map(|s| vec![s["name"].as_str().unwrap_or("").into(), format!("{}%", s["probability"]), n(&s["count"]), money(&s["amount"]), money(&s["weighted_amount"])]).collect();
+            let mut rows: Vec<Vec<String>> = stages.iter().map(|s| vec![s["name"].as_str().unwrap_or("").into(), format!("{}%", s["probability"]), n(&s["count"]), money(&s["amount"]), money(&s["weighted_amount"])]).collect();
+            rows.push(vec![l("report.won_in_period"), "100%".into(), n(&d["won"]["count"]), money(&d["won"]["amount"]), money(&d["won"]["amount"])]);
             (chart, vec![l("col.stage"), l("col.probability"), l("col.count"), l("col.amount"), l("col.weighted")], rows)
         }
         "conversion" => {
