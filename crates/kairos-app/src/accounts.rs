@@ -430,3 +430,27 @@ fn members_text(members: &[(UserId, String)]) -> String {
 fn to_members(members: Vec<(UserId, String)>) -> Vec<Member> {
     members.into_iter().map(|(user_id, role)| Member { user_id, role }).collect()
 }
+
+/// What the duplicate guard knows about a name before anyone saves it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NameTaken {
+    pub existing_id: AccountId,
+    pub owner_id: UserId,
+    /// The existing account lies inside the caller's data scope (they may open it).
+    pub visible: bool,
+}
+
+impl App {
+    /// The account a name would collide with (same normalised company name), for the
+    /// "duplicate as you type" warning. Names too short to mean a company answer `None`.
+    pub async fn account_name_taken(&self, actor: &Actor, name: &str) -> AppResult<Option<NameTaken>> {
+        let key = text::company_key(name);
+        if key.chars().count() < 2 {
+            return Ok(None);
+        }
+        let mut conn = self.store.read().await?;
+        let Some((existing_id, owner_id)) = store::find_account_by_name_key(&mut conn.conn(), actor.workspace(), &key).await? else { return Ok(None) };
+        let visible = store::find_account(&mut conn.conn(), actor.workspace(), &actor.scope, existing_id).await?.is_some();
+        Ok(Some(NameTaken { existing_id, owner_id, visible }))
+    }
+}

@@ -18,6 +18,7 @@ use minijinja::{Environment, UndefinedBehavior, Value, context};
 use crate::auth::{CSRF_HEADER, SESSION_COOKIE, cookie, is_unsafe};
 use crate::state::AppState;
 
+pub mod accounts;
 pub mod approvals;
 pub mod assets;
 pub mod forms;
@@ -49,6 +50,11 @@ pub fn routes() -> Router<AppState> {
         .route("/opportunities/{id}/tick", post(opportunity::tick))
         .route("/opportunities/{id}/close", post(opportunity::close))
         .route("/opportunities/{id}/reopen", post(opportunity::reopen))
+        .route("/accounts", get(accounts::list).post(accounts::create))
+        .route("/accounts/check", get(accounts::check_name))
+        .route("/accounts/{id}", get(accounts::show))
+        .route("/accounts/{id}/contacts", post(accounts::add_contact))
+        .route("/accounts/{id}/opportunities", post(accounts::new_opportunity))
         .route("/approvals", get(approvals::inbox))
         .route("/approvals/{id}/decide", post(approvals::decide))
         .route("/reports", get(reports::page))
@@ -92,7 +98,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
 });
 
 /// Every template, by name; the render tests walk this list.
-pub const TEMPLATE_SOURCES: [(&str, &str); 15] = [
+pub const TEMPLATE_SOURCES: [(&str, &str); 18] = [
+    ("accounts.html", include_str!("../../templates/accounts.html")),
+    ("account.html", include_str!("../../templates/account.html")),
+    ("_duplicate.html", include_str!("../../templates/_duplicate.html")),
     ("base.html", include_str!("../../templates/base.html")),
     ("login.html", include_str!("../../templates/login.html")),
     ("home.html", include_str!("../../templates/home.html")),

@@ -12,6 +12,7 @@ fn every_label_key_used_anywhere_exists_in_both_catalogs() {
         include_str!("reports.rs"),
         include_str!("home.rs"),
         include_str!("approvals.rs"),
+        include_str!("accounts.rs"),
         include_str!("session.rs"),
         include_str!("mod.rs"),
     ];
@@ -33,7 +34,8 @@ fn every_label_key_used_anywhere_exists_in_both_catalogs() {
         }
     }
     // Keys built from values (status.{s}, report.{r}, …): every value they can take.
-    let families: [(&str, &[&str]); 14] = [
+    let families: [(&str, &[&str]); 15] = [
+        ("account_type", &["enterprise", "government", "institution", "individual"]),
         ("status", &["open", "won", "lost", "invalid"]),
         ("flag", &["priority", "overdue", "pending_approval"]),
         ("report", &["funnel", "conversion", "dwell", "cycle", "win_rate", "loss_reasons", "forecast", "movement", "trend", "team", "forecast_accuracy"]),

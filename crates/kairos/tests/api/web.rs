@@ -78,7 +78,7 @@ async fn every_page_renders_for_every_role_and_pages_need_a_session() {
     let r = anon.get(format!("{}/pipeline/board", app.address)).header("hx-request", "true").send().await.unwrap();
     assert_eq!((r.status(), r.headers()["hx-redirect"].to_str().unwrap()), (StatusCode::UNAUTHORIZED, "/login"));
 
-    let mut pages = vec!["/".to_string(), "/pipeline".into(), "/pipeline/board".into(), "/opportunities".into(), "/approvals".into(), format!("/opportunities/{id}")];
+    let mut pages = vec!["/".to_string(), "/pipeline".into(), "/pipeline/board".into(), "/opportunities".into(), "/accounts".into(), "/approvals".into(), format!("/opportunities/{id}")];
     for r in ["funnel", "conversion", "dwell", "cycle", "win_rate", "loss_reasons", "forecast", "movement", "trend", "team", "forecast_accuracy"] {
         pages.push(format!("/reports?report={r}"));
     }
@@ -256,4 +256,41 @@ async fn the_language_is_the_users_choice_and_every_page_follows_it() {
     let again = Browser::login(&app, "rep.sh@acme.test").await;
     let (_, home) = again.page("/").await;
     assert!(home.contains("lang=\"zh-CN\""));
+}
+
+#[tokio::test]
+async fn accounts_warn_of_duplicates_as_you_type_and_open_contacts_and_deals() {
+    let app = TestApp::spawn().await;
+    let o = org(&app).await;
+    let theirs = o.rep_bj.create("/api/v1/accounts", json!({"name": "北京星河科技有限公司"})).await;
+    let sh = Browser::login(&app, "rep.sh@acme.test").await;
+    // Same company, different spelling: the warning names the owner, not a link the rep
+    // could not open.
+    let (status, html) = sh.page("/accounts/check?name=%E5%8C%97%E4%BA%AC%E6%98%9F%E6%B2%B3%E7%A7%91%E6%8A%80").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains(&format!("data-duplicate=\"{theirs}\"")) && html.contains("rep.bj"), "{html}");
+    assert!(!html.contains(&format!("href=\"/accounts/{theirs}\"")));
+    let (_, html) = sh.page("/accounts/check?name=%E5%85%A8%E6%96%B0").await;
+    assert!(!html.contains("data-duplicate"), "{html}");
+    // Creating the duplicate anyway is refused and changes nothing.
+    let (status, _, _) = sh.post_form("/accounts", &[("name", "北京星河科技"), ("account_type", "enterprise")]).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    let r = sh.http.post(format!("{}/accounts", app.address)).header("x-csrf-token", &sh.csrf).header("hx-request", "true")
+        .form(&[("name", "上海新客户有限公司"), ("account_type", "enterprise"), ("industry", "制造")]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let account_page = r.headers()["hx-redirect"].to_str().unwrap().to_string();
+    let account = account_page.trim_start_matches("/accounts/").to_string();
+    let (status, _, html) = sh.post_form(&format!("/accounts/{account}/contacts"), &[("name", "赵经理"), ("decision_role", "decision_maker"), ("attitude", "supporter"), ("phone", "13800138000")]).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let (status, _, html) = sh.post_form(&format!("/accounts/{account}/opportunities"), &[("name", "新商机"), ("amount", "300,000"), ("expected_close_date", "2027-02-28")]).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let (status, _, html) = sh.post_form(&format!("/accounts/{account}/opportunities"), &[("name", "坏金额"), ("amount", "many")]).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
+    let (_, page) = sh.page(&account_page).await;
+    assert!(page.contains("赵经理") && page.contains("新商机") && !page.contains("坏金额"), "{page}");
+    let deals = o.rep_sh.get(&format!("/api/v1/opportunities?account_id={account}")).await;
+    assert_eq!(deals.body["items"][0]["amount"], 30_000_000);
+    let (status, _) = sh.page("/accounts").await;
+    assert_eq!(status, StatusCode::OK);
 }
