@@ -48,6 +48,7 @@ pub fn routes() -> Router<AppState> {
         .route("/opportunities/{id}/gate", post(pipeline::supply_and_retry))
         .route("/opportunities/{id}/facts", post(opportunity::save_facts))
         .route("/opportunities/{id}/tick", post(opportunity::tick))
+        .route("/opportunities/{id}/contacts", post(opportunity::chain))
         .route("/opportunities/{id}/close", post(opportunity::close))
         .route("/opportunities/{id}/reopen", post(opportunity::reopen))
         .route("/accounts", get(accounts::list).post(accounts::create))

@@ -147,7 +147,7 @@ async fn card_context(state: &AppState, page: &Page, id: &str) -> Result<Value, 
         .iter()
         .map(|link| {
             let c = contacts.iter().find(|c| c.id == link.contact_id);
-            context! { name => c.map(|c| c.name.clone()).unwrap_or_default(), title => c.and_then(|c| c.title.clone()),
+            context! { id => link.contact_id.to_string(), name => c.map(|c| c.name.clone()).unwrap_or_default(), title => c.and_then(|c| c.title.clone()),
                 role => link.role, attitude => c.map(|c| c.attitude), reached => link.reached }
         })
         .collect();
@@ -156,9 +156,14 @@ async fn card_context(state: &AppState, page: &Page, id: &str) -> Result<Value, 
         .iter()
         .map(|a| context! { a => a, requester => name_of(&a.requested_by), decider => a.decided_by.as_deref().map(name_of) })
         .collect();
+    let available: Vec<Value> = contacts
+        .iter()
+        .filter(|c| !view.contacts.iter().any(|l| l.contact_id == c.id))
+        .map(|c| context! { id => c.id.to_string(), name => c.name.clone(), role => c.decision_role })
+        .collect();
     let required_docs: Vec<String> = process.stages.iter().flat_map(|s| s.criteria.required_documents.clone()).collect();
     Ok(context! {
-        o => o, view => &view, process_name => process.name.clone(), path, checklist, chain, history, approvals, documents, reasons,
+        o => o, view => &view, available, process_name => process.name.clone(), path, checklist, chain, history, approvals, documents, reasons,
         required_docs, account_name => account.account.name.clone(), owner_name => name_of(&o.owner_id.to_string()),
         guidance => current.and_then(|s| s.guidance.clone()), stages => process.stages.iter().filter(|s| !s.retired).map(|s| context! { id => s.id.to_string(), name => s.name.clone() }).collect::<Vec<_>>(),
         facts => facts_context(&view, None, None), read => json!(stored_facts(&view)).to_string(),
@@ -354,4 +359,47 @@ pub async fn reopen(State(state): State<AppState>, page: Page, Path(id): Path<St
 /// After an action that changes much of the card, htmx reloads the page.
 fn refresh() -> Response {
     ([("hx-refresh", "true")], "").into_response()
+}
+
+#[derive(Deserialize)]
+pub struct ChainForm {
+    contact_id: String,
+    #[serde(default)]
+    version: Option<i64>,
+    /// link (default) or unlink
+    #[serde(default)]
+    action: Option<String>,
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    reached: Option<String>,
+}
+
+/// Links a contact of the account to the deal's decision chain (or unlinks one). The API
+/// takes the whole list, so the page sends the list it showed plus the change, at the
+/// version it showed.
+pub async fn chain(State(state): State<AppState>, page: Page, Path(id): Path<String>, Form(form): Form<ChainForm>) -> Response {
+    let view = match state.app.get_opportunity(&page.actor, &id).await {
+        Ok(v) => v,
+        Err(e) => return page.error(e),
+    };
+    let mut links: Vec<serde_json::Value> = view
+        .contacts
+        .iter()
+        .filter(|l| l.contact_id.to_string() != form.contact_id)
+        .map(|l| json!({ "contact_id": l.contact_id.to_string(), "role": l.role, "reached": l.reached }))
+        .collect();
+    if form.action.as_deref() != Some("unlink") {
+        let role = form.role.filter(|r| !r.is_empty());
+        links.push(json!({ "contact_id": form.contact_id, "role": role, "reached": form.reached.as_deref() == Some("on") }));
+    }
+    let patch = json!({ "version": form.version, "contacts": links });
+    let patch: OpportunityPatch = match serde_json::from_value(patch) {
+        Ok(p) => p,
+        Err(e) => return page.error(AppError::field("role", e.to_string())),
+    };
+    match state.app.update_opportunity(&page.actor, &id, patch).await {
+        Ok(_) => refresh(),
+        Err(e) => page.error(e),
+    }
 }

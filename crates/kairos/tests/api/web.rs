@@ -294,3 +294,27 @@ async fn accounts_warn_of_duplicates_as_you_type_and_open_contacts_and_deals() {
     let (status, _) = sh.page("/accounts").await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn the_card_links_and_unlinks_decision_chain_contacts_and_health_follows() {
+    let app = TestApp::spawn().await;
+    let o = org(&app).await;
+    let acct = o.rep_sh.create("/api/v1/accounts", json!({"name": "链路客户"})).await;
+    let boss = o.rep_sh.create("/api/v1/contacts", json!({"account_id": acct, "name": "钱总", "decision_role": "decision_maker"})).await;
+    let id = o.rep_sh.create("/api/v1/opportunities", json!({"name": "决策链", "account_id": acct})).await;
+    let b = Browser::login(&app, "rep.sh@acme.test").await;
+    let (_, card) = b.page(&format!("/opportunities/{id}")).await;
+    assert!(card.contains(&format!("<option value=\"{boss}\">")), "the account's contacts are offered");
+    let before = o.rep_sh.get(&format!("/api/v1/opportunities/{id}")).await.body["health"]["decision_chain"].as_f64().unwrap();
+    let (status, _, html) = b.post_form(&format!("/opportunities/{id}/contacts"), &[("contact_id", &boss), ("version", "1"), ("reached", "on")]).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let now = o.rep_sh.get(&format!("/api/v1/opportunities/{id}")).await;
+    assert_eq!(now.body["contacts"][0]["role"], "decision_maker");
+    assert!(now.body["health"]["decision_chain"].as_f64().unwrap() > before, "reaching the decision maker raises coverage");
+    // A stale version changes nothing.
+    let (status, _, _) = b.post_form(&format!("/opportunities/{id}/contacts"), &[("contact_id", &boss), ("version", "1"), ("action", "unlink")]).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _, _) = b.post_form(&format!("/opportunities/{id}/contacts"), &[("contact_id", &boss), ("version", "2"), ("action", "unlink")]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(o.rep_sh.get(&format!("/api/v1/opportunities/{id}")).await.body["contacts"].as_array().unwrap().len(), 0);
+}
