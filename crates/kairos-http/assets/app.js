@@ -179,5 +179,4 @@
   }
   document.addEventListener("DOMContentLoaded", function () { init(document); });
   document.addEventListener("htmx:afterSettle", function (e) { init(document); });
-  document.body && document.body.addEventListener("kairos-decided", function () {});
 })();

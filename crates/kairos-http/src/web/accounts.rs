@@ -11,7 +11,6 @@ use kairos_app::AppError;
 use kairos_app::accounts::{AccountQuery, NewAccount};
 use kairos_app::contacts::{ContactQuery, NewContact};
 use kairos_app::opportunities::{NewOpportunity, OpportunityQuery};
-use kairos_app::users::UserQuery;
 use minijinja::{Value, context};
 use serde::Deserialize;
 use serde_json::json;
@@ -84,8 +83,8 @@ pub async fn show(State(state): State<AppState>, page: Page, Path(id): Path<Stri
         let account = app.get_account(actor, &id).await?;
         let contacts = app.list_contacts(actor, &ContactQuery { account_id: Some(id.clone()), limit: Some("200".into()), ..Default::default() }).await?.items;
         let deals = app.list_opportunities(actor, &OpportunityQuery { account_id: Some(id.clone()), limit: Some("200".into()), ..Default::default() }).await?.items;
-        let users = app.list_users(actor, &UserQuery { limit: Some("500".into()), ..Default::default() }).await?.items;
-        let owner = users.iter().find(|u| u.id == account.account.owner_id).map(|u| u.display_name.clone()).unwrap_or_default();
+        // One person's name, not the directory.
+        let owner = app.get_user(actor, &account.account.owner_id.to_string()).await.map(|u| u.display_name).unwrap_or_default();
         Ok::<Value, AppError>(context! { a => &account.account, contacts, deals, owner })
     }
     .await;

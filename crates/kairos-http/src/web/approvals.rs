@@ -1,13 +1,10 @@
 //! The approvals inbox: requests the user may decide, with the deal and the reason.
 
-use std::collections::HashMap;
-
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use kairos_app::AppError;
 use kairos_app::stage_engine::Decision;
-use kairos_app::users::UserQuery;
 use minijinja::{Value, context};
 use serde::Deserialize;
 
@@ -27,10 +24,8 @@ pub async fn rows(state: &AppState, page: &Page) -> Result<Vec<Value>, AppError>
     if waiting.is_empty() {
         return Ok(Vec::new());
     }
-    let users = state.app.list_users(&page.actor, &UserQuery { limit: Some("500".into()), ..Default::default() }).await?.items;
-    let names: HashMap<String, String> = users.into_iter().map(|u| (u.id.to_string(), u.display_name)).collect();
-    let processes = state.app.list_processes(&page.actor).await?;
-    let stages: HashMap<String, String> = processes.iter().flat_map(|p| p.stages.iter().map(|s| (s.id.to_string(), s.name.clone()))).collect();
+    let names = super::user_names(state, page).await?;
+    let stages = super::stage_names(state, page).await?;
     let mut out = Vec::new();
     for a in waiting {
         // Inboxes hold a handful of requests; each deal is read within the caller's scope.

@@ -2,6 +2,7 @@
 //! fragments. Every action goes through the same app-layer use-cases as the REST API, so
 //! the stage gates, scopes and versions hold here exactly as they do there.
 
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use axum::Router;
@@ -70,10 +71,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     for (name, source) in TEMPLATE_SOURCES {
         env.add_template(name, source).expect("built-in template parses");
     }
-    env.add_filter("money", |state: &minijinja::State, minor: i64, currency: String| {
-        let _ = lang_in(state);
-        i18n::money(minor, &currency)
-    });
+    env.add_filter("money", |minor: i64, currency: String| i18n::money(minor, &currency));
     env.add_filter("money_short", |state: &minijinja::State, minor: i64, currency: String| i18n::money_short(lang_in(state), minor, &currency));
     env.add_filter("num", |n: i64| i18n::group(n));
     env.add_filter("fdate", |state: &minijinja::State, text: Option<String>| {
@@ -246,6 +244,18 @@ impl Page {
         *r.status_mut() = status;
         r
     }
+}
+
+/// Display names of the workspace's people by user id (everyone may read the directory).
+pub async fn user_names(state: &AppState, page: &Page) -> Result<HashMap<String, String>, AppError> {
+    let query = kairos_app::users::UserQuery { limit: Some("500".into()), ..Default::default() };
+    Ok(state.app.list_users(&page.actor, &query).await?.items.into_iter().map(|u| (u.id.to_string(), u.display_name)).collect())
+}
+
+/// Stage names of every process by stage id.
+pub async fn stage_names(state: &AppState, page: &Page) -> Result<HashMap<String, String>, AppError> {
+    let processes = state.app.list_processes(&page.actor).await?;
+    Ok(processes.iter().flat_map(|p| p.stages.iter().map(|s| (s.id.to_string(), s.name.clone()))).collect())
 }
 
 /// HTML-escapes text for the few fragments built without a template.

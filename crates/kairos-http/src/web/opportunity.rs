@@ -12,7 +12,6 @@ use kairos_app::AppError;
 use kairos_app::contacts::ContactQuery;
 use kairos_app::opportunities::{OpportunityPatch, OpportunityQuery, OpportunityView};
 use kairos_app::stage_engine::{CloseRequest, ReopenRequest, TickRequest};
-use kairos_app::users::UserQuery;
 use kairos_domain::opportunity::OppStatus;
 use minijinja::{Value, context};
 use serde::Deserialize;
@@ -47,8 +46,7 @@ pub async fn list(State(state): State<AppState>, page: Page, RawQuery(raw): RawQ
         Ok(r) => r,
         Err(e) => return page.error(e),
     };
-    let processes = state.app.list_processes(&page.actor).await.unwrap_or_default();
-    let stages: HashMap<String, String> = processes.iter().flat_map(|p| p.stages.iter().map(|s| (s.id.to_string(), s.name.clone()))).collect();
+    let stages = super::stage_names(&state, &page).await.unwrap_or_default();
     let rows: Vec<Value> = result
         .items
         .iter()
@@ -111,8 +109,8 @@ async fn card_context(state: &AppState, page: &Page, id: &str) -> Result<Value, 
         .list_contacts(actor, &ContactQuery { account_id: Some(o.account_id.to_string()), limit: Some("200".into()), ..Default::default() })
         .await?
         .items;
-    let users = app.list_users(actor, &UserQuery { limit: Some("500".into()), ..Default::default() }).await?.items;
-    let name_of = |uid: &str| users.iter().find(|u| u.id.to_string() == uid).map(|u| u.display_name.clone()).unwrap_or_default();
+    let users = super::user_names(state, page).await?;
+    let name_of = |uid: &str| users.get(uid).cloned().unwrap_or_default();
     let history = app.opportunity_history(actor, id).await?;
     let approvals = app.opportunity_approvals(actor, id).await?;
     let ticks = app.checklist(actor, id).await?;

@@ -6,7 +6,6 @@ use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use kairos_app::AppError;
 use kairos_app::reports::ReportQuery;
-use kairos_app::users::UserQuery;
 use minijinja::context;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -273,10 +272,5 @@ async fn owner_names(state: &AppState, page: &Page, wanted: bool) -> Vec<(String
     if !wanted {
         return Vec::new();
     }
-    state
-        .app
-        .list_users(&page.actor, &UserQuery { limit: Some("500".into()), ..Default::default() })
-        .await
-        .map(|p| p.items.into_iter().map(|u| (u.id.to_string(), u.display_name)).collect())
-        .unwrap_or_default()
+    super::user_names(state, page).await.map(|m| m.into_iter().collect()).unwrap_or_default()
 }
