@@ -47,4 +47,7 @@ id_type!(
     HistoryId,
     DocumentId,
     CloseReasonId,
+    LeadId,
+    LeadFormId,
+    NotificationId,
 );
