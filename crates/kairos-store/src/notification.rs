@@ -1,0 +1,106 @@
+//! In-app notifications.
+
+use chrono::{DateTime, Utc};
+use kairos_domain::ids::{NotificationId, UserId, WorkspaceId};
+use kairos_domain::notification::Notification;
+use sea_query::{Alias, Query};
+
+use crate::db::{Conn, sql};
+use crate::error::StoreResult;
+use crate::row::parse_id;
+
+#[derive(sqlx::FromRow)]
+struct NotificationRow {
+    workspace_id: String,
+    notification_id: String,
+    user_id: String,
+    kind: String,
+    message: String,
+    entity: Option<String>,
+    entity_id: Option<String>,
+    created_at: DateTime<Utc>,
+    read_at: Option<DateTime<Utc>>,
+}
+
+pub async fn insert_notifications(c: &mut Conn<'_>, items: &[Notification]) -> StoreResult<()> {
+    for chunk in items.chunks(500) {
+        let mut q = Query::insert();
+        q.into_table(Alias::new("notification")).columns(
+            ["workspace_id", "notification_id", "user_id", "kind", "message", "entity", "entity_id", "created_at", "read_at"].map(Alias::new),
+        );
+        for n in chunk {
+            q.values_panic([
+                n.workspace_id.to_string().into(),
+                n.id.to_string().into(),
+                n.user_id.to_string().into(),
+                n.kind.clone().into(),
+                n.message.clone().into(),
+                n.entity.clone().into(),
+                n.entity_id.clone().into(),
+                n.created_at.into(),
+                n.read_at.into(),
+            ]);
+        }
+        c.execute(&q).await?;
+    }
+    Ok(())
+}
+
+/// A person's notifications, newest first.
+pub async fn list_notifications(c: &mut Conn<'_>, ws: WorkspaceId, user: UserId, unread_only: bool, limit: i64) -> StoreResult<Vec<Notification>> {
+    let text = if unread_only {
+        "SELECT workspace_id, notification_id, user_id, kind, message, entity, entity_id, created_at, read_at FROM notification WHERE workspace_id = $1 AND user_id = $2 AND read_at IS NULL ORDER BY created_at DESC, notification_id DESC LIMIT $3"
+    } else {
+        "SELECT workspace_id, notification_id, user_id, kind, message, entity, entity_id, created_at, read_at FROM notification WHERE workspace_id = $1 AND user_id = $2 ORDER BY created_at DESC, notification_id DESC LIMIT $3"
+    };
+    let rows: Vec<NotificationRow> = c.fetch_all(&sql(text).bind(ws.to_string()).bind(user.to_string()).bind(limit)).await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(Notification {
+                id: parse_id(&r.notification_id, NotificationId::parse)?,
+                workspace_id: parse_id(&r.workspace_id, WorkspaceId::parse)?,
+                user_id: parse_id(&r.user_id, UserId::parse)?,
+                kind: r.kind,
+                message: r.message,
+                entity: r.entity,
+                entity_id: r.entity_id,
+                created_at: r.created_at,
+                read_at: r.read_at,
+            })
+        })
+        .collect()
+}
+
+pub async fn count_unread(c: &mut Conn<'_>, ws: WorkspaceId, user: UserId) -> StoreResult<i64> {
+    c.fetch_count(
+        &sql("SELECT COUNT(*) FROM notification WHERE workspace_id = $1 AND user_id = $2 AND read_at IS NULL")
+            .bind(ws.to_string())
+            .bind(user.to_string()),
+    )
+    .await
+}
+
+/// Marks one (or, with `None`, every) notification of the person as read.
+pub async fn mark_read(c: &mut Conn<'_>, ws: WorkspaceId, user: UserId, id: Option<NotificationId>, at: DateTime<Utc>) -> StoreResult<u64> {
+    match id {
+        Some(id) => {
+            c.execute(
+                &sql("UPDATE notification SET read_at = $1 WHERE workspace_id = $2 AND user_id = $3 AND notification_id = $4 AND read_at IS NULL")
+                    .bind(at)
+                    .bind(ws.to_string())
+                    .bind(user.to_string())
+                    .bind(id.to_string()),
+            )
+            .await
+        }
+        None => {
+            c.execute(
+                &sql("UPDATE notification SET read_at = $1 WHERE workspace_id = $2 AND user_id = $3 AND read_at IS NULL")
+                    .bind(at)
+                    .bind(ws.to_string())
+                    .bind(user.to_string()),
+            )
+            .await
+        }
+    }
+}
