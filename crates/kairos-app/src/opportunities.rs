@@ -215,6 +215,15 @@ const SORTS: &[(&str, &str)] = &[
 
 impl App {
     pub async fn create_opportunity(&self, actor: &Actor, input: NewOpportunity) -> AppResult<OpportunityView> {
+        let mut tx = self.begin().await?;
+        let view = self.create_opportunity_in(&mut tx.conn(), actor, input).await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    /// Creates an opportunity inside the caller's transaction (lead conversion creates the
+    /// account, contact and opportunity all or nothing).
+    pub(crate) async fn create_opportunity_in(&self, c: &mut Conn<'_>, actor: &Actor, input: NewOpportunity) -> AppResult<OpportunityView> {
         let ws = actor.workspace();
         let now = self.now();
         let mut errors = FieldErrors::new();
@@ -253,10 +262,8 @@ impl App {
             errors.add("override_reason", "only an admin may override a stage gate");
         }
 
-        let mut tx = self.begin().await?;
-        let mut c = tx.conn();
         let account = match account_id {
-            Some(a) => match account::find_account(&mut c, ws, &actor.scope, a).await? {
+            Some(a) => match account::find_account(c, ws, &actor.scope, a).await? {
                 Some(acc) if !acc.archived => Some(acc),
                 Some(_) => {
                     errors.add("account_id", "names an archived account");
@@ -269,21 +276,21 @@ impl App {
             },
             None => None,
         };
-        let owner = resolve_owner(&mut c, actor, &mut errors, input.owner_id.as_deref()).await?;
+        let owner = resolve_owner(c, actor, &mut errors, input.owner_id.as_deref()).await?;
         let members = match &input.members {
-            Some(m) => parse_members(&mut c, actor, &mut errors, m).await?,
+            Some(m) => parse_members(c, actor, &mut errors, m).await?,
             None => Vec::new(),
         };
         let contacts = match (&input.contacts, account_id) {
-            (Some(list), Some(a)) => parse_contact_links(&mut c, actor, &mut errors, a, list).await?,
+            (Some(list), Some(a)) => parse_contact_links(c, actor, &mut errors, a, list).await?,
             _ => Vec::new(),
         };
         if let (Some(p), Some(a)) = (primary, account_id) {
-            check_contact_of(&mut c, actor, &mut errors, "primary_contact_id", a, p).await?;
+            check_contact_of(c, actor, &mut errors, "primary_contact_id", a, p).await?;
         }
-        let processes = process_store::list_processes(&mut c, ws).await?;
+        let processes = process_store::list_processes(c, ws).await?;
         let owner_units = match owner.and_then(|o| o.1) {
-            Some(u) => unit_and_ancestors(&mut c, ws, u).await?,
+            Some(u) => unit_and_ancestors(c, ws, u).await?,
             None => Vec::new(),
         };
         let process = choose_process(
@@ -324,18 +331,18 @@ impl App {
         else {
             return Err(AppError::internal("validated input lost a value"));
         };
-        let ws_row = workspace::get_workspace(&mut c, ws).await?;
+        let ws_row = workspace::get_workspace(c, ws).await?;
         let currency = currency_given.unwrap_or_else(|| ws_row.base_currency.clone());
 
         // The number: pattern, year in the workspace's time zone, region = owner's unit code.
         let pattern = NumberPattern::parse(&ws_row.number_pattern).unwrap_or_default();
-        let calendar = crate::calendar::load_calendar(&mut c, ws).await?;
+        let calendar = crate::calendar::load_calendar(c, ws).await?;
         let local = calendar.local_date(created_at);
         let region = match owner_unit {
-            Some(u) => org_unit::find_org_unit(&mut c, ws, u).await?.map(|u| u.code).unwrap_or_else(|| "HQ".into()),
+            Some(u) => org_unit::find_org_unit(c, ws, u).await?.map(|u| u.code).unwrap_or_else(|| "HQ".into()),
             None => "HQ".into(),
         };
-        let seq = store::next_sequence(&mut c, ws, &pattern.sequence_key(local.year(), &region)).await?;
+        let seq = store::next_sequence(c, ws, &pattern.sequence_key(local.year(), &region)).await?;
         let number = pattern.render(local.year(), local.month(), &region, seq);
 
         let mut opportunity = Opportunity {
@@ -380,7 +387,7 @@ impl App {
             version: 1,
         };
         opportunity.health = health(&opportunity.health_inputs(&contacts));
-        opportunity.priority = self.priority_of(&mut c, &opportunity).await?;
+        opportunity.priority = self.priority_of(c, &opportunity).await?;
         // Entering at a later stage passes through the gates of every stage before it.
         let mut override_used = None;
         if stage.id != first_stage.id {
@@ -401,12 +408,12 @@ impl App {
                 opportunity.probability = stage.probability;
             }
         }
-        store::insert_opportunity(&mut c, &opportunity, actor.id()).await?;
+        store::insert_opportunity(c, &opportunity, actor.id()).await?;
         if !members.is_empty() {
-            store::replace_members(&mut c, ws, opportunity.id, &members, now).await?;
+            store::replace_members(c, ws, opportunity.id, &members, now).await?;
         }
         if !contacts.is_empty() {
-            store::replace_contacts(&mut c, ws, opportunity.id, &contacts, now).await?;
+            store::replace_contacts(c, ws, opportunity.id, &contacts, now).await?;
         }
         let history = HistoryEntry {
             to_stage_id: Some(stage.id.to_string()),
@@ -416,10 +423,8 @@ impl App {
             imported: opportunity.imported,
             ..HistoryEntry::of(self.mint(), created_at, Some(actor.id()), "created", &opportunity)
         };
-        store::insert_history(&mut c, ws, opportunity.id, &[history]).await?;
-        self.audit(&mut c, Some(actor), "opportunity", opportunity.id.to_string(), "create", &created(&opportunity)).await?;
-        drop(c);
-        tx.commit().await?;
+        store::insert_history(c, ws, opportunity.id, &[history]).await?;
+        self.audit(c, Some(actor), "opportunity", opportunity.id.to_string(), "create", &created(&opportunity)).await?;
         Ok(OpportunityView { opportunity, members: to_members(members), contacts })
     }
 

@@ -161,6 +161,12 @@ impl WorkCalendar {
         current
     }
 
+    /// The instant a local day begins, for "created on or after this date" filters.
+    pub fn start_of_day(&self, day: NaiveDate) -> DateTime<Utc> {
+        let local = day.and_time(chrono::NaiveTime::MIN);
+        local.checked_sub_signed(TimeDelta::minutes(i64::from(self.utc_offset_minutes))).unwrap_or(local).and_utc()
+    }
+
     pub fn local_date(&self, at: DateTime<Utc>) -> NaiveDate {
         self.local(at).date()
     }

@@ -1,0 +1,426 @@
+//! Capturing leads: the one path every new lead takes, whether it comes from the API, a
+//! public web form or an import file (PRODUCT.md §3). In order: duplicates are found
+//! (phone, e-mail, company against leads, contacts and accounts), refused or merged as the
+//! caller chose; the lead is scored by the workspace's rules; an owner is chosen by the
+//! assignment rules (or the pool); the rows, audit entries and the new owners'
+//! notifications are written in the caller's transaction.
+//!
+//! It works on batches so that an import checks duplicates with a few queries per few
+//! hundred rows instead of several per row.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use kairos_domain::ids::{AccountId, ContactId, LeadId, NotificationId, OrgUnitId, UserId, WorkspaceId};
+use kairos_domain::lead::{Lead, LeadStatus};
+use kairos_domain::lead_assignment::{Assigner, AssignmentConfig, Decision, Load};
+use kairos_domain::lead_rules::Facts;
+use kairos_domain::lead_scoring::{ScoringConfig, score};
+use kairos_domain::notification::Notification;
+use kairos_store::lead::{self as store, KeyMatch};
+use kairos_store::{Conn, notification, user};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::app::App;
+use crate::error::{AppError, AppResult};
+
+/// What to do when a captured lead matches an existing record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnDuplicate {
+    /// Answer 409 naming the existing records; nothing is written.
+    #[default]
+    Refuse,
+    /// Fold the capture into the existing lead (empty fields filled, notes appended), or,
+    /// when the match is a contact or account, keep the lead linked to it so that
+    /// conversion reuses it.
+    Merge,
+}
+
+/// One lead to capture: the parsed draft (id, fields, BANT; no score or owner yet).
+pub(crate) struct Capture {
+    pub draft: Lead,
+    /// An owner the caller chose (already checked); otherwise the rules choose.
+    pub owner: Option<(UserId, Option<OrgUnitId>)>,
+    pub on_duplicate: OnDuplicate,
+}
+
+#[derive(Debug)]
+pub(crate) enum Captured {
+    Created(Lead),
+    Merged(Lead),
+    Refused(AppError),
+}
+
+/// What capturing needs to know about the workspace, loaded once per request or import.
+pub(crate) struct CaptureContext {
+    pub ws: WorkspaceId,
+    pub by: Option<UserId>,
+    /// How the audit trail names the path: `create`, `form`, `import`.
+    pub action: &'static str,
+    pub now: DateTime<Utc>,
+    pub today: NaiveDate,
+    pub scoring: ScoringConfig,
+    assigner: Assigner,
+    /// Keys taken by leads written earlier in this import, not yet visible to a query
+    /// made before they were written.
+    seen: HashMap<(&'static str, String), LeadId>,
+    /// The last sequence number per rep, to store after the batch.
+    assigned: HashMap<UserId, i64>,
+    /// New leads per owner, for one notification per owner and batch.
+    pub notify: HashMap<UserId, Vec<LeadId>>,
+}
+
+/// Loads the scoring and assignment rule sets of a workspace (the defaults when unset).
+pub(crate) async fn load_rules(c: &mut Conn<'_>, ws: WorkspaceId) -> AppResult<(ScoringConfig, AssignmentConfig, Option<i64>)> {
+    match store::lead_settings(c, ws).await? {
+        None => Ok((ScoringConfig::default(), AssignmentConfig::default(), None)),
+        Some((scoring, assignment, version)) => {
+            let scoring = serde_json::from_str(&scoring).map_err(|e| AppError::internal(format!("stored scoring rules: {e}")))?;
+            let assignment = serde_json::from_str(&assignment).map_err(|e| AppError::internal(format!("stored assignment rules: {e}")))?;
+            Ok((scoring, assignment, Some(version)))
+        }
+    }
+}
+
+impl App {
+    pub(crate) async fn capture_context(&self, c: &mut Conn<'_>, ws: WorkspaceId, by: Option<UserId>, action: &'static str) -> AppResult<CaptureContext> {
+        let (scoring, assignment, _) = load_rules(c, ws).await?;
+        let units = assignment.units();
+        let teams = store::active_members(c, ws, &units).await?;
+        let mut people: Vec<UserId> = teams.values().flatten().copied().collect();
+        let mut active: Vec<UserId> = people.clone();
+        for rule in &assignment.rules {
+            if let kairos_domain::lead_assignment::AssignTo::User { user_id } = rule.assign_to {
+                if user::find_user(c, ws, user_id).await?.is_some_and(|u| u.active) {
+                    active.push(user_id);
+                }
+                people.push(user_id);
+            }
+        }
+        let open = store::open_lead_counts(c, ws, &people).await?;
+        let (last, max_seq) = store::assignee_sequence(c, ws).await?;
+        let loads = people
+            .iter()
+            .map(|u| (*u, Load { open_leads: open.get(u).copied().unwrap_or(0), last_assigned: last.get(u).copied().unwrap_or(0) }))
+            .collect();
+        let now = self.now();
+        let today = crate::calendar::load_calendar(c, ws).await?.local_date(now);
+        Ok(CaptureContext {
+            ws,
+            by,
+            action,
+            now,
+            today,
+            scoring,
+            assigner: Assigner::new(assignment, teams, loads, active, max_seq),
+            seen: HashMap::new(),
+            assigned: HashMap::new(),
+            notify: HashMap::new(),
+        })
+    }
+
+    /// Captures a batch inside the caller's transaction. Refusals are answered per item;
+    /// only a database failure fails the batch.
+    pub(crate) async fn capture_batch(&self, c: &mut Conn<'_>, ctx: &mut CaptureContext, items: Vec<Capture>) -> AppResult<Vec<Captured>> {
+        let keys = |f: fn(&Lead) -> Option<&String>| -> Vec<String> {
+            let mut v: Vec<String> = items.iter().filter_map(|i| f(&i.draft).cloned()).collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        let phones = keys(|l| l.phone_key.as_ref());
+        let emails = keys(|l| l.email_key.as_ref());
+        let companies = keys(|l| l.company_key.as_ref());
+        let matches = store::key_matches(c, ctx.ws, &phones, &emails, &companies).await?;
+        let mut by_key: HashMap<(&'static str, &str), Vec<&KeyMatch>> = HashMap::new();
+        for m in &matches {
+            by_key.entry((m.field, m.key.as_str())).or_default().push(m);
+        }
+        // Leads to merge into, loaded in one go.
+        let merge_ids: Vec<LeadId> =
+            matches.iter().filter(|m| m.entity == "lead" && m.mergeable).filter_map(|m| LeadId::parse(&m.id).ok()).collect();
+        let mut existing: HashMap<LeadId, Lead> = store::leads_by_id(c, ctx.ws, &merge_ids).await?.into_iter().map(|l| (l.id, l)).collect();
+
+        let mut out = Vec::with_capacity(items.len());
+        let mut fresh: Vec<Lead> = Vec::new();
+        let mut merged: HashMap<LeadId, (Lead, i64)> = HashMap::new();
+        for item in items {
+            let draft = item.draft;
+            let person_keys = [("phone", draft.phone_key.as_ref()), ("email", draft.email_key.as_ref())];
+            let mut hits: Vec<(&'static str, String, &'static str)> = Vec::new(); // (entity, id, field)
+            let mut lead_hit: Option<LeadId> = None;
+            let mut contact_hit: Option<(ContactId, Option<AccountId>)> = None;
+            let mut account_hit: Option<AccountId> = None;
+            for (field, key) in person_keys {
+                let Some(key) = key else { continue };
+                if let Some(id) = ctx.seen.get(&(field, key.clone())) {
+                    hits.push(("lead", id.to_string(), field));
+                    lead_hit = lead_hit.or(Some(*id));
+                }
+                for m in by_key.get(&(field, key.as_str())).into_iter().flatten() {
+                    hits.push((m.entity, m.id.clone(), field));
+                    match m.entity {
+                        "lead" if m.mergeable => lead_hit = lead_hit.or(LeadId::parse(&m.id).ok()),
+                        "contact" => {
+                            if contact_hit.is_none() {
+                                contact_hit = ContactId::parse(&m.id).ok().map(|id| (id, m.account_id.as_deref().and_then(|a| AccountId::parse(a).ok())));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            if let Some(key) = draft.company_key.as_ref() {
+                for m in by_key.get(&("company", key.as_str())).into_iter().flatten() {
+                    if m.entity == "account" {
+                        hits.push(("account", m.id.clone(), "company"));
+                        account_hit = account_hit.or(AccountId::parse(&m.id).ok());
+                    }
+                }
+            }
+            if hits.is_empty() {
+                fresh.push(self.prepare_new(ctx, draft, item.owner));
+                let l = fresh.last().expect("just pushed");
+                for (field, key) in [("phone", &l.phone_key), ("email", &l.email_key)] {
+                    if let Some(k) = key {
+                        ctx.seen.insert((field, k.clone()), l.id);
+                    }
+                }
+                out.push(None);
+                continue;
+            }
+            if item.on_duplicate == OnDuplicate::Refuse {
+                out.push(Some(Captured::Refused(duplicate_error(&hits))));
+                continue;
+            }
+            // Merge: into the lead it repeats, else a new lead linked to the customer.
+            if let Some(target) = lead_hit {
+                // The lead it repeats may be earlier in this very batch, already stored, or
+                // already merged into by an earlier row.
+                if let Some(pos) = fresh.iter().position(|f| f.id == target) {
+                    let mut base = fresh[pos].clone();
+                    merge_into(&mut base, &draft, ctx.now);
+                    self.rescore(ctx, &mut base);
+                    fresh[pos] = base;
+                    out.push(Some(Captured::Merged(Lead { id: target, ..draft })));
+                    continue;
+                }
+                let base = match merged.remove(&target) {
+                    Some(pair) => Some(pair),
+                    None => existing.remove(&target).map(|l| {
+                        let v = l.version;
+                        (l, v)
+                    }),
+                };
+                if let Some((mut base, old_version)) = base {
+                    merge_into(&mut base, &draft, ctx.now);
+                    self.rescore(ctx, &mut base);
+                    merged.insert(target, (base, old_version));
+                    out.push(Some(Captured::Merged(Lead { id: target, ..draft })));
+                    continue;
+                }
+            }
+            let mut draft = draft;
+            draft.contact_id = contact_hit.map(|c| c.0);
+            draft.account_id = contact_hit.and_then(|c| c.1).or(account_hit);
+            fresh.push(self.prepare_new(ctx, draft, item.owner));
+            out.push(None);
+        }
+
+        // Write: new leads in batches, merged ones one by one (few).
+        let fresh_by_id: HashMap<LeadId, usize> = fresh.iter().enumerate().map(|(i, l)| (l.id, i)).collect();
+        store::insert_leads(c, &fresh, ctx.by).await.map_err(|e| match e {
+            kairos_store::StoreError::Unique { .. } => AppError::Conflict {
+                code: "duplicate",
+                message: "another capture of the same phone or e-mail was saved at the same moment; try again".into(),
+                details: json!({}),
+            },
+            other => other.into(),
+        })?;
+        let mut merged_out: HashMap<LeadId, Lead> = HashMap::new();
+        for (id, (mut lead, old_version)) in merged {
+            lead.version = old_version + 1;
+            lead.updated_at = ctx.now;
+            store::update_lead(c, &lead, old_version).await?;
+            self.audit_as(c, ctx.ws, ctx.by, "lead", id.to_string(), "merge", &[]).await?;
+            merged_out.insert(id, lead);
+        }
+        self.audit_created(c, ctx, &fresh).await?;
+        self.flush_assignments(c, ctx).await?;
+
+        // Answer in input order: created leads by their id, merges with the merged record.
+        let mut fresh_iter = fresh.iter();
+        let mut answers = Vec::with_capacity(out.len());
+        for slot in out {
+            answers.push(match slot {
+                Some(Captured::Merged(stub)) => {
+                    let lead = merged_out.get(&stub.id).cloned().or_else(|| fresh_by_id.get(&stub.id).map(|i| fresh[*i].clone()));
+                    match lead {
+                        Some(l) => Captured::Merged(l),
+                        None => Captured::Refused(AppError::internal("merged lead went missing")),
+                    }
+                }
+                Some(other) => other,
+                None => match fresh_iter.next() {
+                    Some(l) => Captured::Created(l.clone()),
+                    None => Captured::Refused(AppError::internal("created lead went missing")),
+                },
+            });
+        }
+        Ok(answers)
+    }
+
+    /// Scores, qualifies and assigns a new lead.
+    fn prepare_new(&self, ctx: &mut CaptureContext, mut lead: Lead, owner: Option<(UserId, Option<OrgUnitId>)>) -> Lead {
+        self.rescore(ctx, &mut lead);
+        match owner {
+            Some((user, unit)) => {
+                lead.owner_id = Some(user);
+                lead.org_unit_id = unit;
+                lead.assigned_at = Some(ctx.now);
+                lead.assigned_by_rule = None;
+            }
+            None => {
+                let seed = lead.id.uuid().as_u64_pair().1;
+                match ctx.assigner.assign(&Facts { lead: &lead, today: ctx.today, score: Some(lead.score) }, seed) {
+                    Decision::Owner { user, rule, seq } => {
+                        lead.owner_id = Some(user);
+                        lead.assigned_at = Some(ctx.now);
+                        lead.assigned_by_rule = Some(rule);
+                        ctx.assigned.insert(user, seq);
+                    }
+                    Decision::Pool { reason } => {
+                        lead.owner_id = None;
+                        lead.assigned_by_rule = Some(reason);
+                    }
+                }
+            }
+        }
+        if let Some(owner) = lead.owner_id {
+            if Some(owner) != ctx.by {
+                ctx.notify.entry(owner).or_default().push(lead.id);
+            }
+        }
+        lead
+    }
+
+    fn rescore(&self, ctx: &CaptureContext, lead: &mut Lead) {
+        let s = score(lead, &ctx.scoring, ctx.today);
+        lead.score = s.points;
+        lead.score_hits = s.hits;
+        if s.qualified && matches!(lead.status, LeadStatus::New | LeadStatus::Working) {
+            lead.status = LeadStatus::Qualified;
+        }
+    }
+
+    /// Audit rows for new leads: every field for a single capture; for an import one row
+    /// per lead, since a hundred thousand leads times twenty fields would bury the trail.
+    async fn audit_created(&self, c: &mut Conn<'_>, ctx: &CaptureContext, fresh: &[Lead]) -> AppResult<()> {
+        for lead in fresh {
+            let changes = if ctx.action == "import" { Vec::new() } else { kairos_domain::audit::created(lead) };
+            self.audit_as(c, ctx.ws, ctx.by, "lead", lead.id.to_string(), ctx.action, &changes).await?;
+        }
+        Ok(())
+    }
+
+    async fn flush_assignments(&self, c: &mut Conn<'_>, ctx: &mut CaptureContext) -> AppResult<()> {
+        store::record_assignments(c, ctx.ws, &ctx.assigned).await?;
+        ctx.assigned.clear();
+        Ok(())
+    }
+
+    /// Tells each new owner about their new leads: one notification per lead for a single
+    /// capture, one per owner for an import.
+    pub(crate) async fn notify_new_owners(&self, c: &mut Conn<'_>, ctx: &mut CaptureContext) -> AppResult<()> {
+        let mut items = Vec::new();
+        for (user, leads) in std::mem::take(&mut ctx.notify) {
+            if leads.len() == 1 {
+                items.push(Notification {
+                    id: NotificationId::from_uuid(self.mint()),
+                    workspace_id: ctx.ws,
+                    user_id: user,
+                    kind: "lead_assigned".into(),
+                    message: "A lead was assigned to you".into(),
+                    entity: Some("lead".into()),
+                    entity_id: Some(leads[0].to_string()),
+                    created_at: ctx.now,
+                    read_at: None,
+                });
+            } else {
+                items.push(Notification {
+                    id: NotificationId::from_uuid(self.mint()),
+                    workspace_id: ctx.ws,
+                    user_id: user,
+                    kind: "leads_assigned".into(),
+                    message: format!("{} leads were assigned to you", leads.len()),
+                    entity: None,
+                    entity_id: None,
+                    created_at: ctx.now,
+                    read_at: None,
+                });
+            }
+        }
+        notification::insert_notifications(c, &items).await?;
+        Ok(())
+    }
+}
+
+fn duplicate_error(hits: &[(&'static str, String, &'static str)]) -> AppError {
+    let matches: Vec<serde_json::Value> = hits.iter().map(|(entity, id, field)| json!({ "entity": entity, "id": id, "field": field })).collect();
+    let (entity, _, field) = &hits[0];
+    AppError::Conflict {
+        code: "duplicate",
+        message: format!("a {entity} with the same {field} already exists; send on_duplicate = merge to merge into it"),
+        details: json!({ "field": field, "matches": matches }),
+    }
+}
+
+/// Folds a new capture into an existing lead: empty fields take the new values, BANT
+/// facts the newer knowledge, notes are appended; a disqualified lead that asks again is
+/// worked again.
+fn merge_into(base: &mut Lead, new: &Lead, now: DateTime<Utc>) {
+    fn fill(slot: &mut Option<String>, value: &Option<String>) {
+        if slot.is_none() {
+            slot.clone_from(value);
+        }
+    }
+    fill(&mut base.campaign, &new.campaign);
+    if base.company.is_none() {
+        base.company.clone_from(&new.company);
+        base.company_key.clone_from(&new.company_key);
+    }
+    fill(&mut base.contact_name, &new.contact_name);
+    fill(&mut base.title, &new.title);
+    if base.phone.is_none() && new.phone.is_some() {
+        base.phone.clone_from(&new.phone);
+        base.phone_key.clone_from(&new.phone_key);
+    }
+    if base.email.is_none() && new.email.is_some() {
+        base.email.clone_from(&new.email);
+        base.email_key.clone_from(&new.email_key);
+    }
+    fill(&mut base.region, &new.region);
+    fill(&mut base.industry, &new.industry);
+    let b = &mut base.bant;
+    let n = &new.bant;
+    b.budget_amount = n.budget_amount.or(b.budget_amount);
+    b.budget_approved |= n.budget_approved;
+    b.is_decision_maker = n.is_decision_maker.or(b.is_decision_maker);
+    fill(&mut b.need_description, &n.need_description);
+    b.need_match = n.need_match.or(b.need_match);
+    b.expected_purchase_date = n.expected_purchase_date.or(b.expected_purchase_date);
+    if let Some(note) = &new.notes {
+        let stamp = now.format("%Y-%m-%d %H:%M UTC");
+        let joined = match &base.notes {
+            Some(old) => format!("{old}\n\n[{stamp}, {}] {note}", new.source.as_str()),
+            None => format!("[{stamp}, {}] {note}", new.source.as_str()),
+        };
+        base.notes = Some(joined.chars().take(10_000).collect());
+    }
+    if base.status == LeadStatus::Disqualified {
+        base.status = LeadStatus::Working;
+        base.disqualify_reason = None;
+    }
+}
