@@ -23,7 +23,7 @@ pub enum AppError {
     Unauthorized,
     #[error("{0}")]
     Forbidden(String),
-    #[error("too many failed attempts; try again in {retry_after_secs} s")]
+    #[error("too many attempts; try again in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
     /// A well-formed request the business rules refuse, with a code a client can match.
     #[error("{message}")]

@@ -81,7 +81,7 @@ impl From<AppError> for ApiError {
                 let mut e = ApiError::new(
                     StatusCode::TOO_MANY_REQUESTS,
                     "rate_limited",
-                    format!("too many failed attempts; try again in {retry_after_secs} seconds"),
+                    format!("too many attempts; try again in {retry_after_secs} seconds"),
                 )
                 .with_details(json!({ "retry_after_seconds": retry_after_secs }));
                 e.retry_after = Some(retry_after_secs);

@@ -47,6 +47,10 @@ use crate::error::ApiError;
         api::reports::funnel, api::reports::win_rate, api::reports::loss_reasons, api::reports::forecast,
         api::reports::dwell, api::reports::cycle, api::reports::conversion, api::reports::movement, api::reports::trend, api::reports::team, api::reports::forecast_accuracy,
         api::targets::list, api::targets::create, api::targets::update, api::targets::delete,
+        api::leads::list, api::leads::create, api::leads::get, api::leads::update, api::leads::archive, api::leads::restore,
+        api::leads::claim, api::leads::convert, api::leads::get_rules, api::leads::put_rules,
+        api::leads::list_forms, api::leads::create_form, api::leads::update_form, api::leads::public_submit,
+        api::leads::notifications, api::leads::read_notification,
         healthz,
     ),
     components(schemas(error::ErrorBody, error::ErrorContent)),
@@ -122,10 +126,22 @@ pub fn router(app: App, settings: HttpSettings) -> Router {
         .route("/targets", get(api::targets::list).post(api::targets::create))
         .route("/targets/{id}", axum::routing::patch(api::targets::update).delete(api::targets::delete))
         .route("/fx-rates", get(api::pipeline::fx_rates).put(api::pipeline::put_fx_rates))
+        .route("/leads", get(api::leads::list).post(api::leads::create))
+        .route("/leads/{id}", get(api::leads::get).patch(api::leads::update).delete(api::leads::archive))
+        .route("/leads/{id}/restore", post(api::leads::restore))
+        .route("/leads/{id}/claim", post(api::leads::claim))
+        .route("/leads/{id}/convert", post(api::leads::convert))
+        .route("/lead-rules", get(api::leads::get_rules).put(api::leads::put_rules))
+        .route("/lead-forms", get(api::leads::list_forms).post(api::leads::create_form))
+        .route("/lead-forms/{id}", axum::routing::patch(api::leads::update_form))
+        .route("/notifications", get(api::leads::notifications))
+        .route("/notifications/{id}/read", post(api::leads::read_notification))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
         // Token creation needs no login, so it sits outside the idempotency layer (which
         // keys answers by user).
         .route("/auth/tokens", post(api::auth::create_token))
+        // Public web forms: no login, so no idempotency keyed by user either.
+        .route("/public/leads/{form_key}", post(api::leads::public_submit).options(api::leads::public_preflight))
         .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed);
 
