@@ -66,6 +66,9 @@ pub(crate) struct CaptureContext {
     /// Keys taken by leads written earlier in this import, not yet visible to a query
     /// made before they were written.
     seen: HashMap<(&'static str, String), LeadId>,
+    /// The org unit of every rep the rules may choose: a lead takes its owner's unit, which
+    /// decides which managers see it.
+    units: HashMap<UserId, Option<OrgUnitId>>,
     /// The last sequence number per rep, to store after the batch.
     assigned: HashMap<UserId, i64>,
     /// New leads per owner, for one notification per owner and batch.
@@ -91,10 +94,12 @@ impl App {
         let teams = store::active_members(c, ws, &units).await?;
         let mut people: Vec<UserId> = teams.values().flatten().copied().collect();
         let mut active: Vec<UserId> = people.clone();
+        let mut units: HashMap<UserId, Option<OrgUnitId>> = teams.iter().flat_map(|(unit, users)| users.iter().map(|u| (*u, Some(*unit)))).collect();
         for rule in &assignment.rules {
             if let kairos_domain::lead_assignment::AssignTo::User { user_id } = rule.assign_to {
-                if user::find_user(c, ws, user_id).await?.is_some_and(|u| u.active) {
+                if let Some(u) = user::find_user(c, ws, user_id).await?.filter(|u| u.active) {
                     active.push(user_id);
+                    units.insert(user_id, u.org_unit_id);
                 }
                 people.push(user_id);
             }
@@ -115,6 +120,7 @@ impl App {
             today,
             scoring,
             assigner: Assigner::new(assignment, teams, loads, active, max_seq),
+            units,
             seen: HashMap::new(),
             assigned: HashMap::new(),
             notify: HashMap::new(),
@@ -287,6 +293,7 @@ impl App {
                 match ctx.assigner.assign(&Facts { lead: &lead, today: ctx.today, score: Some(lead.score) }, seed) {
                     Decision::Owner { user, rule, seq } => {
                         lead.owner_id = Some(user);
+                        lead.org_unit_id = ctx.units.get(&user).copied().flatten();
                         lead.assigned_at = Some(ctx.now);
                         lead.assigned_by_rule = Some(rule);
                         ctx.assigned.insert(user, seq);

@@ -7,6 +7,7 @@ use chrono::NaiveDate;
 use kairos_domain::account::{Account, AccountName, AccountType};
 use kairos_domain::audit::{changed, created};
 use kairos_domain::contact::{Attitude, Contact, DecisionRole};
+use kairos_domain::identity::DataScope;
 use kairos_domain::ids::{AccountId, ContactId, UserId};
 use kairos_domain::lead::{Lead, LeadStatus};
 use kairos_domain::FieldErrors;
@@ -186,13 +187,13 @@ impl App {
             None => lead.company.as_deref().or(lead.contact_name.as_deref()).and_then(|n| AccountName::parse(n).ok()),
         };
         let existing = match (named, lead.account_id) {
-            (Some(a), _) | (None, Some(a)) => Some((a, None)),
+            (Some(a), _) | (None, Some(a)) => Some(a),
             (None, None) => match &name {
-                Some(n) => account_store::find_account_by_name_key(c, ws, n.key()).await?.map(|(a, o)| (a, Some(o))),
+                Some(n) => account_store::find_account_by_name_key(c, ws, n.key()).await?.map(|(a, _)| a),
                 None => None,
             },
         };
-        if let Some((existing, owner_id)) = existing {
+        if let Some(existing) = existing {
             return match account_store::find_account(c, ws, &actor.scope, existing).await? {
                 Some(a) if a.archived => Err(AppError::Refused {
                     code: "archived",
@@ -201,11 +202,14 @@ impl App {
                 }),
                 Some(a) => Ok((a, false)),
                 None if named.is_some() => Err(AppError::field("account_id", "does not name an account you can see")),
-                None => Err(AppError::Conflict {
-                    code: "account_outside_scope",
-                    message: "the lead's company is an existing account you cannot see; ask its owner or a manager to convert".into(),
-                    details: json!({ "existing_id": existing.to_string(), "owner_id": owner_id.map(|o| o.to_string()) }),
-                }),
+                None => {
+                    let owner_id = account_store::find_account(c, ws, &DataScope::All, existing).await?.map(|a| a.owner_id.to_string());
+                    Err(AppError::Conflict {
+                        code: "account_outside_scope",
+                        message: "the lead's company is an existing account you cannot see; ask its owner or a manager to convert".into(),
+                        details: json!({ "existing_id": existing.to_string(), "owner_id": owner_id }),
+                    })
+                }
             };
         }
         let Some(name) = name else {

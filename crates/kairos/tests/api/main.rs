@@ -9,6 +9,7 @@ mod demo;
 mod errors;
 mod fixture;
 mod identity;
+mod leads;
 mod opportunities;
 mod processes;
 mod reports;
