@@ -325,9 +325,15 @@ impl App {
     /// Audit rows for new leads: every field for a single capture; for an import one row
     /// per lead, since a hundred thousand leads times twenty fields would bury the trail.
     async fn audit_created(&self, c: &mut Conn<'_>, ctx: &CaptureContext, fresh: &[Lead]) -> AppResult<()> {
+        if ctx.action == "import" {
+            let ids: Vec<String> = fresh.iter().map(|l| l.id.to_string()).collect();
+            let event = kairos_store::audit::AuditEvent { workspace: ctx.ws, actor: ctx.by, at: ctx.now, entity: "lead", entity_id: String::new(), action: "import" };
+            let mut mint = || self.mint();
+            kairos_store::audit::insert_audit_bulk(c, &event, &ids, &mut mint).await?;
+            return Ok(());
+        }
         for lead in fresh {
-            let changes = if ctx.action == "import" { Vec::new() } else { kairos_domain::audit::created(lead) };
-            self.audit_as(c, ctx.ws, ctx.by, "lead", lead.id.to_string(), ctx.action, &changes).await?;
+            self.audit_as(c, ctx.ws, ctx.by, "lead", lead.id.to_string(), ctx.action, &kairos_domain::audit::created(lead)).await?;
         }
         Ok(())
     }

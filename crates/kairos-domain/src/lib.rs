@@ -17,6 +17,7 @@ pub mod identity;
 pub mod lead;
 pub mod lead_assignment;
 pub mod lead_form;
+pub mod lead_import;
 pub mod lead_rules;
 pub mod lead_scoring;
 pub mod notification;

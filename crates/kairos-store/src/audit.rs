@@ -73,6 +73,28 @@ pub async fn insert_audit(c: &mut Conn<'_>, e: &AuditEvent<'_>, changes: &[Field
     Ok(())
 }
 
+/// One audit row per record for a bulk action (an import): who, when, what, no fields.
+pub async fn insert_audit_bulk(c: &mut Conn<'_>, e: &AuditEvent<'_>, entity_ids: &[String], mint: &mut (dyn FnMut() -> Uuid + Send)) -> StoreResult<()> {
+    for chunk in entity_ids.chunks(500) {
+        let mut q = Query::insert();
+        q.into_table(Alias::new("audit_log"))
+            .columns(["workspace_id", "audit_id", "at", "actor_id", "entity", "entity_id", "action"].map(Alias::new));
+        for id in chunk {
+            q.values_panic([
+                e.workspace.to_string().into(),
+                mint().to_string().into(),
+                e.at.into(),
+                e.actor.map(|a| a.to_string()).into(),
+                e.entity.into(),
+                id.clone().into(),
+                e.action.into(),
+            ]);
+        }
+        c.execute(&q).await?;
+    }
+    Ok(())
+}
+
 pub async fn list_audit(c: &mut Conn<'_>, ws: WorkspaceId, entity: &str, entity_id: &str, limit: u64) -> StoreResult<Vec<AuditEntry>> {
     c.fetch_all(
         &sql("SELECT audit_id, at, actor_id, entity, entity_id, action, field, old_value, new_value FROM audit_log \

@@ -66,12 +66,41 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Import records from a file.
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Ask a running server whether it and its database are healthy (exit 0 when they are).
     Healthcheck {
         /// Server address [default: the configured listen address]
         #[arg(long)]
         address: Option<String>,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImportCommand {
+    /// Import leads from CSV or XLSX: each row is deduplicated, scored and assigned like a
+    /// lead typed in; a report says what happened to every row.
+    Leads(ImportLeads),
+}
+
+#[derive(Args, Debug)]
+pub struct ImportLeads {
+    /// The CSV or XLSX file.
+    pub file: PathBuf,
+    /// JSON: {"columns": {"company": "公司名称", …}, "source": "exhibition", "on_duplicate":
+    /// "merge", "all_or_nothing": true, "encoding": "gbk", "sheet": "…"}. Without it, columns
+    /// are recognised by their usual names.
+    #[arg(long)]
+    pub mapping: Option<PathBuf>,
+    /// Import as this user (their scope and rights apply). Default: the workspace's first admin.
+    #[arg(long = "as")]
+    pub as_user: Option<String>,
+    #[arg(long)]
+    pub workspace: Option<String>,
+    /// Write the per-row report as CSV here (row, outcome, lead_id, field, problem).
+    #[arg(long)]
+    pub report: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -164,6 +193,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
         }
         Command::User(cmd) => user_command(&settings, cmd).await?,
+        Command::Import(ImportCommand::Leads(args)) => return import_leads(&settings, args).await,
         Command::Demo { volume } => {
             let app = App::new(connect(&settings).await?, settings.app_config());
             load_demo(&app, &volume).await?;
@@ -226,6 +256,87 @@ async fn user_command(settings: &Settings, cmd: UserCommand) -> anyhow::Result<(
             println!("disabled {}", user.email);
         }
     }
+    Ok(())
+}
+
+async fn import_leads(settings: &Settings, args: ImportLeads) -> anyhow::Result<ExitCode> {
+    use kairos_app::lead_import::{ImportFile, ImportMapping};
+    let store = connect(settings).await?;
+    let app = App::new(store.clone(), settings.app_config());
+    let ws = workspace(&store, args.workspace.as_deref()).await?;
+    let mapping: ImportMapping = match &args.mapping {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the mapping {}", path.display()))?;
+            serde_json::from_str(&text).with_context(|| format!("the mapping {} is not valid", path.display()))?
+        }
+        None => ImportMapping::default(),
+    };
+    let user = {
+        let mut conn = store.read().await?;
+        let mut c = conn.conn();
+        match &args.as_user {
+            Some(email) => {
+                let key = kairos_domain::text::email_key(email).map_err(|p| anyhow!("--as: {p}"))?;
+                kairos_store::user::find_user_by_email_key(&mut c, &key)
+                    .await?
+                    .filter(|u| u.workspace_id == ws && u.active)
+                    .ok_or_else(|| anyhow!("--as: no active user {email} in this workspace"))?
+            }
+            None => {
+                let page = kairos_store::page::PageRequest { limit: 10_000, offset: 0 };
+                let users = kairos_store::user::list_users(&mut c, ws, &Default::default(), page).await?;
+                users.items.into_iter().find(|u| u.active && u.roles.is_admin()).ok_or_else(|| anyhow!("the workspace has no active admin; name a user with --as"))?
+            }
+        }
+    };
+    let actor = app.actor_for(user, kairos_app::actor::AuthMethod::Cli).await.map_err(explain)?;
+    let started = std::time::Instant::now();
+    let progress = |rows: usize| {
+        if rows % 10_000 < 500 {
+            eprintln!("… {rows} rows");
+        }
+    };
+    let report = app.import_leads(&actor, ImportFile::Path(args.file.clone()), mapping, &progress).await.map_err(explain)?;
+    let seconds = started.elapsed().as_secs_f64();
+    if let Some(path) = &args.report {
+        write_import_report(path, &report).with_context(|| format!("cannot write the report {}", path.display()))?;
+    }
+    println!(
+        "{} rows in {:.1} s ({:.0} rows/s): {} created, {} merged, {} refused{}",
+        report.rows,
+        seconds,
+        report.rows as f64 / seconds.max(1e-9),
+        report.created,
+        report.merged,
+        report.refused,
+        if report.committed { "" } else { " — nothing imported (all or nothing)" }
+    );
+    for o in report.outcomes.iter().filter(|o| o.outcome == "refused").take(20) {
+        for p in &o.problems {
+            println!("  row {}: {}: {}", o.row, p.field, p.problem);
+        }
+    }
+    if report.refused > 20 {
+        println!("  … and {} more refused rows{}", report.refused - 20, if args.report.is_some() { " (see the report)" } else { "" });
+    }
+    Ok(if report.refused == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
+}
+
+fn write_import_report(path: &std::path::Path, report: &kairos_app::lead_import::ImportReport) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    writeln!(out, "row,outcome,lead_id,field,problem")?;
+    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    for o in &report.outcomes {
+        let id = o.lead_id.as_deref().unwrap_or("");
+        if o.problems.is_empty() {
+            writeln!(out, "{},{},{},,", o.row, o.outcome, id)?;
+        }
+        for p in &o.problems {
+            writeln!(out, "{},{},{},{},{}", o.row, o.outcome, id, quote(&p.field), quote(&p.problem))?;
+        }
+    }
+    out.flush()?;
     Ok(())
 }
 

@@ -6,6 +6,7 @@ use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use kairos_app::lead_convert::{Conversion, ConvertLead};
+use kairos_app::lead_import::{ImportFile, ImportMapping, ImportReport};
 use kairos_app::lead_settings::{LeadFormPatch, LeadRules, NewLeadForm, PublicLead, PublicReceipt};
 use kairos_app::leads::{CaptureOutcome, LeadPatch, LeadQuery, NewLead};
 use kairos_app::listing::ListPage;
@@ -258,4 +259,49 @@ async fn public_body(req: Request, s: &AppState) -> Result<PublicLead, ApiError>
     } else {
         parse_json(&bytes)
     }
+}
+
+/// Largest lead file the API takes; bigger files go through `kairos import leads`, which
+/// streams them from disk.
+pub const IMPORT_LIMIT: usize = 20 * 1024 * 1024;
+
+/// Import leads from a CSV or XLSX upload (multipart: `file`, and optionally `mapping`, the
+/// JSON of the import mapping). Answers the per-row report; up to 20 MiB.
+#[utoipa::path(post, path = "/api/v1/leads/import", tag = "leads", security(("bearer" = [])),
+    request_body(content_type = "multipart/form-data", description = "fields: file, mapping (JSON text, optional)"),
+    responses((status = 200, body = ImportReport), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn import(State(s): State<AppState>, Caller(actor): Caller, mut form: axum::extract::Multipart) -> ApiResult<Json<ImportReport>> {
+    let bad = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the file is larger than the upload limit of {} MiB; import it with `kairos import leads`", IMPORT_LIMIT / 1024 / 1024),
+            )
+        } else {
+            ApiError::new(StatusCode::BAD_REQUEST, "bad_multipart", format!("the upload could not be read: {e}"))
+        }
+    };
+    let mut file = None;
+    let mut mapping = ImportMapping::default();
+    while let Some(field) = form.next_field().await.map_err(bad)? {
+        match field.name() {
+            Some("file") => {
+                let name = field.file_name().unwrap_or("leads.csv").to_string();
+                file = Some(ImportFile::Bytes { name, bytes: field.bytes().await.map_err(bad)?.to_vec() });
+            }
+            Some("mapping") => {
+                let text = field.text().await.map_err(bad)?;
+                if !text.trim().is_empty() {
+                    mapping = serde_json::from_str(&text)
+                        .map_err(|e| kairos_app::AppError::field("mapping", format!("is not a valid import mapping: {e}")))?;
+                }
+            }
+            _ => {}
+        }
+    }
+    let Some(file) = file else {
+        return Err(kairos_app::AppError::field("file", "attach the CSV or XLSX file as the multipart field `file`").into());
+    };
+    Ok(Json(s.app.import_leads(&actor, file, mapping, &|_| {}).await?))
 }

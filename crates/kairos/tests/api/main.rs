@@ -9,6 +9,7 @@ mod demo;
 mod errors;
 mod fixture;
 mod identity;
+mod lead_import;
 mod leads;
 mod opportunities;
 mod processes;

@@ -1,0 +1,493 @@
+//! Importing leads from CSV or XLSX (PRODUCT.md §3): every row goes through the same capture
+//! path as a lead typed in (dedup, scoring, assignment); the report says per row what was
+//! imported, merged or refused and why. The file is read as a stream in a blocking thread
+//! and handed over a few hundred rows at a time, so memory stays flat however large the
+//! file is. All rows go in one transaction: the valid rows together, or (when the caller
+//! chooses all-or-nothing) nothing at all if any row is refused; never half a row.
+
+use std::collections::HashMap;
+use std::io::{Read, Seek};
+
+use calamine::{DataRef, Reader, Xlsx};
+use encoding_rs::{Encoding, GB18030, UTF_8};
+use kairos_domain::ids::{LeadId, UserId};
+use kairos_domain::lead::LeadSource;
+use kairos_domain::lead_import::{self as cells, column_map};
+use kairos_domain::{FieldError, FieldErrors, text};
+use kairos_store::user;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::actor::Actor;
+use crate::app::App;
+use crate::error::{AppError, AppResult};
+use crate::lead_capture::{Capture, Captured, OnDuplicate};
+use crate::leads::{NewLead, parse_new_lead};
+use crate::ownership::resolve_owner;
+
+/// Rows handed from the reader thread to the importer at a time.
+const BATCH: usize = 500;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TextEncoding {
+    /// UTF-8, unless the start of the file is not valid UTF-8; then GB18030 (which reads GBK
+    /// and GB2312, what Excel in China saves CSV as).
+    #[default]
+    Auto,
+    Utf8,
+    Gbk,
+}
+
+/// How a file's columns become lead fields, and what to do with duplicates. Sent as JSON
+/// (the `--mapping` file of `kairos import leads`, or the `mapping` part of an upload).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportMapping {
+    /// Lead field → column header. Default: headers are recognised by their usual Chinese
+    /// or English names (公司名称, 联系人, 手机, company, phone, …).
+    #[serde(default)]
+    pub columns: Option<HashMap<String, String>>,
+    /// The source of rows without one. Default: other.
+    #[serde(default)]
+    pub source: Option<String>,
+    #[serde(default)]
+    pub campaign: Option<String>,
+    /// Default: refuse (the row is reported, the lead it repeats stays as it was).
+    #[serde(default)]
+    pub on_duplicate: Option<OnDuplicate>,
+    /// true: if any row is refused, nothing is imported. Default false: the valid rows are.
+    #[serde(default)]
+    pub all_or_nothing: Option<bool>,
+    #[serde(default)]
+    pub encoding: Option<TextEncoding>,
+    /// XLSX: the sheet to read. Default: the first.
+    #[serde(default)]
+    pub sheet: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RowOutcome {
+    /// The row's number in the file as a spreadsheet shows it (the header is row 1).
+    pub row: usize,
+    /// created, merged or refused
+    pub outcome: &'static str,
+    pub lead_id: Option<String>,
+    pub problems: Vec<RowProblem>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RowProblem {
+    pub field: String,
+    pub problem: String,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ImportReport {
+    pub rows: usize,
+    pub created: usize,
+    pub merged: usize,
+    pub refused: usize,
+    /// false when all-or-nothing was asked and a row was refused: nothing was imported.
+    pub committed: bool,
+    pub outcomes: Vec<RowOutcome>,
+}
+
+/// Where the file comes from.
+pub enum ImportFile {
+    Path(std::path::PathBuf),
+    Bytes { name: String, bytes: Vec<u8> },
+}
+
+fn is_xlsx(name: &str, head: &[u8]) -> bool {
+    name.ends_with(".xlsx") || (head.starts_with(b"PK\x03\x04") && !name.ends_with(".csv"))
+}
+
+/// A row as read: its number in the file and its cells, or why it could not be read.
+type Row = (usize, Result<Vec<String>, String>);
+
+impl App {
+    /// `kairos import leads` and `POST /api/v1/leads/import`. `progress` hears the number of
+    /// rows done after every batch.
+    pub async fn import_leads(
+        &self,
+        actor: &Actor,
+        file: ImportFile,
+        mapping: ImportMapping,
+        progress: &(dyn Fn(usize) + Send + Sync),
+    ) -> AppResult<ImportReport> {
+        let ws = actor.workspace();
+        let mut errors = FieldErrors::new();
+        let default_source = match mapping.source.as_deref() {
+            Some(s) => errors.check("mapping.source", LeadSource::parse(s)),
+            None => Some(LeadSource::Other),
+        };
+        let campaign = errors.check("mapping.campaign", text::optional_text(mapping.campaign.as_deref(), 100)).flatten();
+        errors.finish()?;
+        let default_source = default_source.unwrap_or(LeadSource::Other);
+        let on_duplicate = mapping.on_duplicate.unwrap_or_default();
+
+        let (tx_rows, mut rx) = mpsc::channel::<Result<Vec<Row>, String>>(4);
+        let encoding = mapping.encoding.unwrap_or_default();
+        let sheet = mapping.sheet.clone();
+        let reader = tokio::task::spawn_blocking(move || read_rows(file, encoding, sheet.as_deref(), &tx_rows));
+
+        // The header comes first; without a usable one nothing is imported.
+        let header = match rx.recv().await {
+            Some(Ok(mut first)) if !first.is_empty() => match first.remove(0).1 {
+                Ok(h) => (h, first),
+                Err(e) => return Err(AppError::field("file", e)),
+            },
+            Some(Ok(_)) | None => {
+                let why = reader.await.map_err(AppError::unexpected)?.err().unwrap_or_else(|| "the file is empty".into());
+                return Err(AppError::field("file", why));
+            }
+            Some(Err(e)) => return Err(AppError::field("file", e)),
+        };
+        let (headers, mut pending) = header;
+        let given: Option<Vec<(String, String)>> = mapping.columns.as_ref().map(|m| {
+            let mut pairs: Vec<(String, String)> = m.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            pairs.sort();
+            pairs
+        });
+        let columns = column_map(&headers, given.as_deref()).map_err(|problems| {
+            AppError::Validation(problems.into_iter().map(|p| FieldError { field: "mapping".into(), problem: p }).collect())
+        })?;
+
+        let mut tx = self.begin().await?;
+        let mut c = tx.conn();
+        let mut ctx = self.capture_context(&mut c, ws, Some(actor.id()), "import").await?;
+        let mut owners: HashMap<String, Result<(UserId, Option<kairos_domain::ids::OrgUnitId>), String>> = HashMap::new();
+        let mut report = ImportReport { rows: 0, created: 0, merged: 0, refused: 0, committed: false, outcomes: Vec::new() };
+        loop {
+            let batch = if pending.is_empty() {
+                match rx.recv().await {
+                    Some(Ok(rows)) => rows,
+                    Some(Err(e)) => return Err(AppError::field("file", e)),
+                    None => break,
+                }
+            } else {
+                std::mem::take(&mut pending)
+            };
+            let mut captures = Vec::with_capacity(batch.len());
+            let mut rows_of_captures = Vec::with_capacity(batch.len());
+            for (row, read) in batch {
+                report.rows += 1;
+                let cells = match read {
+                    Ok(cells) => cells,
+                    Err(e) => {
+                        report.outcomes.push(refused(row, vec![RowProblem { field: "row".into(), problem: e }]));
+                        continue;
+                    }
+                };
+                if cells.iter().all(|c| c.trim().is_empty()) {
+                    report.rows -= 1; // blank lines are not rows
+                    continue;
+                }
+                let mut errors = FieldErrors::new();
+                let (input, owner_email) = row_input(&mut errors, &columns, &cells);
+                let owner = match owner_email {
+                    Some(email) => {
+                        if !owners.contains_key(&email) {
+                            let found = self.import_owner(&mut c, actor, &email).await?;
+                            owners.insert(email.clone(), found);
+                        }
+                        match &owners[&email] {
+                            Ok(o) => Some(*o),
+                            Err(p) => {
+                                errors.add("owner_email", p.clone());
+                                None
+                            }
+                        }
+                    }
+                    None => None,
+                };
+                let mut input = input;
+                if input.campaign.is_none() {
+                    input.campaign.clone_from(&campaign);
+                }
+                let draft = parse_new_lead(&mut errors, &input, ws, LeadId::from_uuid(self.mint()), ctx.now, default_source);
+                match (draft, errors.is_empty()) {
+                    (Some(draft), true) => {
+                        captures.push(Capture { draft, owner, on_duplicate });
+                        rows_of_captures.push(row);
+                    }
+                    _ => report.outcomes.push(refused(row, problems_of(errors.into_vec()))),
+                }
+            }
+            let answers = self.capture_batch(&mut c, &mut ctx, captures).await?;
+            for (row, answer) in rows_of_captures.into_iter().zip(answers) {
+                report.outcomes.push(match answer {
+                    Captured::Created(l) => RowOutcome { row, outcome: "created", lead_id: Some(l.id.to_string()), problems: vec![] },
+                    Captured::Merged(l) => RowOutcome { row, outcome: "merged", lead_id: Some(l.id.to_string()), problems: vec![] },
+                    Captured::Refused(e) => refused(row, vec![RowProblem { field: problem_field(&e), problem: e.to_string() }]),
+                });
+            }
+            progress(report.rows);
+        }
+        // A reader that stopped early (unreadable file) fails the import as a whole.
+        if let Err(e) = reader.await.map_err(AppError::unexpected)? {
+            return Err(AppError::field("file", e));
+        }
+        report.outcomes.sort_by_key(|o| o.row);
+        for o in &report.outcomes {
+            match o.outcome {
+                "created" => report.created += 1,
+                "merged" => report.merged += 1,
+                _ => report.refused += 1,
+            }
+        }
+        if mapping.all_or_nothing.unwrap_or(false) && report.refused > 0 {
+            drop(c);
+            tx.rollback().await?;
+            for o in report.outcomes.iter_mut().filter(|o| o.outcome != "refused") {
+                o.outcome = "not_imported";
+                o.lead_id = None;
+            }
+            report.created = 0;
+            report.merged = 0;
+            return Ok(report);
+        }
+        self.notify_new_owners(&mut c, &mut ctx).await?;
+        drop(c);
+        tx.commit().await?;
+        report.committed = true;
+        if report.created > 1000 {
+            // Fresh statistics, or PostgreSQL plans the next lead queries for an empty table.
+            self.store.analyze().await?;
+        }
+        Ok(report)
+    }
+
+    /// The owner a row names by e-mail, if the importer may give them leads.
+    async fn import_owner(&self, c: &mut kairos_store::Conn<'_>, actor: &Actor, email: &str) -> AppResult<Result<(UserId, Option<kairos_domain::ids::OrgUnitId>), String>> {
+        let Ok(key) = text::email_key(email) else { return Ok(Err(format!("{email:?} is not an e-mail address"))) };
+        let found = user::find_user_by_email_key(c, &key).await?.filter(|u| u.workspace_id == actor.workspace());
+        let Some(u) = found else { return Ok(Err(format!("no user of this workspace has the e-mail {email}"))) };
+        let mut errors = FieldErrors::new();
+        let owner = resolve_owner(c, actor, &mut errors, Some(&u.id.to_string())).await?;
+        Ok(owner.ok_or_else(|| errors.into_vec().into_iter().map(|e| e.problem).collect::<Vec<_>>().join("; ")))
+    }
+}
+
+fn refused(row: usize, problems: Vec<RowProblem>) -> RowOutcome {
+    RowOutcome { row, outcome: "refused", lead_id: None, problems }
+}
+
+fn problems_of(errors: Vec<FieldError>) -> Vec<RowProblem> {
+    errors.into_iter().map(|e| RowProblem { field: e.field, problem: e.problem }).collect()
+}
+
+fn problem_field(e: &AppError) -> String {
+    match e {
+        AppError::Conflict { details, .. } => details["field"].as_str().unwrap_or("row").to_string(),
+        _ => "row".into(),
+    }
+}
+
+/// The cells of a row as a lead input; typed cells (money, dates, yes/no) are parsed here
+/// so that their problems name the field.
+fn row_input(errors: &mut FieldErrors, columns: &[(&'static str, usize)], cells: &[String]) -> (NewLead, Option<String>) {
+    let mut input = NewLead::default();
+    let mut owner = None;
+    for (field, i) in columns {
+        let Some(value) = cells.get(*i).map(|v| v.trim()).filter(|v| !v.is_empty()) else { continue };
+        let text = Some(value.to_string());
+        match *field {
+            "source" => input.source = text,
+            "campaign" => input.campaign = text,
+            "company" => input.company = text,
+            "contact_name" => input.contact_name = text,
+            "title" => input.title = text,
+            "phone" => input.phone = text,
+            "email" => input.email = text,
+            "region" => input.region = text,
+            "industry" => input.industry = text,
+            "notes" => input.notes = text,
+            "need_description" => input.need_description = text,
+            "owner_email" => owner = text,
+            "budget_amount" => input.budget_amount = errors.check(field, cells::money_cell(value)),
+            "budget_approved" => input.budget_approved = errors.check(field, cells::bool_cell(value)),
+            "is_decision_maker" => input.is_decision_maker = errors.check(field, cells::bool_cell(value)),
+            "need_match" => match value.parse::<f64>() {
+                Ok(n) if n.fract() == 0.0 => input.need_match = Some(n as i64),
+                _ => errors.add(*field, format!("{value:?} is not a whole number from 0 to 100")),
+            },
+            "expected_purchase_date" => input.expected_purchase_date = errors.check(field, cells::date_cell(value)),
+            _ => {}
+        }
+    }
+    (input, owner)
+}
+
+/// Reads the file on a blocking thread, sending the header then batches of rows. Answers
+/// why it stopped when the file cannot be read at all.
+fn read_rows(file: ImportFile, encoding: TextEncoding, sheet: Option<&str>, out: &mpsc::Sender<Result<Vec<Row>, String>>) -> Result<(), String> {
+    let (name, mut source): (String, Box<dyn ReadSeek>) = match file {
+        ImportFile::Path(p) => {
+            let f = std::fs::File::open(&p).map_err(|e| format!("cannot open {}: {e}", p.display()))?;
+            (p.to_string_lossy().to_lowercase(), Box::new(f))
+        }
+        ImportFile::Bytes { name, bytes } => (name.to_lowercase(), Box::new(std::io::Cursor::new(bytes))),
+    };
+    let mut head = vec![0u8; 64 * 1024];
+    let n = read_up_to(&mut source, &mut head).map_err(|e| format!("cannot read the file: {e}"))?;
+    head.truncate(n);
+    source.seek(std::io::SeekFrom::Start(0)).map_err(|e| format!("cannot read the file: {e}"))?;
+    if is_xlsx(&name, &head) {
+        read_xlsx(source, sheet, out)
+    } else {
+        read_csv(source, choose_encoding(encoding, &head), out)
+    }
+}
+
+trait ReadSeek: Read + Seek + Send {}
+impl<T: Read + Seek + Send> ReadSeek for T {}
+
+fn read_up_to(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+fn choose_encoding(asked: TextEncoding, head: &[u8]) -> &'static Encoding {
+    match asked {
+        TextEncoding::Utf8 => UTF_8,
+        TextEncoding::Gbk => GB18030,
+        TextEncoding::Auto => match std::str::from_utf8(head) {
+            Ok(_) => UTF_8,
+            // Cut in the middle of a character at the end of the sample: still UTF-8.
+            Err(e) if e.error_len().is_none() => UTF_8,
+            Err(_) => GB18030,
+        },
+    }
+}
+
+fn read_csv(source: Box<dyn ReadSeek>, encoding: &'static Encoding, out: &mpsc::Sender<Result<Vec<Row>, String>>) -> Result<(), String> {
+    let decoded = encoding_rs_io::DecodeReaderBytesBuilder::new().encoding(Some(encoding)).strip_bom(true).build(source);
+    let mut csv = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(decoded);
+    let mut batch: Vec<Row> = Vec::with_capacity(BATCH);
+    let mut record = csv::StringRecord::new();
+    let mut records = 0usize;
+    loop {
+        // The file's own line number, so that a report matches what the user's editor
+        // shows (the reader skips blank lines).
+        let mut line = csv.position().line() as usize;
+        let row: Result<Vec<String>, String> = match csv.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                // The reader reports where it started looking (before skipped blank lines)
+                // and, after the record, where the next one starts; the later of "start" and
+                // "end minus the record's own lines" is the record's first line.
+                let inner_newlines: usize = record.iter().map(|f| f.matches('\n').count()).sum();
+                let from_end = (csv.position().line() as usize).saturating_sub(1 + inner_newlines);
+                line = record.position().map_or(line, |p| p.line() as usize).max(from_end);
+                let cells: Vec<String> = record.iter().map(str::to_string).collect();
+                if cells.iter().any(|c| c.contains('\u{fffd}')) {
+                    Err(format!("the row is not valid {} text; is the file saved in another encoding (try encoding gbk or utf8)?", encoding.name()))
+                } else {
+                    Ok(cells)
+                }
+            }
+            Err(e) => match e.kind() {
+                csv::ErrorKind::Io(_) => return Err(format!("cannot read the file: {e}")),
+                _ => Err(format!("the row is not well-formed CSV: {e}")),
+            },
+        };
+        records += 1;
+        if records == 1 {
+            // The header goes alone, so that the mapping is checked before any row.
+            let header = row.map_err(|e| format!("the header row cannot be read: {e}"))?;
+            if out.blocking_send(Ok(vec![(line, Ok(header))])).is_err() {
+                return Ok(());
+            }
+            continue;
+        }
+        batch.push((line, row));
+        if batch.len() == BATCH && out.blocking_send(Ok(std::mem::take(&mut batch))).is_err() {
+            return Ok(());
+        }
+    }
+    if records == 0 {
+        return Err("the file is empty".into());
+    }
+    if !batch.is_empty() {
+        let _ = out.blocking_send(Ok(batch));
+    }
+    Ok(())
+}
+
+fn read_xlsx(source: Box<dyn ReadSeek>, sheet: Option<&str>, out: &mpsc::Sender<Result<Vec<Row>, String>>) -> Result<(), String> {
+    let mut book: Xlsx<_> = Xlsx::new(source).map_err(|e| format!("the file is not a readable XLSX workbook: {e}"))?;
+    let name = match sheet {
+        Some(s) => s.to_string(),
+        None => book.sheet_names().first().cloned().ok_or("the workbook has no sheet")?,
+    };
+    let mut cells = book.worksheet_cells_reader(&name).map_err(|e| format!("cannot read sheet {name:?}: {e}"))?;
+    let mut batch: Vec<Row> = Vec::with_capacity(BATCH);
+    let mut current: Option<(u32, Vec<String>)> = None;
+    let mut sent_header = false;
+    let mut flush = |row: u32, values: Vec<String>, batch: &mut Vec<Row>| -> bool {
+        let number = row as usize + 1;
+        if !sent_header {
+            sent_header = true;
+            return out.blocking_send(Ok(vec![(number, Ok(values))])).is_ok();
+        }
+        batch.push((number, Ok(values)));
+        if batch.len() == BATCH {
+            return out.blocking_send(Ok(std::mem::take(batch))).is_ok();
+        }
+        true
+    };
+    loop {
+        let cell = cells.next_cell().map_err(|e| format!("the sheet cannot be read: {e}"))?;
+        let Some(cell) = cell else { break };
+        let (row, col) = cell.get_position();
+        if current.as_ref().is_some_and(|(r, _)| *r != row) {
+            if let Some((r, values)) = current.take() {
+                if !flush(r, values, &mut batch) {
+                    return Ok(());
+                }
+            }
+        }
+        let entry = current.get_or_insert_with(|| (row, Vec::new()));
+        let col = col as usize;
+        if entry.1.len() <= col {
+            entry.1.resize(col + 1, String::new());
+        }
+        entry.1[col] = cell_text(cell.get_value());
+    }
+    if let Some((r, values)) = current.take() {
+        if !flush(r, values, &mut batch) {
+            return Ok(());
+        }
+    }
+    if !sent_header {
+        return Err("the sheet is empty".into());
+    }
+    if !batch.is_empty() {
+        let _ = out.blocking_send(Ok(batch));
+    }
+    Ok(())
+}
+
+/// A cell as the text a person would have typed; dates as their serial day, which the
+/// date reader understands.
+fn cell_text(value: &DataRef<'_>) -> String {
+    match value {
+        DataRef::Int(i) => i.to_string(),
+        DataRef::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
+        DataRef::Float(f) => f.to_string(),
+        DataRef::String(s) => s.clone(),
+        DataRef::SharedString(s) => s.to_string(),
+        DataRef::Bool(b) => b.to_string(),
+        DataRef::DateTime(d) => d.as_f64().to_string(),
+        DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => s.clone(),
+        DataRef::Error(_) | DataRef::Empty => String::new(),
+    }
+}

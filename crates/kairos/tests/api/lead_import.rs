@@ -1,0 +1,232 @@
+//! Lead import from CSV and XLSX, through the API and the command line: per-row reports,
+//! column mapping, encodings, bad cells, duplicates, all-or-nothing, size limits.
+
+use std::io::Write;
+use std::process::Command;
+
+use kairos_testkit::{Client, TestApp};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+async fn upload(c: &Client, app: &TestApp, name: &str, bytes: Vec<u8>, mapping: Option<Value>) -> (StatusCode, Value) {
+    let mut form = reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()));
+    if let Some(m) = mapping {
+        form = form.text("mapping", m.to_string());
+    }
+    let resp = reqwest::Client::new()
+        .post(format!("{}/api/v1/leads/import", app.address))
+        .bearer_auth(c.token().unwrap())
+        .multipart(form)
+        .send()
+        .await
+        .expect("request reaches the server");
+    let status = resp.status();
+    let text = resp.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+fn outcome(report: &Value, row: u64) -> &Value {
+    report["outcomes"].as_array().unwrap().iter().find(|o| o["row"] == row).unwrap_or_else(|| panic!("no row {row} in {report}"))
+}
+
+async fn lead_total(c: &Client) -> i64 {
+    c.get("/api/v1/leads").await.body["total"].as_i64().unwrap()
+}
+
+const CSV: &str = "\u{feff}公司名称,联系人,手机,邮箱,来源,预算,预计采购时间,决策人,备注\n\
+    上海云帆科技有限公司,李雷,13800000001,lilei@yunfan.example,展会,50万,2027/3/1,是,\"booth 12, hall 3\"\n\
+    杭州青禾软件,韩梅梅,13800000002,,官网,\"120,000.00\",2027-04-15,否,\n\
+    苏州远景,张三,13800000003,,广告,lots,2027-13-01,maybe,\n\
+    ,,13800000004,,,,,,\n\
+    \n\
+    南京启明,王五,138-0000-0001,,展会,,,,repeat of row 2\n\
+    宁波海天,赵六,13800000006,zhao@,carrier pigeon,,,,\n";
+
+#[tokio::test]
+async fn a_csv_import_reports_every_row_and_imports_the_valid_ones() {
+    let app = TestApp::spawn().await;
+    let ws = app.workspace("Import").await;
+    let admin = &ws.admin;
+    let (status, report) = upload(admin, &app, "leads.csv", CSV.as_bytes().to_vec(), None).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["rows"], 6, "blank lines are not rows: {report}");
+    assert_eq!(report["created"], 2);
+    assert_eq!(report["refused"], 4);
+    assert_eq!(report["committed"], true);
+    let first = outcome(&report, 2);
+    assert_eq!(first["outcome"], "created");
+    let l = admin.get(&format!("/api/v1/leads/{}", first["lead_id"].as_str().unwrap())).await.body;
+    assert_eq!(l["company"], "上海云帆科技有限公司");
+    assert_eq!(l["source"], "exhibition");
+    assert_eq!(l["budget_amount"], 50_000_000);
+    assert_eq!(l["expected_purchase_date"], "2027-03-01");
+    assert_eq!(l["is_decision_maker"], true);
+    assert_eq!(l["notes"], "booth 12, hall 3");
+    assert_eq!(outcome(&report, 3)["outcome"], "created");
+    // Bad cells name their fields.
+    let fields = |row: u64| -> Vec<String> {
+        let mut f: Vec<String> = outcome(&report, row)["problems"].as_array().unwrap().iter().map(|p| p["field"].as_str().unwrap().to_string()).collect();
+        f.sort();
+        f
+    };
+    assert_eq!(fields(4), ["budget_amount", "expected_purchase_date", "is_decision_maker"]);
+    assert_eq!(fields(5), ["company"]);
+    // Row 7 repeats row 2's phone in another spelling: a duplicate, refused by default.
+    assert_eq!(outcome(&report, 7)["outcome"], "refused");
+    assert_eq!(fields(7), ["phone"]);
+    assert_eq!(fields(8), ["email", "source"]);
+    assert_eq!(lead_total(admin).await, 2);
+
+    // The same file again with merge: the two are merged, the repeat row merges too.
+    let (_, report) = upload(admin, &app, "leads.csv", CSV.as_bytes().to_vec(), Some(json!({"on_duplicate": "merge"}))).await;
+    assert_eq!(report["merged"], 3, "{report}");
+    assert_eq!(report["created"], 0);
+    assert_eq!(lead_total(admin).await, 2);
+
+    // All or nothing: one bad row and nothing goes in.
+    let file = "company,phone\nAlpha Ltd,13900000001\nBeta Ltd,12\n";
+    let (_, report) = upload(admin, &app, "x.csv", file.as_bytes().to_vec(), Some(json!({"all_or_nothing": true}))).await;
+    assert_eq!(report["committed"], false, "{report}");
+    assert_eq!(outcome(&report, 2)["outcome"], "not_imported");
+    assert_eq!(outcome(&report, 3)["outcome"], "refused");
+    assert_eq!(lead_total(admin).await, 2);
+
+    // A mapping for unusual headers; a mapping naming a missing column refuses the file.
+    let file = "Firma;Telefon\nGamma GmbH;+49 30 1234567\n".replace(';', ",");
+    let mapping = json!({"columns": {"company": "Firma", "phone": "Telefon"}, "source": "partner", "campaign": "DACH"});
+    let (status, report) = upload(admin, &app, "de.csv", file.as_bytes().to_vec(), Some(mapping)).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["created"], 1);
+    let l = admin.get(&format!("/api/v1/leads/{}", outcome(&report, 2)["lead_id"].as_str().unwrap())).await.body;
+    assert_eq!((l["source"].as_str(), l["campaign"].as_str()), (Some("partner"), Some("DACH")));
+    let (status, report) = upload(admin, &app, "de.csv", file.as_bytes().to_vec(), Some(json!({"columns": {"company": "Firma", "phone": "Handy"}}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(report["error"]["message"].as_str().unwrap().contains("Handy"), "{report}");
+    let (status, report) = upload(admin, &app, "x.csv", b"company,city\nDelta,Paris\n".to_vec(), None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(report["error"]["details"]["fields"][0]["problem"].as_str().unwrap().contains("phone"), "{report}");
+    let (status, _) = upload(admin, &app, "x.csv", Vec::new(), None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn gbk_files_xlsx_workbooks_and_oversized_uploads() {
+    let app = TestApp::spawn().await;
+    let ws = app.workspace("Encodings").await;
+    let admin = &ws.admin;
+    // Excel in China saves CSV as GBK: detected and read as such.
+    let text = "公司名称,联系人,手机\n广州南粤物流,陈小姐,13600000001\n";
+    let (gbk, _, _) = encoding_rs::GBK.encode(text);
+    let (status, report) = upload(admin, &app, "gbk.csv", gbk.to_vec(), None).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["created"], 1, "{report}");
+    let l = admin.get(&format!("/api/v1/leads/{}", outcome(&report, 2)["lead_id"].as_str().unwrap())).await.body;
+    assert_eq!(l["company"], "广州南粤物流");
+    // Forced to read it as UTF-8, the row is refused with a hint instead of imported garbled.
+    let (status, report) = upload(admin, &app, "gbk.csv", gbk.to_vec(), Some(json!({"encoding": "utf8", "columns": {"phone": "手机"}}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "the header itself is unreadable: {report}");
+
+    // XLSX, dates as Excel serial numbers.
+    let xlsx = workbook(&[
+        &["公司名称", "联系人", "手机", "预计采购时间", "预算"],
+        &["深圳星河电子", "周先生", "13500000001", "#46447", "#300000"],
+        &["东莞宏达", "", "", "", ""],
+    ]);
+    let (status, report) = upload(admin, &app, "leads.xlsx", xlsx, None).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["created"], 1, "{report}");
+    assert_eq!(report["refused"], 1);
+    let l = admin.get(&format!("/api/v1/leads/{}", outcome(&report, 2)["lead_id"].as_str().unwrap())).await.body;
+    assert_eq!(l["expected_purchase_date"], "2027-03-01");
+    assert_eq!(l["budget_amount"], 30_000_000);
+    let (status, report) = upload(admin, &app, "broken.xlsx", b"PK\x03\x04 not really a zip".to_vec(), None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{report}");
+
+    // 50 MB is past the upload limit: 413 naming the way that works, nothing imported.
+    let before = lead_total(admin).await;
+    let mut big = b"company,phone\n".to_vec();
+    let line = b"Some Company With A Long Name,13700000000\n";
+    while big.len() < 50 * 1024 * 1024 {
+        big.extend_from_slice(line);
+    }
+    let (status, report) = upload(admin, &app, "big.csv", big, None).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{report}");
+    assert!(report["error"]["message"].as_str().unwrap().contains("kairos import leads"));
+    assert_eq!(lead_total(admin).await, before);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_command_line_imports_a_file_with_a_mapping_and_writes_a_report() {
+    let app = TestApp::spawn().await;
+    let ws = app.workspace("Cli Import").await;
+    let dir = std::env::temp_dir().join(format!("kairos-import-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("leads.csv");
+    let mut f = std::fs::File::create(&file).unwrap();
+    writeln!(f, "Org,Person,Mobile,Budget").unwrap();
+    for i in 0..1200 {
+        writeln!(f, "Company {i},Person {i},1390000{i:04},{}", if i == 7 { "n/a".to_string() } else { format!("{}", i * 1000) }).unwrap();
+    }
+    drop(f);
+    let mapping = dir.join("mapping.json");
+    std::fs::write(&mapping, r#"{"columns": {"company": "Org", "contact_name": "Person", "phone": "Mobile", "budget_amount": "Budget"}, "source": "exhibition"}"#).unwrap();
+    let report = dir.join("report.csv");
+    let o = Command::new(env!("CARGO_BIN_EXE_kairos"))
+        .args(["import", "leads"])
+        .arg(&file)
+        .arg("--mapping")
+        .arg(&mapping)
+        .arg("--report")
+        .arg(&report)
+        .env("DATABASE_URL", &app.database_url)
+        .env("KAIROS_LOG", "warn")
+        .output()
+        .expect("kairos runs");
+    let out = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.status.code(), Some(2), "some rows were refused: {out}");
+    assert!(out.contains("1200 rows"), "{out}");
+    assert!(out.contains("1199 created"), "{out}");
+    assert!(out.contains("row 9: budget_amount"), "{out}");
+    let written = std::fs::read_to_string(&report).unwrap();
+    assert_eq!(written.lines().count(), 1201, "one line per row and a header");
+    assert!(written.lines().any(|l| l.starts_with("9,refused,,\"budget_amount\"")), "{written}");
+    assert_eq!(ws.admin.get("/api/v1/leads?source=exhibition").await.body["total"], 1199);
+    let _ = std::fs::remove_dir_all(&dir);
+    app.stop().await;
+}
+
+/// A minimal XLSX workbook: one sheet, inline strings, numbers for cells written `#n`.
+fn workbook(rows: &[&[&str]]) -> Vec<u8> {
+    use zip::write::SimpleFileOptions;
+    let mut sheet = String::from(r#"<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>"#);
+    for (r, row) in rows.iter().enumerate() {
+        sheet.push_str(&format!(r#"<row r="{}">"#, r + 1));
+        for (c, cell) in row.iter().enumerate() {
+            let col = (b'A' + c as u8) as char;
+            if cell.is_empty() {
+                continue;
+            }
+            match cell.strip_prefix('#') {
+                Some(n) => sheet.push_str(&format!(r#"<c r="{col}{}"><v>{n}</v></c>"#, r + 1)),
+                None => sheet.push_str(&format!(r#"<c r="{col}{}" t="inlineStr"><is><t>{cell}</t></is></c>"#, r + 1)),
+            }
+        }
+        sheet.push_str("</row>");
+    }
+    sheet.push_str("</sheetData></worksheet>");
+    let files = [
+        ("[Content_Types].xml", r#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>"#.to_string()),
+        ("_rels/.rels", r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#.to_string()),
+        ("xl/workbook.xml", r#"<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Leads" sheetId="1" r:id="rId1"/></sheets></workbook>"#.to_string()),
+        ("xl/_rels/workbook.xml.rels", r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#.to_string()),
+        ("xl/worksheets/sheet1.xml", sheet),
+    ];
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, body) in files {
+        out.start_file(name, SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored)).unwrap();
+        out.write_all(body.as_bytes()).unwrap();
+    }
+    out.finish().unwrap().into_inner()
+}
