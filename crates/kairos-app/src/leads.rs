@@ -134,7 +134,7 @@ pub struct LeadPatch {
     pub owner_id: Option<Option<String>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LeadQuery {
     /// Text search on company, contact name, phone and e-mail.

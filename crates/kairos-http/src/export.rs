@@ -14,7 +14,7 @@ pub struct FormatQuery {
 }
 
 /// The tables reports keep their rows in, in order of preference.
-const TABLES: [&str; 10] = ["stages", "groups", "buckets", "categories", "points", "leaderboard", "periods", "by_reason", "columns", "items"];
+const TABLES: [&str; 11] = ["sources", "stages", "groups", "buckets", "categories", "points", "leaderboard", "periods", "by_reason", "columns", "items"];
 
 /// Answers JSON, or the report's main table as CSV.
 pub fn respond<T: Serialize>(name: &str, format: Option<&str>, report: T) -> Result<Response, ApiError> {

@@ -45,7 +45,7 @@ use crate::error::ApiError;
         api::settings::create_close_reason, api::settings::update_close_reason, api::settings::get_workspace, api::settings::patch_workspace,
         api::pipeline::pipeline, api::pipeline::fx_rates, api::pipeline::put_fx_rates,
         api::reports::funnel, api::reports::win_rate, api::reports::loss_reasons, api::reports::forecast,
-        api::reports::dwell, api::reports::cycle, api::reports::conversion, api::reports::movement, api::reports::trend, api::reports::team, api::reports::forecast_accuracy,
+        api::reports::dwell, api::reports::cycle, api::reports::conversion, api::reports::movement, api::reports::trend, api::reports::team, api::reports::forecast_accuracy, api::reports::lead_sources,
         api::targets::list, api::targets::create, api::targets::update, api::targets::delete,
         api::leads::list, api::leads::create, api::leads::get, api::leads::update, api::leads::archive, api::leads::restore,
         api::leads::claim, api::leads::convert, api::leads::import, api::leads::get_rules, api::leads::put_rules,
@@ -123,6 +123,7 @@ pub fn router(app: App, settings: HttpSettings) -> Router {
         .route("/reports/trend", get(api::reports::trend))
         .route("/reports/team", get(api::reports::team))
         .route("/reports/forecast-accuracy", get(api::reports::forecast_accuracy))
+        .route("/reports/lead-sources", get(api::reports::lead_sources))
         .route("/targets", get(api::targets::list).post(api::targets::create))
         .route("/targets/{id}", axum::routing::patch(api::targets::update).delete(api::targets::delete))
         .route("/fx-rates", get(api::pipeline::fx_rates).put(api::pipeline::put_fx_rates))

@@ -547,3 +547,61 @@ pub async fn save_lead_settings(
     };
     if n == 0 { Err(StoreError::StaleVersion) } else { Ok(()) }
 }
+
+/// Per source and currency of the won deals: leads, qualified, converted, won, won amount.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SourceRow {
+    pub source: String,
+    pub currency: Option<String>,
+    pub leads: i64,
+    pub qualified: i64,
+    pub converted: i64,
+    pub won: i64,
+    pub won_amount: i64,
+}
+
+/// The lead-source funnel of the leads created in `[from, to)` that the caller may see,
+/// aggregated in the database (one row per source and won-deal currency).
+pub async fn source_stats(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, from: DateTime<Utc>, to: DateTime<Utc>) -> StoreResult<Vec<SourceRow>> {
+    let mut q = scoped_select(ws, scope);
+    q.join_as(
+        sea_query::JoinType::LeftJoin,
+        Alias::new("opportunity"),
+        Alias::new("o"),
+        Cond::all()
+            .add(col("o", "workspace_id").equals((Alias::new("l"), Alias::new("workspace_id"))))
+            .add(col("o", "opportunity_id").equals((Alias::new("l"), Alias::new("opportunity_id"))))
+            .add(col("o", "status").eq("won")),
+    )
+    .expr_as(col("l", "source"), Alias::new("source"))
+    .expr_as(col("o", "currency"), Alias::new("currency"))
+    .expr_as(Expr::cust("COUNT(*)"), Alias::new("leads"))
+    .expr_as(Expr::cust("COALESCE(SUM(CASE WHEN l.status IN ('qualified', 'converted') THEN 1 ELSE 0 END), 0)"), Alias::new("qualified"))
+    .expr_as(Expr::cust("COALESCE(SUM(CASE WHEN l.status = 'converted' THEN 1 ELSE 0 END), 0)"), Alias::new("converted"))
+    .expr_as(Expr::cust("COUNT(o.opportunity_id)"), Alias::new("won"))
+    .expr_as(Expr::cust("COALESCE(SUM(o.amount), 0)"), Alias::new("won_amount"))
+    .and_where(col("l", "archived_at").is_null())
+    .and_where(col("l", "created_at").gte(from))
+    .and_where(col("l", "created_at").lt(to))
+    .add_group_by([col("l", "source").into(), col("o", "currency").into()]);
+    c.fetch_all(&q).await
+}
+
+/// Source, creation and conversion time of the converted leads created in `[from, to)`.
+pub async fn conversion_times(
+    c: &mut Conn<'_>,
+    ws: WorkspaceId,
+    scope: &DataScope,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> StoreResult<Vec<(String, DateTime<Utc>, DateTime<Utc>)>> {
+    let mut q = scoped_select(ws, scope);
+    q.column((Alias::new("l"), Alias::new("source")))
+        .column((Alias::new("l"), Alias::new("created_at")))
+        .column((Alias::new("l"), Alias::new("converted_at")))
+        .and_where(col("l", "archived_at").is_null())
+        .and_where(col("l", "converted_at").is_not_null())
+        .and_where(col("l", "created_at").gte(from))
+        .and_where(col("l", "created_at").lt(to));
+    c.fetch_all(&q).await
+}

@@ -94,3 +94,11 @@ pub async fn forecast_accuracy(
 ) -> ApiResult<Response> {
     respond("forecast-accuracy", f.format.as_deref(), s.app.forecast_accuracy(&actor, &q, a.days_before.as_deref()).await?)
 }
+
+/// Per lead source: leads, qualified, converted, won deals, revenue, rates and days to
+/// convert, for leads created in the period (default: this year).
+#[utoipa::path(get, path = "/api/v1/reports/lead-sources", tag = "reports", security(("bearer" = [])), params(ReportQuery, ("format" = Option<String>, Query, description = "json (default) or csv")),
+    responses((status = 200, body = kairos_app::lead_reports::LeadSources), (status = 422, body = ErrorBody)))]
+pub async fn lead_sources(State(s): State<AppState>, Caller(actor): Caller, QueryParams(q): QueryParams<ReportQuery>, QueryParams(f): QueryParams<FormatQuery>) -> ApiResult<Response> {
+    respond("lead-sources", f.format.as_deref(), s.app.lead_sources(&actor, &q).await?)
+}

@@ -25,6 +25,7 @@ pub mod assets;
 pub mod forms;
 pub mod home;
 pub mod i18n;
+pub mod leads;
 pub mod opportunity;
 pub mod pipeline;
 pub mod reports;
@@ -57,6 +58,12 @@ pub fn routes() -> Router<AppState> {
         .route("/accounts/{id}", get(accounts::show))
         .route("/accounts/{id}/contacts", post(accounts::add_contact))
         .route("/accounts/{id}/opportunities", post(accounts::new_opportunity))
+        .route("/leads", get(leads::list).post(leads::create))
+        .route("/leads/import", post(leads::import))
+        .route("/leads/{id}", get(leads::show))
+        .route("/leads/{id}/claim", post(leads::claim))
+        .route("/leads/{id}/status", post(leads::set_status))
+        .route("/leads/{id}/convert", post(leads::convert))
         .route("/approvals", get(approvals::inbox))
         .route("/approvals/{id}/decide", post(approvals::decide))
         .route("/reports", get(reports::page))
@@ -97,7 +104,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
 });
 
 /// Every template, by name; the render tests walk this list.
-pub const TEMPLATE_SOURCES: [(&str, &str); 18] = [
+pub const TEMPLATE_SOURCES: [(&str, &str); 21] = [
+    ("leads.html", include_str!("../../templates/leads.html")),
+    ("lead.html", include_str!("../../templates/lead.html")),
+    ("_import_report.html", include_str!("../../templates/_import_report.html")),
     ("accounts.html", include_str!("../../templates/accounts.html")),
     ("account.html", include_str!("../../templates/account.html")),
     ("_duplicate.html", include_str!("../../templates/_duplicate.html")),

@@ -13,6 +13,7 @@ fn every_label_key_used_anywhere_exists_in_both_catalogs() {
         include_str!("home.rs"),
         include_str!("approvals.rs"),
         include_str!("accounts.rs"),
+        include_str!("leads.rs"),
         include_str!("session.rs"),
         include_str!("mod.rs"),
     ];
@@ -34,7 +35,9 @@ fn every_label_key_used_anywhere_exists_in_both_catalogs() {
         }
     }
     // Keys built from values (status.{s}, report.{r}, …): every value they can take.
-    let families: [(&str, &[&str]); 15] = [
+    let families: [(&str, &[&str]); 17] = [
+        ("lead_status", &["new", "working", "qualified", "disqualified", "converted"]),
+        ("source", &["exhibition", "web", "ad", "social", "partner", "referral", "inbound_call", "other"]),
         ("account_type", &["enterprise", "government", "institution", "individual"]),
         ("status", &["open", "won", "lost", "invalid"]),
         ("flag", &["priority", "overdue", "pending_approval"]),
@@ -130,4 +133,34 @@ fn the_gate_form_offers_an_input_for_every_missing_criterion() {
     assert!(html.contains("name=\"tick\" value=\"s2:needs_survey\""));
     assert!(html.contains("name=\"doc:需求确认单\" type=\"file\""));
     assert!(html.contains("href=\"/opportunities/o1\""), "criteria without an inline input link to the card");
+}
+
+#[test]
+fn lead_pages_render_scores_statuses_and_the_import_report() {
+    let lead = serde_json::json!({
+        "id": "l1", "source": "exhibition", "campaign": "CIIF <2026>", "company": "华东<精密>", "company_key": null, "contact_name": "王经理", "title": null,
+        "phone": "139", "email": null, "region": "华东", "industry": null, "notes": "line1\nline2", "budget_amount": 50_000_000, "budget_approved": true,
+        "is_decision_maker": null, "need_description": null, "need_match": 80, "expected_purchase_date": "2027-03-01", "status": "qualified",
+        "disqualify_reason": null, "score": 65, "score_hits": [{"rule": "Exhibition", "points": 10}, {"rule": "Cold", "points": -5}], "owner_id": null,
+        "org_unit_id": null, "assigned_at": null, "assigned_by_rule": "no assignment rule matched", "account_id": null, "contact_id": null,
+        "opportunity_id": null, "converted_at": null, "archived": false, "archived_at": null, "created_at": "2026-11-23T01:00:00Z",
+        "updated_at": "2026-11-23T01:00:00Z", "version": 2
+    });
+    for lang in [Lang::ZhCn, Lang::En] {
+        let statuses = vec!["new", "working", "qualified", "disqualified"];
+        let html = render_ok("lead.html", context! { l => lead.clone(), owner => "", statuses, read_only => false, ..base(lang) });
+        assert!(html.contains("华东&lt;精密&gt;") && html.contains("CIIF &lt;2026&gt;"), "escaped");
+        assert!(html.contains("hx-post=\"/leads/l1/claim\""), "a pool lead offers the claim");
+        assert!(html.contains("-5") && html.contains("+10"));
+        assert!(html.contains(&i18n::label(lang, "lead_status.qualified")));
+        let rows = vec![lead.clone()];
+        let owners: HashMap<String, String> = HashMap::new();
+        let query = serde_json::json!({"q": null, "status": "qualified", "source": null, "owner_id": "pool"});
+        let html = render_ok("leads.html", context! { rows, total => 1, next => (), query, owners, sources => ["exhibition", "web"], my_id => "u1", ..base(lang) });
+        assert!(html.contains("href=\"/leads/l1\"") && html.contains(&i18n::label(lang, "leads.pool")));
+        let report = serde_json::json!({"rows": 3, "created": 1, "merged": 1, "refused": 1, "committed": false, "outcomes": []});
+        let refused = vec![serde_json::json!({"row": 4, "outcome": "refused", "lead_id": null, "problems": [{"field": "phone", "problem": "<dup>"}]})];
+        let html = render_ok("_import_report.html", context! { r => report, refused, ..base(lang) });
+        assert!(html.contains("&lt;dup&gt;") && html.contains(&i18n::label(lang, "leads.not_committed")));
+    }
 }

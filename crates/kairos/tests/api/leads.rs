@@ -223,6 +223,32 @@ async fn conversion_creates_or_matches_everything_in_one_transaction() {
     assert_eq!(lead_after["opportunity_id"], opp["id"]);
     let account = r.body["account"]["id"].as_str().unwrap().to_string();
 
+    // The deal is won: the lead-source report follows the lead to its revenue.
+    let opp_id = opp["id"].as_str().unwrap().to_string();
+    let today = chrono::Utc::now().date_naive().to_string();
+    let r = rep
+        .post(&format!("/api/v1/opportunities/{opp_id}/close"), json!({"outcome": "won", "version": 1, "contract_number": "HT-L-1", "contract_signed_on": today}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    rep.create("/api/v1/leads", json!({"source": "exhibition", "company": "另一家展会客户", "phone": "13300000000", "owner_id": o.rep_sh_id})).await;
+    rep.create("/api/v1/leads", json!({"source": "web", "company": "官网访客公司", "phone": "13300000001", "owner_id": o.rep_sh_id})).await;
+    let report = rep.get("/api/v1/reports/lead-sources").await;
+    assert_eq!(report.status, StatusCode::OK, "{}", report.body);
+    let line = |source: &str| report.body["sources"].as_array().unwrap().iter().find(|l| l["source"] == source).cloned().unwrap();
+    let ex = line("exhibition");
+    assert_eq!((ex["leads"].as_u64(), ex["converted"].as_u64(), ex["opportunities_won"].as_u64()), (Some(2), Some(1), Some(1)), "{ex}");
+    assert_eq!(ex["revenue"], 80000000);
+    assert_eq!(ex["conversion_rate"], 0.5);
+    assert_eq!(ex["win_rate"], 1.0);
+    assert_eq!(ex["days_to_convert"]["count"], 1);
+    assert_eq!(line("web")["leads"], 1);
+    assert_eq!(line("partner")["leads"], 0, "every source is listed");
+    assert_eq!(report.body["total"]["leads"], 3);
+    assert_eq!(o.rep_bj.get("/api/v1/reports/lead-sources").await.body["total"]["leads"], 0, "the report follows the lead scope");
+    let csv = rep.get("/api/v1/reports/lead-sources?format=csv").await;
+    assert!(csv.body.as_str().unwrap().contains("exhibition,2,"), "{}", csv.body);
+    assert_eq!(rep.get("/api/v1/reports/lead-sources?period=2026-13").await.status, StatusCode::UNPROCESSABLE_ENTITY);
+
     // Read-only from now on.
     let r = rep.patch(&format!("/api/v1/leads/{a}"), json!({"version": 2, "notes": "x"})).await;
     assert_eq!(r.code(), "lead_converted", "{}", r.body);

@@ -4,7 +4,7 @@
 
 use kairos_testkit::{Client, PASSWORD, TestApp};
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::fixture::{Org, org};
 
@@ -317,4 +317,50 @@ async fn the_card_links_and_unlinks_decision_chain_contacts_and_health_follows()
     let (status, _, _) = b.post_form(&format!("/opportunities/{id}/contacts"), &[("contact_id", &boss), ("version", "2"), ("action", "unlink")]).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(o.rep_sh.get(&format!("/api/v1/opportunities/{id}")).await.body["contacts"].as_array().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn leads_are_captured_imported_claimed_and_converted_in_the_browser() {
+    let app = TestApp::spawn().await;
+    let o = org(&app).await;
+    let rep = Browser::login(&app, "rep.sh@acme.test").await;
+    let (status, html) = rep.page("/leads").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("hx-post=\"/leads/import\""), "{html}");
+    // A new lead nobody claims goes to the pool (no rules yet).
+    let r = rep.http.post(format!("{}/leads", app.address)).header("x-csrf-token", &rep.csrf).header("hx-request", "true")
+        .form(&[("company", "浙江新风电器"), ("contact_name", "钱经理"), ("phone", "13911112222"), ("source", "exhibition"), ("budget_amount", "500,000"), ("assign", "rules")])
+        .send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let lead_page = r.headers()["hx-redirect"].to_str().unwrap().to_string();
+    let id = lead_page.trim_start_matches("/leads/").to_string();
+    let lead = o.rep_sh.get(&format!("/api/v1/leads/{id}")).await.body;
+    assert_eq!((lead["owner_id"].clone(), lead["budget_amount"].clone()), (Value::Null, json!(50_000_000)));
+    // The same phone again is a duplicate the form says so about.
+    let (status, _, html) = rep.post_form("/leads", &[("company", "X"), ("phone", "139-1111-2222")]).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{html}");
+    // Claim, disqualify without a reason (refused), then convert into account + deal.
+    let (_, page) = rep.page(&lead_page).await;
+    assert!(page.contains(&format!("hx-post=\"/leads/{id}/claim\"")));
+    let (status, _, html) = rep.post_form(&format!("/leads/{id}/claim"), &[]).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let (status, _, _) = rep.post_form(&format!("/leads/{id}/status"), &[("version", "2"), ("status", "disqualified")]).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = rep.http.post(format!("{}/leads/{id}/convert", app.address)).header("x-csrf-token", &rep.csrf).header("hx-request", "true")
+        .form(&[("version", "2"), ("create_opportunity", "1"), ("expected_close_date", "2027-06-30")]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let deal = r.headers()["hx-redirect"].to_str().unwrap().trim_start_matches("/opportunities/").to_string();
+    let opp = o.rep_sh.get(&format!("/api/v1/opportunities/{deal}")).await.body;
+    assert_eq!((opp["amount"].clone(), opp["source"].clone()), (json!(50_000_000), json!("exhibition")));
+    let (_, page) = rep.page(&lead_page).await;
+    assert!(page.contains(&format!("href=\"/opportunities/{deal}\"")) && !page.contains("/convert\""), "converted leads are read-only");
+    // A file import answers its report inline.
+    let form = reqwest::multipart::Form::new()
+        .part("file", reqwest::multipart::Part::bytes("公司名称,联系人,手机\n甲公司,甲,13700000001\n乙公司,乙,12\n".as_bytes().to_vec()).file_name("l.csv"))
+        .text("source", "web");
+    let r = rep.http.post(format!("{}/leads/import", app.address)).header("x-csrf-token", &rep.csrf).header("hx-request", "true").multipart(form).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("<strong>2</strong>") && html.contains("<td class=\"num\">3</td>") && html.contains("<code>phone</code>"), "{html}");
+    assert_eq!(o.rep_sh.get("/api/v1/leads?source=web").await.body["total"], 1);
 }
