@@ -236,7 +236,6 @@ impl App {
         }
 
         // Write: new leads in batches, merged ones one by one (few).
-        let fresh_by_id: HashMap<LeadId, usize> = fresh.iter().enumerate().map(|(i, l)| (l.id, i)).collect();
         store::insert_leads(c, &fresh, ctx.by).await.map_err(|e| match e {
             kairos_store::StoreError::Unique { .. } => AppError::Conflict {
                 code: "duplicate",
@@ -257,20 +256,18 @@ impl App {
         self.flush_assignments(c, ctx).await?;
 
         // Answer in input order: created leads by their id, merges with the merged record.
-        let mut fresh_iter = fresh.iter();
+        // Created leads move into the answers; a capture merged into a lead created earlier
+        // in the same batch answers that lead's id (only imports batch several captures).
+        let mut fresh_iter = fresh.into_iter();
         let mut answers = Vec::with_capacity(out.len());
         for slot in out {
             answers.push(match slot {
                 Some(Captured::Merged(stub)) => {
-                    let lead = merged_out.get(&stub.id).cloned().or_else(|| fresh_by_id.get(&stub.id).map(|i| fresh[*i].clone()));
-                    match lead {
-                        Some(l) => Captured::Merged(l),
-                        None => Captured::Refused(AppError::internal("merged lead went missing")),
-                    }
+                    Captured::Merged(merged_out.get(&stub.id).cloned().unwrap_or(stub))
                 }
                 Some(other) => other,
                 None => match fresh_iter.next() {
-                    Some(l) => Captured::Created(l.clone()),
+                    Some(l) => Captured::Created(l),
                     None => Captured::Refused(AppError::internal("created lead went missing")),
                 },
             });

@@ -10,7 +10,9 @@ use std::io::{Read, Seek};
 
 use calamine::{DataRef, Reader, Xlsx};
 use encoding_rs::{Encoding, GB18030, UTF_8};
-use kairos_domain::ids::{LeadId, UserId};
+use chrono::{DateTime, Utc};
+use kairos_domain::ids::{LeadId, UserId, WorkspaceId};
+use kairos_domain::lead::Lead;
 use kairos_domain::lead::LeadSource;
 use kairos_domain::lead_import::{self as cells, column_map};
 use kairos_domain::{FieldError, FieldErrors, text};
@@ -103,8 +105,86 @@ fn is_xlsx(name: &str, head: &[u8]) -> bool {
     name.ends_with(".xlsx") || (head.starts_with(b"PK\x03\x04") && !name.ends_with(".csv"))
 }
 
-/// A row as read: its number in the file and its cells, or why it could not be read.
-type Row = (usize, Result<Vec<String>, String>);
+/// What the reader thread hands over: the header first, then parsed rows.
+enum Msg {
+    Header(Vec<String>),
+    Rows(Vec<(usize, Parsed)>),
+}
+
+/// A row after parsing, done on the reader thread so that it overlaps the database work.
+enum Parsed {
+    Blank,
+    Unreadable(String),
+    Lead { draft: Option<Lead>, owner_email: Option<String>, problems: Vec<FieldError> },
+}
+
+/// How rows become lead drafts, known once the header has been mapped.
+struct RowParser {
+    columns: Vec<(&'static str, usize)>,
+    ws: WorkspaceId,
+    now: DateTime<Utc>,
+    default_source: LeadSource,
+    campaign: Option<String>,
+}
+
+impl RowParser {
+    fn parse(&self, read: Result<Vec<String>, String>) -> Parsed {
+        let cells = match read {
+            Ok(cells) => cells,
+            Err(e) => return Parsed::Unreadable(e),
+        };
+        if cells.iter().all(|c| c.trim().is_empty()) {
+            return Parsed::Blank;
+        }
+        let mut errors = FieldErrors::new();
+        let (mut input, owner_email) = row_input(&mut errors, &self.columns, &cells);
+        if input.campaign.is_none() {
+            input.campaign.clone_from(&self.campaign);
+        }
+        let draft = parse_new_lead(&mut errors, &input, self.ws, LeadId::from_uuid(uuid::Uuid::now_v7()), self.now, self.default_source);
+        Parsed::Lead { draft, owner_email, problems: errors.into_vec() }
+    }
+}
+
+/// The reader thread's side: sends the header, waits for the parser, then parses and sends
+/// rows in batches. `false` from `push` means the importer stopped listening.
+struct Sink<'a> {
+    out: &'a mpsc::Sender<Msg>,
+    plan: std::sync::mpsc::Receiver<Option<std::sync::Arc<RowParser>>>,
+    parser: Option<std::sync::Arc<RowParser>>,
+    batch: Vec<(usize, Parsed)>,
+}
+
+impl Sink<'_> {
+    fn push(&mut self, line: usize, read: Result<Vec<String>, String>) -> Result<bool, String> {
+        let Some(parser) = &self.parser else {
+            let header = read.map_err(|e| format!("the header row cannot be read: {e}"))?;
+            if self.out.blocking_send(Msg::Header(header)).is_err() {
+                return Ok(false);
+            }
+            match self.plan.recv() {
+                Ok(Some(p)) => self.parser = Some(p),
+                _ => return Ok(false),
+            }
+            return Ok(true);
+        };
+        self.batch.push((line, parser.parse(read)));
+        if self.batch.len() == BATCH {
+            return Ok(self.out.blocking_send(Msg::Rows(std::mem::take(&mut self.batch))).is_ok());
+        }
+        Ok(true)
+    }
+
+    fn finish(self) -> Result<(), String> {
+        if self.parser.is_none() {
+            return Err("the file is empty".into());
+        }
+        if !self.batch.is_empty() {
+            let _ = self.out.blocking_send(Msg::Rows(self.batch));
+        }
+        Ok(())
+    }
+}
 
 impl App {
     /// `kairos import leads` and `POST /api/v1/leads/import`. `progress` hears the number of
@@ -127,65 +207,61 @@ impl App {
         let default_source = default_source.unwrap_or(LeadSource::Other);
         let on_duplicate = mapping.on_duplicate.unwrap_or_default();
 
-        let (tx_rows, mut rx) = mpsc::channel::<Result<Vec<Row>, String>>(4);
+        let (tx_rows, mut rx) = mpsc::channel::<Msg>(4);
+        let (tx_plan, rx_plan) = std::sync::mpsc::channel();
         let encoding = mapping.encoding.unwrap_or_default();
         let sheet = mapping.sheet.clone();
-        let reader = tokio::task::spawn_blocking(move || read_rows(file, encoding, sheet.as_deref(), &tx_rows));
+        let reader = tokio::task::spawn_blocking(move || {
+            let sink = Sink { out: &tx_rows, plan: rx_plan, parser: None, batch: Vec::with_capacity(BATCH) };
+            read_rows(file, encoding, sheet.as_deref(), sink)
+        });
 
         // The header comes first; without a usable one nothing is imported.
-        let header = match rx.recv().await {
-            Some(Ok(mut first)) if !first.is_empty() => match first.remove(0).1 {
-                Ok(h) => (h, first),
-                Err(e) => return Err(AppError::field("file", e)),
-            },
-            Some(Ok(_)) | None => {
+        let headers = match rx.recv().await {
+            Some(Msg::Header(h)) => h,
+            _ => {
                 let why = reader.await.map_err(AppError::unexpected)?.err().unwrap_or_else(|| "the file is empty".into());
                 return Err(AppError::field("file", why));
             }
-            Some(Err(e)) => return Err(AppError::field("file", e)),
         };
-        let (headers, mut pending) = header;
         let given: Option<Vec<(String, String)>> = mapping.columns.as_ref().map(|m| {
             let mut pairs: Vec<(String, String)> = m.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
             pairs.sort();
             pairs
         });
-        let columns = column_map(&headers, given.as_deref()).map_err(|problems| {
-            AppError::Validation(problems.into_iter().map(|p| FieldError { field: "mapping".into(), problem: p }).collect())
-        })?;
+        let columns = match column_map(&headers, given.as_deref()) {
+            Ok(c) => c,
+            Err(problems) => {
+                let _ = tx_plan.send(None);
+                return Err(AppError::Validation(problems.into_iter().map(|p| FieldError { field: "mapping".into(), problem: p }).collect()));
+            }
+        };
 
         let mut tx = self.begin().await?;
         let mut c = tx.conn();
         let mut ctx = self.capture_context(&mut c, ws, Some(actor.id()), "import").await?;
+        let parser = RowParser { columns, ws, now: ctx.now, default_source, campaign };
+        if tx_plan.send(Some(std::sync::Arc::new(parser))).is_err() {
+            return Err(AppError::internal("the file reader stopped"));
+        }
         let mut owners: HashMap<String, Result<(UserId, Option<kairos_domain::ids::OrgUnitId>), String>> = HashMap::new();
         let mut report = ImportReport { rows: 0, created: 0, merged: 0, refused: 0, committed: false, outcomes: Vec::new() };
-        loop {
-            let batch = if pending.is_empty() {
-                match rx.recv().await {
-                    Some(Ok(rows)) => rows,
-                    Some(Err(e)) => return Err(AppError::field("file", e)),
-                    None => break,
-                }
-            } else {
-                std::mem::take(&mut pending)
-            };
+        while let Some(msg) = rx.recv().await {
+            let Msg::Rows(batch) = msg else { continue };
             let mut captures = Vec::with_capacity(batch.len());
             let mut rows_of_captures = Vec::with_capacity(batch.len());
-            for (row, read) in batch {
-                report.rows += 1;
-                let cells = match read {
-                    Ok(cells) => cells,
-                    Err(e) => {
+            for (row, parsed) in batch {
+                let (draft, owner_email, problems) = match parsed {
+                    Parsed::Blank => continue, // blank lines are not rows
+                    Parsed::Unreadable(e) => {
+                        report.rows += 1;
                         report.outcomes.push(refused(row, vec![RowProblem { field: "row".into(), problem: e }]));
                         continue;
                     }
+                    Parsed::Lead { draft, owner_email, problems } => (draft, owner_email, problems),
                 };
-                if cells.iter().all(|c| c.trim().is_empty()) {
-                    report.rows -= 1; // blank lines are not rows
-                    continue;
-                }
-                let mut errors = FieldErrors::new();
-                let (input, owner_email) = row_input(&mut errors, &columns, &cells);
+                report.rows += 1;
+                let mut problems = problems_of(problems);
                 let owner = match owner_email {
                     Some(email) => {
                         if !owners.contains_key(&email) {
@@ -195,24 +271,19 @@ impl App {
                         match &owners[&email] {
                             Ok(o) => Some(*o),
                             Err(p) => {
-                                errors.add("owner_email", p.clone());
+                                problems.push(RowProblem { field: "owner_email".into(), problem: p.clone() });
                                 None
                             }
                         }
                     }
                     None => None,
                 };
-                let mut input = input;
-                if input.campaign.is_none() {
-                    input.campaign.clone_from(&campaign);
-                }
-                let draft = parse_new_lead(&mut errors, &input, ws, LeadId::from_uuid(self.mint()), ctx.now, default_source);
-                match (draft, errors.is_empty()) {
-                    (Some(draft), true) => {
+                match draft {
+                    Some(draft) if problems.is_empty() => {
                         captures.push(Capture { draft, owner, on_duplicate });
                         rows_of_captures.push(row);
                     }
-                    _ => report.outcomes.push(refused(row, problems_of(errors.into_vec()))),
+                    _ => report.outcomes.push(refused(row, problems)),
                 }
             }
             let answers = self.capture_batch(&mut c, &mut ctx, captures).await?;
@@ -322,7 +393,7 @@ fn row_input(errors: &mut FieldErrors, columns: &[(&'static str, usize)], cells:
 
 /// Reads the file on a blocking thread, sending the header then batches of rows. Answers
 /// why it stopped when the file cannot be read at all.
-fn read_rows(file: ImportFile, encoding: TextEncoding, sheet: Option<&str>, out: &mpsc::Sender<Result<Vec<Row>, String>>) -> Result<(), String> {
+fn read_rows(file: ImportFile, encoding: TextEncoding, sheet: Option<&str>, sink: Sink<'_>) -> Result<(), String> {
     let (name, mut source): (String, Box<dyn ReadSeek>) = match file {
         ImportFile::Path(p) => {
             let f = std::fs::File::open(&p).map_err(|e| format!("cannot open {}: {e}", p.display()))?;
@@ -335,9 +406,9 @@ fn read_rows(file: ImportFile, encoding: TextEncoding, sheet: Option<&str>, out:
     head.truncate(n);
     source.seek(std::io::SeekFrom::Start(0)).map_err(|e| format!("cannot read the file: {e}"))?;
     if is_xlsx(&name, &head) {
-        read_xlsx(source, sheet, out)
+        read_xlsx(source, sheet, sink)
     } else {
-        read_csv(source, choose_encoding(encoding, &head), out)
+        read_csv(source, choose_encoding(encoding, &head), sink)
     }
 }
 
@@ -368,22 +439,19 @@ fn choose_encoding(asked: TextEncoding, head: &[u8]) -> &'static Encoding {
     }
 }
 
-fn read_csv(source: Box<dyn ReadSeek>, encoding: &'static Encoding, out: &mpsc::Sender<Result<Vec<Row>, String>>) -> Result<(), String> {
+fn read_csv(source: Box<dyn ReadSeek>, encoding: &'static Encoding, mut sink: Sink<'_>) -> Result<(), String> {
     let decoded = encoding_rs_io::DecodeReaderBytesBuilder::new().encoding(Some(encoding)).strip_bom(true).build(source);
     let mut csv = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(decoded);
-    let mut batch: Vec<Row> = Vec::with_capacity(BATCH);
     let mut record = csv::StringRecord::new();
-    let mut records = 0usize;
     loop {
-        // The file's own line number, so that a report matches what the user's editor
-        // shows (the reader skips blank lines).
         let mut line = csv.position().line() as usize;
         let row: Result<Vec<String>, String> = match csv.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {
-                // The reader reports where it started looking (before skipped blank lines)
-                // and, after the record, where the next one starts; the later of "start" and
-                // "end minus the record's own lines" is the record's first line.
+                // The file's own line number, so that a report matches what the user's
+                // editor shows. The reader reports where it started looking (before skipped
+                // blank lines) and, after the record, where the next one starts; the later
+                // of "start" and "end minus the record's own lines" is its first line.
                 let inner_newlines: usize = record.iter().map(|f| f.matches('\n').count()).sum();
                 let from_end = (csv.position().line() as usize).saturating_sub(1 + inner_newlines);
                 line = record.position().map_or(line, |p| p.line() as usize).max(from_end);
@@ -399,58 +467,28 @@ fn read_csv(source: Box<dyn ReadSeek>, encoding: &'static Encoding, out: &mpsc::
                 _ => Err(format!("the row is not well-formed CSV: {e}")),
             },
         };
-        records += 1;
-        if records == 1 {
-            // The header goes alone, so that the mapping is checked before any row.
-            let header = row.map_err(|e| format!("the header row cannot be read: {e}"))?;
-            if out.blocking_send(Ok(vec![(line, Ok(header))])).is_err() {
-                return Ok(());
-            }
-            continue;
-        }
-        batch.push((line, row));
-        if batch.len() == BATCH && out.blocking_send(Ok(std::mem::take(&mut batch))).is_err() {
+        if !sink.push(line, row)? {
             return Ok(());
         }
     }
-    if records == 0 {
-        return Err("the file is empty".into());
-    }
-    if !batch.is_empty() {
-        let _ = out.blocking_send(Ok(batch));
-    }
-    Ok(())
+    sink.finish()
 }
 
-fn read_xlsx(source: Box<dyn ReadSeek>, sheet: Option<&str>, out: &mpsc::Sender<Result<Vec<Row>, String>>) -> Result<(), String> {
+fn read_xlsx(source: Box<dyn ReadSeek>, sheet: Option<&str>, mut sink: Sink<'_>) -> Result<(), String> {
     let mut book: Xlsx<_> = Xlsx::new(source).map_err(|e| format!("the file is not a readable XLSX workbook: {e}"))?;
     let name = match sheet {
         Some(s) => s.to_string(),
         None => book.sheet_names().first().cloned().ok_or("the workbook has no sheet")?,
     };
     let mut cells = book.worksheet_cells_reader(&name).map_err(|e| format!("cannot read sheet {name:?}: {e}"))?;
-    let mut batch: Vec<Row> = Vec::with_capacity(BATCH);
     let mut current: Option<(u32, Vec<String>)> = None;
-    let mut sent_header = false;
-    let mut flush = |row: u32, values: Vec<String>, batch: &mut Vec<Row>| -> bool {
-        let number = row as usize + 1;
-        if !sent_header {
-            sent_header = true;
-            return out.blocking_send(Ok(vec![(number, Ok(values))])).is_ok();
-        }
-        batch.push((number, Ok(values)));
-        if batch.len() == BATCH {
-            return out.blocking_send(Ok(std::mem::take(batch))).is_ok();
-        }
-        true
-    };
     loop {
         let cell = cells.next_cell().map_err(|e| format!("the sheet cannot be read: {e}"))?;
         let Some(cell) = cell else { break };
         let (row, col) = cell.get_position();
         if current.as_ref().is_some_and(|(r, _)| *r != row) {
             if let Some((r, values)) = current.take() {
-                if !flush(r, values, &mut batch) {
+                if !sink.push(r as usize + 1, Ok(values))? {
                     return Ok(());
                 }
             }
@@ -463,17 +501,11 @@ fn read_xlsx(source: Box<dyn ReadSeek>, sheet: Option<&str>, out: &mpsc::Sender<
         entry.1[col] = cell_text(cell.get_value());
     }
     if let Some((r, values)) = current.take() {
-        if !flush(r, values, &mut batch) {
+        if !sink.push(r as usize + 1, Ok(values))? {
             return Ok(());
         }
     }
-    if !sent_header {
-        return Err("the sheet is empty".into());
-    }
-    if !batch.is_empty() {
-        let _ = out.blocking_send(Ok(batch));
-    }
-    Ok(())
+    sink.finish().map_err(|_| "the sheet is empty".to_string())
 }
 
 /// A cell as the text a person would have typed; dates as their serial day, which the

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use sea_query::{Alias, Query};
 
+use crate::bulk::{Cell, insert_rows};
 use crate::db::{Conn, sql};
 use crate::error::StoreResult;
 
@@ -75,12 +76,10 @@ pub async fn insert_audit(c: &mut Conn<'_>, e: &AuditEvent<'_>, changes: &[Field
 
 /// One audit row per record for a bulk action (an import): who, when, what, no fields.
 pub async fn insert_audit_bulk(c: &mut Conn<'_>, e: &AuditEvent<'_>, entity_ids: &[String], mint: &mut (dyn FnMut() -> Uuid + Send)) -> StoreResult<()> {
-    for chunk in entity_ids.chunks(500) {
-        let mut q = Query::insert();
-        q.into_table(Alias::new("audit_log"))
-            .columns(["workspace_id", "audit_id", "at", "actor_id", "entity", "entity_id", "action"].map(Alias::new));
-        for id in chunk {
-            q.values_panic([
+    let rows: Vec<Vec<Cell>> = entity_ids
+        .iter()
+        .map(|id| {
+            vec![
                 e.workspace.to_string().into(),
                 mint().to_string().into(),
                 e.at.into(),
@@ -88,11 +87,10 @@ pub async fn insert_audit_bulk(c: &mut Conn<'_>, e: &AuditEvent<'_>, entity_ids:
                 e.entity.into(),
                 id.clone().into(),
                 e.action.into(),
-            ]);
-        }
-        c.execute(&q).await?;
-    }
-    Ok(())
+            ]
+        })
+        .collect();
+    insert_rows(c, "audit_log", &["workspace_id", "audit_id", "at", "actor_id", "entity", "entity_id", "action"], rows, 1000).await
 }
 
 pub async fn list_audit(c: &mut Conn<'_>, ws: WorkspaceId, entity: &str, entity_id: &str, limit: u64) -> StoreResult<Vec<AuditEntry>> {

@@ -11,6 +11,7 @@ use kairos_domain::lead::{Bant, Lead, LeadSource, LeadStatus};
 use kairos_domain::lead_scoring::ScoreHit;
 use sea_query::{Alias, Cond, Expr, Func, LikeExpr, OnConflict, Query, SelectStatement, SimpleExpr};
 
+use crate::bulk::{Cell, insert_rows};
 use crate::db::{Conn, sql};
 use crate::error::{StoreError, StoreResult};
 use crate::page::{Page, PageRequest, Sort, apply_page};
@@ -151,7 +152,7 @@ const COLUMNS: [&str; 38] = [
 ];
 
 /// The values of a lead in the order of [`COLUMNS`].
-fn values(l: &Lead, created_by: Option<UserId>) -> Vec<SimpleExpr> {
+fn values(l: &Lead, created_by: Option<UserId>) -> Vec<Cell> {
     let hits = serde_json::to_string(&l.score_hits).unwrap_or_else(|_| "[]".into());
     vec![
         l.workspace_id.to_string().into(),
@@ -195,6 +196,17 @@ fn values(l: &Lead, created_by: Option<UserId>) -> Vec<SimpleExpr> {
     ]
 }
 
+/// A cell as a query-builder value, for the single-row update.
+fn expr(cell: Cell) -> SimpleExpr {
+    match cell {
+        Cell::Text(v) => v.into(),
+        Cell::Int(v) => v.into(),
+        Cell::Bool(v) => v.into(),
+        Cell::Date(v) => v.into(),
+        Cell::Time(v) => v.into(),
+    }
+}
+
 /// Rows per INSERT: 38 values each stays far below SQLite's and PostgreSQL's limits on
 /// bound parameters, and a few hundred rows per statement is where bulk loading stops
 /// getting faster.
@@ -202,15 +214,8 @@ const INSERT_BATCH: usize = 400;
 
 /// Inserts leads, several hundred rows per statement (an import writes thousands).
 pub async fn insert_leads(c: &mut Conn<'_>, leads: &[Lead], created_by: Option<UserId>) -> StoreResult<()> {
-    for chunk in leads.chunks(INSERT_BATCH) {
-        let mut q = Query::insert();
-        q.into_table(Alias::new("lead")).columns(COLUMNS.iter().map(|c| Alias::new(*c)));
-        for l in chunk {
-            q.values(values(l, created_by)).map_err(|e| StoreError::Corrupt(format!("lead insert: {e}")))?;
-        }
-        c.execute(&q).await?;
-    }
-    Ok(())
+    let rows: Vec<Vec<Cell>> = leads.iter().map(|l| values(l, created_by)).collect();
+    insert_rows(c, "lead", &COLUMNS, rows, INSERT_BATCH).await
 }
 
 pub async fn update_lead(c: &mut Conn<'_>, l: &Lead, expected_version: i64) -> StoreResult<()> {
@@ -220,7 +225,7 @@ pub async fn update_lead(c: &mut Conn<'_>, l: &Lead, expected_version: i64) -> S
     let settable = &COLUMNS[2..COLUMNS.len() - 1];
     let vals = values(l, None);
     for (column, value) in settable.iter().zip(vals.into_iter().skip(2)) {
-        q.value(Alias::new(*column), value);
+        q.value(Alias::new(*column), expr(value));
     }
     q.and_where(Expr::col(Alias::new("workspace_id")).eq(l.workspace_id.to_string()))
         .and_where(Expr::col(Alias::new("lead_id")).eq(l.id.to_string()))
@@ -384,10 +389,11 @@ pub async fn key_matches(
     companies: &[String],
 ) -> StoreResult<Vec<KeyMatch>> {
     let mut found = Vec::new();
-    let lookups: [(&str, &str, &'static str, &'static str, &[String]); 6] = [
+    // Two people of one company are two leads, so leads are matched by phone and e-mail
+    // only; a company that is already an account is a match.
+    let lookups: [(&str, &str, &'static str, &'static str, &[String]); 5] = [
         ("lead", "phone_key", "lead", "phone", phones),
         ("lead", "email_key", "lead", "email", emails),
-        ("lead", "company_key", "lead", "company", companies),
         ("contact", "phone_key", "contact", "phone", phones),
         ("contact", "email_key", "contact", "email", emails),
         ("account", "name_key", "account", "company", companies),

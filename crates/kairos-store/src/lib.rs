@@ -17,6 +17,7 @@ mod row;
 
 pub mod account;
 pub mod audit;
+pub mod bulk;
 pub mod auth;
 pub mod contact;
 pub mod idempotency;

@@ -16,7 +16,7 @@ use super::Page;
 use crate::state::AppState;
 
 /// Every report the page offers, in tab order: (URL name, API path segment).
-pub const REPORTS: [(&str, &str); 11] = [
+pub const REPORTS: [(&str, &str); 12] = [
     ("funnel", "funnel"),
     ("conversion", "conversion"),
     ("dwell", "dwell"),
@@ -28,6 +28,7 @@ pub const REPORTS: [(&str, &str); 11] = [
     ("trend", "trend"),
     ("team", "team"),
     ("forecast_accuracy", "forecast-accuracy"),
+    ("lead_sources", "lead-sources"),
 ];
 
 #[derive(Deserialize, Default)]
@@ -87,6 +88,7 @@ async fn run(state: &AppState, page: &Page, report: &str, q: &ReportQuery) -> Re
         "movement" => json(serde_json::to_value(app.movement(a, q).await?)),
         "trend" => json(serde_json::to_value(app.trend(a, q).await?)),
         "team" => json(serde_json::to_value(app.team(a, q).await?)),
+        "lead_sources" => json(serde_json::to_value(app.lead_sources(a, q).await?)),
         _ => json(serde_json::to_value(app.forecast_accuracy(a, q, None).await?)),
     }
 }
@@ -253,6 +255,22 @@ async fn present(lang: Lang, report: &str, d: &Value, base: &str, state: &AppSta
                 .map(|r| vec![who(r), money(&r["won_amount"]), pct(&r["win_rate"]), money(&r["pipeline_amount"]), pct(&r["coverage_rate"]), pct(&r["high_value_share"]), format!("{}/{}/{}", r["health_low"], r["health_mid"], r["health_high"])])
                 .collect();
             (chart, vec![l("col.owner"), l("col.won_amount"), l("col.win_rate"), l("col.pipeline"), l("col.coverage"), l("col.high_value"), l("col.health_bands")], rows)
+        }
+        "lead_sources" => {
+            let lines = arr(d, "sources");
+            let names: Vec<String> = lines.iter().map(|s| l(&format!("source.{}", s["source"].as_str().unwrap_or("other")))).collect();
+            let chart = bar(names.clone(), vec![
+                (l("col.leads"), lines.iter().map(|s| s["leads"].as_f64().unwrap_or(0.0)).collect()),
+                (l("col.qualified"), lines.iter().map(|s| s["qualified"].as_f64().unwrap_or(0.0)).collect()),
+                (l("col.converted"), lines.iter().map(|s| s["converted"].as_f64().unwrap_or(0.0)).collect()),
+                (l("col.won"), lines.iter().map(|s| s["opportunities_won"].as_f64().unwrap_or(0.0)).collect()),
+            ]);
+            let row = |name: String, s: &Value| {
+                vec![name, n(&s["leads"]), n(&s["qualified"]), n(&s["converted"]), pct(&s["conversion_rate"]), n(&s["opportunities_won"]), money(&s["revenue"]), days(&s["days_to_convert"]["median"])]
+            };
+            let mut rows: Vec<Vec<String>> = lines.iter().zip(names).map(|(s, name)| row(name, s)).collect();
+            rows.push(row(l("col.total"), &d["total"]));
+            (chart, vec![l("leads.source"), l("col.leads"), l("col.qualified"), l("col.converted"), l("col.conversion_rate"), l("col.won"), l("col.revenue"), l("col.days_to_convert")], rows)
         }
         _ => {
             let periods = arr(d, "periods");
