@@ -73,8 +73,10 @@ impl From<Option<DateTime<Utc>>> for Cell {
     }
 }
 
-/// `INSERT INTO table (columns) VALUES (…), (…)` with `$n` placeholders for `rows` rows.
-fn statement(table: &str, columns: &[&str], rows: usize) -> String {
+/// `INSERT INTO table (columns) VALUES (…), (…)` for `rows` rows: `$n` placeholders for
+/// PostgreSQL, plain `?` for SQLite (whose driver resolves every `$n` by name, which costs
+/// time quadratic in the number of parameters).
+fn statement(table: &str, columns: &[&str], rows: usize, numbered: bool) -> String {
     let mut text = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
     let mut n = 0;
     for r in 0..rows {
@@ -87,8 +89,12 @@ fn statement(table: &str, columns: &[&str], rows: usize) -> String {
                 text.push_str(", ");
             }
             n += 1;
-            text.push('$');
-            text.push_str(&n.to_string());
+            if numbered {
+                text.push('$');
+                text.push_str(&n.to_string());
+            } else {
+                text.push('?');
+            }
         }
         text.push(')');
     }
@@ -122,7 +128,7 @@ pub async fn insert_rows(c: &mut Conn<'_>, table: &str, columns: &[&str], rows: 
         if chunk.iter().any(|r| r.len() != columns.len()) {
             return Err(StoreError::Corrupt(format!("a row for {table} does not have {} cells", columns.len())));
         }
-        let text = statement(table, columns, chunk.len());
+        let text = statement(table, columns, chunk.len(), matches!(c, Conn::Postgres(_)));
         match c {
             Conn::Sqlite(conn) => {
                 let q: Query<'_, sqlx::Sqlite, _> = bind_all!(sqlx::query(&text), chunk);
@@ -141,6 +147,7 @@ pub async fn insert_rows(c: &mut Conn<'_>, table: &str, columns: &[&str], rows: 
 mod tests {
     #[test]
     fn statements_number_their_placeholders_across_rows() {
-        assert_eq!(super::statement("t", &["a", "b"], 2), "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4)");
+        assert_eq!(super::statement("t", &["a", "b"], 2, true), "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4)");
+        assert_eq!(super::statement("t", &["a", "b"], 2, false), "INSERT INTO t (a, b) VALUES (?, ?), (?, ?)");
     }
 }

@@ -48,12 +48,12 @@ create table lead (
 -- index makes that hold under concurrent captures too.
 create unique index lead_phone_key on lead (workspace_id, phone_key) where phone_key is not null and archived_at is null;
 create unique index lead_email_key on lead (workspace_id, email_key) where email_key is not null and archived_at is null;
-create index lead_company_key on lead (workspace_id, company_key);
 create index lead_owner_status on lead (workspace_id, owner_id, status);
 create index lead_unit on lead (workspace_id, org_unit_id);
 create index lead_created on lead (workspace_id, created_at);
-create index lead_updated on lead (workspace_id, updated_at);
 create index lead_source on lead (workspace_id, source, created_at);
+-- no index on company_key (a shared company is no duplicate between leads, and search
+-- matches inside names) nor on updated_at (a rare sort): each index costs every import.
 
 -- the scoring and assignment rule sets, one row per workspace (absent: the defaults).
 create table lead_settings (
