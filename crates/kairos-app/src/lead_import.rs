@@ -239,6 +239,15 @@ impl App {
 
         let mut tx = self.begin().await?;
         let mut c = tx.conn();
+        // PostgreSQL plans the duplicate look-ups from statistics, and a table that grows by
+        // thousands of rows inside this transaction outgrows them: a plan made for an empty
+        // table scans the whole workspace per batch (measured: 240 rows/s at 100,000 rows).
+        // Fresh statistics now and every 20,000 rows, and plans made for each query's values.
+        let postgres = c.backend() == kairos_store::Backend::Postgres;
+        if postgres {
+            c.execute_script("SET LOCAL plan_cache_mode = force_custom_plan; ANALYZE lead, contact, account").await?;
+        }
+        let mut analyzed_at = 0usize;
         let mut ctx = self.capture_context(&mut c, ws, Some(actor.id()), "import").await?;
         let parser = RowParser { columns, ws, now: ctx.now, default_source, campaign };
         if tx_plan.send(Some(std::sync::Arc::new(parser))).is_err() {
@@ -295,6 +304,10 @@ impl App {
                 });
             }
             progress(report.rows);
+            if postgres && report.rows - analyzed_at >= 20_000 {
+                c.execute_script("ANALYZE lead").await?;
+                analyzed_at = report.rows;
+            }
         }
         // A reader that stopped early (unreadable file) fails the import as a whole.
         if let Err(e) = reader.await.map_err(AppError::unexpected)? {
