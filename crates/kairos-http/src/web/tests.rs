@@ -141,7 +141,7 @@ fn lead_pages_render_scores_statuses_and_the_import_report() {
         "id": "l1", "source": "exhibition", "campaign": "CIIF <2026>", "company": "华东<精密>", "company_key": null, "contact_name": "王经理", "title": null,
         "phone": "139", "email": null, "region": "华东", "industry": null, "notes": "line1\nline2", "budget_amount": 50_000_000, "budget_approved": true,
         "is_decision_maker": null, "need_description": null, "need_match": 80, "expected_purchase_date": "2027-03-01", "status": "qualified",
-        "disqualify_reason": null, "score": 65, "score_hits": [{"rule": "Exhibition", "points": 10}, {"rule": "Cold", "points": -5}], "owner_id": null,
+        "disqualify_reason": null, "score": 65, "score_hits": [{"rule": "Exhibition", "points": 10}, {"rule": "Cold", "points": -5}, {"rule": "BANT: need", "points": 10}], "owner_id": null,
         "org_unit_id": null, "assigned_at": null, "assigned_by_rule": "no assignment rule matched", "account_id": null, "contact_id": null,
         "opportunity_id": null, "converted_at": null, "archived": false, "archived_at": null, "created_at": "2026-11-23T01:00:00Z",
         "updated_at": "2026-11-23T01:00:00Z", "version": 2
@@ -152,6 +152,7 @@ fn lead_pages_render_scores_statuses_and_the_import_report() {
         assert!(html.contains("华东&lt;精密&gt;") && html.contains("CIIF &lt;2026&gt;"), "escaped");
         assert!(html.contains("hx-post=\"/leads/l1/claim\""), "a pool lead offers the claim");
         assert!(html.contains("-5") && html.contains("+10"));
+        assert!(html.contains(&i18n::label(lang, "leads.bant_need")) && html.contains(&i18n::label(lang, "leads.by_no_rule")), "BANT and pool reasons are translated");
         assert!(html.contains(&i18n::label(lang, "lead_status.qualified")));
         let rows = vec![lead.clone()];
         let owners: HashMap<String, String> = HashMap::new();
