@@ -54,16 +54,7 @@ impl App {
     pub async fn lead_sources(&self, actor: &Actor, q: &ReportQuery) -> AppResult<LeadSources> {
         let ws = actor.workspace();
         let mut errors = FieldErrors::new();
-        let date = crate::listing::date;
-        let period = match (crate::listing::given(&q.period), date(&mut errors, "from", &q.from), date(&mut errors, "to", &q.to)) {
-            (Some(p), None, None) => errors.check("period", Period::parse(&p)),
-            (None, Some(a), Some(b)) => errors.check("to", Period::between(a, b)),
-            (None, None, None) => None,
-            _ => {
-                errors.add("period", "give either period, or from and to");
-                None
-            }
-        };
+        let period = crate::reports::period_of(&mut errors, q);
         errors.finish()?;
         let mut conn = self.store.report_read().await?;
         let mut c = conn.conn();

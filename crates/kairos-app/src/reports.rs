@@ -52,9 +52,10 @@ fn nonempty(v: &Option<String>) -> Option<String> {
     crate::listing::given(v)
 }
 
-fn parse(errors: &mut FieldErrors, q: &ReportQuery) -> Parsed {
+/// The period a report query names (`period`, or `from` and `to`), if any.
+pub(crate) fn period_of(errors: &mut FieldErrors, q: &ReportQuery) -> Option<Period> {
     let date = crate::listing::date;
-    let period = match (nonempty(&q.period), date(errors, "from", &q.from), date(errors, "to", &q.to)) {
+    match (nonempty(&q.period), date(errors, "from", &q.from), date(errors, "to", &q.to)) {
         (Some(p), None, None) => errors.check("period", Period::parse(&p)),
         (None, Some(a), Some(b)) => errors.check("to", Period::between(a, b)),
         (None, None, None) => None,
@@ -66,7 +67,11 @@ fn parse(errors: &mut FieldErrors, q: &ReportQuery) -> Parsed {
             errors.add("from", "from and to go together");
             None
         }
-    };
+    }
+}
+
+fn parse(errors: &mut FieldErrors, q: &ReportQuery) -> Parsed {
+    let period = period_of(errors, q);
     let customer_type = nonempty(&q.customer_type);
     if let Some(t) = &customer_type {
         if kairos_domain::account::AccountType::from_stored(t).is_none() {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use axum::Form;
 use axum::extract::{Path, Query, RawQuery, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use kairos_app::AppError;
 use kairos_app::accounts::{AccountQuery, NewAccount};
 use kairos_app::contacts::{ContactQuery, NewContact};
@@ -15,7 +15,7 @@ use minijinja::{Value, context};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::Page;
+use super::{Page, form_field, go_to};
 use super::forms::{parse_money, query_of};
 use crate::state::AppState;
 
@@ -57,7 +57,7 @@ pub async fn check_name(State(state): State<AppState>, page: Page, Query(q): Que
 }
 
 pub async fn create(State(state): State<AppState>, page: Page, Form(form): Form<HashMap<String, String>>) -> Response {
-    let field = |k: &str| form.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    let field = |k: &str| form_field(&form, k);
     let input = json!({
         "name": field("name").unwrap_or_default(), "account_type": field("account_type"), "industry": field("industry"), "region": field("region"),
     });
@@ -69,11 +69,6 @@ pub async fn create(State(state): State<AppState>, page: Page, Form(form): Form<
         Ok(a) => go_to(&format!("/accounts/{}", a.account.id)),
         Err(e) => page.error(e),
     }
-}
-
-/// Sends the browser to another page after an htmx form.
-fn go_to(path: &str) -> Response {
-    ([("hx-redirect", path.to_string())], "").into_response()
 }
 
 pub async fn show(State(state): State<AppState>, page: Page, Path(id): Path<String>) -> Response {
@@ -95,7 +90,7 @@ pub async fn show(State(state): State<AppState>, page: Page, Path(id): Path<Stri
 }
 
 pub async fn add_contact(State(state): State<AppState>, page: Page, Path(id): Path<String>, Form(form): Form<HashMap<String, String>>) -> Response {
-    let field = |k: &str| form.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    let field = |k: &str| form_field(&form, k);
     let input = json!({
         "account_id": id, "name": field("name").unwrap_or_default(), "title": field("title"), "phone": field("phone"), "email": field("email"),
         "decision_role": field("decision_role"), "attitude": field("attitude"),
@@ -111,7 +106,7 @@ pub async fn add_contact(State(state): State<AppState>, page: Page, Path(id): Pa
 }
 
 pub async fn new_opportunity(State(state): State<AppState>, page: Page, Path(id): Path<String>, Form(form): Form<HashMap<String, String>>) -> Response {
-    let field = |k: &str| form.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    let field = |k: &str| form_field(&form, k);
     let amount = match field("amount").map(|a| parse_money(&a)) {
         Some(Ok(m)) => Some(m),
         Some(Err(problem)) => return page.error(AppError::field("amount", page.label(problem))),

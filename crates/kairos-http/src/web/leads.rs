@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use axum::Form;
 use axum::extract::{Multipart, Path, RawQuery, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use kairos_app::AppError;
 use kairos_app::lead_convert::ConvertLead;
 use kairos_app::lead_import::{ImportFile, ImportMapping};
@@ -15,7 +15,7 @@ use kairos_domain::lead::LeadStatus;
 use minijinja::context;
 use serde_json::json;
 
-use super::Page;
+use super::{Page, form_field as field, go_to};
 use super::forms::{parse_money, query_of};
 use crate::state::AppState;
 
@@ -51,15 +51,6 @@ pub async fn list(State(state): State<AppState>, page: Page, RawQuery(raw): RawQ
         "leads",
         context! { rows => result.items, total => result.total, next, query => &query, owners, sources => SOURCES, my_id => page.actor.id().to_string() },
     )
-}
-
-/// Sends the browser to another page after an htmx form.
-fn go_to(path: &str) -> Response {
-    ([("hx-redirect", path.to_string())], "").into_response()
-}
-
-fn field(form: &HashMap<String, String>, k: &str) -> Option<String> {
-    form.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
 }
 
 pub async fn create(State(state): State<AppState>, page: Page, Form(form): Form<HashMap<String, String>>) -> Response {

@@ -268,6 +268,16 @@ pub async fn stage_names(state: &AppState, page: &Page) -> Result<HashMap<String
     Ok(processes.iter().flat_map(|p| p.stages.iter().map(|s| (s.id.to_string(), s.name.clone()))).collect())
 }
 
+/// Sends the browser to another page after an htmx form.
+pub fn go_to(path: &str) -> Response {
+    ([("hx-redirect", path.to_string())], "").into_response()
+}
+
+/// A form field, trimmed; blank counts as absent.
+pub fn form_field(form: &HashMap<String, String>, key: &str) -> Option<String> {
+    form.get(key).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
 /// HTML-escapes text for the few fragments built without a template.
 pub fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#x27;")
