@@ -64,11 +64,13 @@ pub struct App {
     pub store: Store,
     pub config: Arc<AppConfig>,
     clock: Arc<dyn Clock>,
+    /// Rows done by the background imports this instance is running.
+    pub(crate) imports: crate::lead_import_jobs::Running,
 }
 
 impl App {
     pub fn new(store: Store, config: AppConfig) -> App {
-        App { store, config: Arc::new(config), clock: Arc::new(SystemClock) }
+        App { store, config: Arc::new(config), clock: Arc::new(SystemClock), imports: Default::default() }
     }
 
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> App {

@@ -9,6 +9,7 @@
 //! hundred rows instead of several per row.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use kairos_domain::ids::{AccountId, ContactId, LeadId, NotificationId, OrgUnitId, UserId, WorkspaceId};
@@ -61,7 +62,7 @@ pub(crate) struct CaptureContext {
     pub action: &'static str,
     pub now: DateTime<Utc>,
     pub today: NaiveDate,
-    pub scoring: ScoringConfig,
+    pub scoring: Arc<ScoringConfig>,
     assigner: Assigner,
     /// Keys taken by leads written earlier in this import, not yet visible to a query
     /// made before they were written.
@@ -69,10 +70,66 @@ pub(crate) struct CaptureContext {
     /// The org unit of every rep the rules may choose: a lead takes its owner's unit, which
     /// decides which managers see it.
     units: HashMap<UserId, Option<OrgUnitId>>,
-    /// The last sequence number per rep, to store after the batch.
-    assigned: HashMap<UserId, i64>,
     /// New leads per owner, for one notification per owner and batch.
     pub notify: HashMap<UserId, Vec<LeadId>>,
+}
+
+/// What writing a batch needs of the context; fixed for a whole capture or import.
+#[derive(Clone)]
+pub(crate) struct CaptureStamp {
+    ws: WorkspaceId,
+    by: Option<UserId>,
+    action: &'static str,
+    now: DateTime<Utc>,
+    today: NaiveDate,
+    scoring: Arc<ScoringConfig>,
+}
+
+/// A batch decided by `plan_batch`, to be written by `write_plan`.
+pub(crate) struct CapturePlan {
+    /// New leads, scored and assigned.
+    fresh: Vec<Lead>,
+    /// (answer slot, lead, capture) for merges into a lead outside this batch.
+    late_merges: Vec<(usize, LeadId, Lead)>,
+    /// The answer per capture; `None` for the next lead of `fresh`.
+    out: Vec<Option<Captured>>,
+    /// The last sequence number per rep who received a lead by rule.
+    assigned: HashMap<UserId, i64>,
+}
+
+impl CaptureContext {
+    pub(crate) fn stamp(&self) -> CaptureStamp {
+        CaptureStamp { ws: self.ws, by: self.by, action: self.action, now: self.now, today: self.today, scoring: self.scoring.clone() }
+    }
+
+    /// Records that a capture holds these phone and e-mail keys from now on.
+    fn take_keys(&mut self, lead: &Lead, holder: LeadId) {
+        for (field, key) in [("phone", &lead.phone_key), ("email", &lead.email_key)] {
+            if let Some(k) = key {
+                self.seen.entry((field, k.clone())).or_insert(holder);
+            }
+        }
+    }
+}
+
+/// The existing leads, contacts and accounts that share a key with any capture of a batch.
+pub(crate) async fn find_matches(c: &mut Conn<'_>, ws: WorkspaceId, items: &[Capture]) -> AppResult<Vec<KeyMatch>> {
+    let keys = |f: fn(&Lead) -> Option<&String>| -> Vec<String> {
+        let mut v: Vec<String> = items.iter().filter_map(|i| f(&i.draft).cloned()).collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    Ok(store::key_matches(c, ws, &keys(|l| l.phone_key.as_ref()), &keys(|l| l.email_key.as_ref()), &keys(|l| l.company_key.as_ref())).await?)
+}
+
+fn rescore(scoring: &ScoringConfig, today: NaiveDate, lead: &mut Lead) {
+    let s = score(lead, scoring, today);
+    lead.score = s.points;
+    lead.score_hits = s.hits;
+    if s.qualified && matches!(lead.status, LeadStatus::New | LeadStatus::Working) {
+        lead.status = LeadStatus::Qualified;
+    }
 }
 
 /// Loads the scoring and assignment rule sets of a workspace (the defaults when unset).
@@ -118,11 +175,10 @@ impl App {
             action,
             now,
             today,
-            scoring,
+            scoring: Arc::new(scoring),
             assigner: Assigner::new(assignment, teams, loads, active, max_seq),
             units,
             seen: HashMap::new(),
-            assigned: HashMap::new(),
             notify: HashMap::new(),
         })
     }
@@ -130,28 +186,23 @@ impl App {
     /// Captures a batch inside the caller's transaction. Refusals are answered per item;
     /// only a database failure fails the batch.
     pub(crate) async fn capture_batch(&self, c: &mut Conn<'_>, ctx: &mut CaptureContext, items: Vec<Capture>) -> AppResult<Vec<Captured>> {
-        let keys = |f: fn(&Lead) -> Option<&String>| -> Vec<String> {
-            let mut v: Vec<String> = items.iter().filter_map(|i| f(&i.draft).cloned()).collect();
-            v.sort();
-            v.dedup();
-            v
-        };
-        let phones = keys(|l| l.phone_key.as_ref());
-        let emails = keys(|l| l.email_key.as_ref());
-        let companies = keys(|l| l.company_key.as_ref());
-        let matches = store::key_matches(c, ctx.ws, &phones, &emails, &companies).await?;
+        let matches = find_matches(c, ctx.ws, &items).await?;
+        let plan = self.plan_batch(ctx, items, matches);
+        let stamp = ctx.stamp();
+        self.write_plan(c, &stamp, plan).await
+    }
+
+    /// Decides a batch without touching the database: duplicates against the matches found
+    /// for it (and the keys this capture already took), then scores and owners. An import
+    /// decides batch N+1 while batch N is being written, so `matches` may predate the
+    /// previous batch's rows; `ctx.seen` covers their keys, and merges into a lead that is
+    /// not in this batch are left to `write_plan`, which reads the lead as it is then.
+    pub(crate) fn plan_batch(&self, ctx: &mut CaptureContext, items: Vec<Capture>, matches: Vec<KeyMatch>) -> CapturePlan {
         let mut by_key: HashMap<(&'static str, &str), Vec<&KeyMatch>> = HashMap::new();
         for m in &matches {
             by_key.entry((m.field, m.key.as_str())).or_default().push(m);
         }
-        // Leads to merge into, loaded in one go.
-        let merge_ids: Vec<LeadId> =
-            matches.iter().filter(|m| m.entity == "lead" && m.mergeable).filter_map(|m| LeadId::parse(&m.id).ok()).collect();
-        let mut existing: HashMap<LeadId, Lead> = store::leads_by_id(c, ctx.ws, &merge_ids).await?.into_iter().map(|l| (l.id, l)).collect();
-
-        let mut out = Vec::with_capacity(items.len());
-        let mut fresh: Vec<Lead> = Vec::new();
-        let mut merged: HashMap<LeadId, (Lead, i64)> = HashMap::new();
+        let mut plan = CapturePlan { fresh: Vec::new(), late_merges: Vec::new(), out: Vec::with_capacity(items.len()), assigned: HashMap::new() };
         for item in items {
             let draft = item.draft;
             let person_keys = [("phone", draft.phone_key.as_ref()), ("email", draft.email_key.as_ref())];
@@ -187,56 +238,47 @@ impl App {
                 }
             }
             if hits.is_empty() {
-                fresh.push(self.prepare_new(ctx, draft, item.owner));
-                let l = fresh.last().expect("just pushed");
-                for (field, key) in [("phone", &l.phone_key), ("email", &l.email_key)] {
-                    if let Some(k) = key {
-                        ctx.seen.insert((field, k.clone()), l.id);
-                    }
-                }
-                out.push(None);
+                let lead = self.prepare_new(ctx, &mut plan.assigned, draft, item.owner);
+                ctx.take_keys(&lead, lead.id);
+                plan.fresh.push(lead);
+                plan.out.push(None);
                 continue;
             }
             if item.on_duplicate == OnDuplicate::Refuse {
-                out.push(Some(Captured::Refused(duplicate_error(&hits))));
+                plan.out.push(Some(Captured::Refused(duplicate_error(&hits))));
                 continue;
             }
-            // Merge: into the lead it repeats, else a new lead linked to the customer.
+            // Merge: into the lead it repeats, else a new lead linked to the customer. A
+            // merge may give the lead a phone or e-mail it lacked: a later row with it is a
+            // duplicate of that lead too.
             if let Some(target) = lead_hit {
-                // The lead it repeats may be earlier in this very batch, already stored, or
-                // already merged into by an earlier row.
-                if let Some(pos) = fresh.iter().position(|f| f.id == target) {
-                    let mut base = fresh[pos].clone();
-                    merge_into(&mut base, &draft, ctx.now);
-                    self.rescore(ctx, &mut base);
-                    fresh[pos] = base;
-                    out.push(Some(Captured::Merged(Lead { id: target, ..draft })));
-                    continue;
+                ctx.take_keys(&draft, target);
+                if let Some(pos) = plan.fresh.iter().position(|f| f.id == target) {
+                    let base = &mut plan.fresh[pos];
+                    merge_into(base, &draft, ctx.now);
+                    rescore(&ctx.scoring, ctx.today, base);
+                } else {
+                    plan.late_merges.push((plan.out.len(), target, draft.clone()));
                 }
-                let base = match merged.remove(&target) {
-                    Some(pair) => Some(pair),
-                    None => existing.remove(&target).map(|l| {
-                        let v = l.version;
-                        (l, v)
-                    }),
-                };
-                if let Some((mut base, old_version)) = base {
-                    merge_into(&mut base, &draft, ctx.now);
-                    self.rescore(ctx, &mut base);
-                    merged.insert(target, (base, old_version));
-                    out.push(Some(Captured::Merged(Lead { id: target, ..draft })));
-                    continue;
-                }
+                plan.out.push(Some(Captured::Merged(Lead { id: target, ..draft })));
+                continue;
             }
             let mut draft = draft;
             draft.contact_id = contact_hit.map(|c| c.0);
             draft.account_id = contact_hit.and_then(|c| c.1).or(account_hit);
-            fresh.push(self.prepare_new(ctx, draft, item.owner));
-            out.push(None);
+            let lead = self.prepare_new(ctx, &mut plan.assigned, draft, item.owner);
+            ctx.take_keys(&lead, lead.id);
+            plan.fresh.push(lead);
+            plan.out.push(None);
         }
+        plan
+    }
 
-        // Write: new leads in batches, merged ones one by one (few).
-        store::insert_leads(c, &fresh, ctx.by).await.map_err(|e| match e {
+    /// Writes a decided batch: new leads in bulk, merges one by one (few) into the leads as
+    /// they are now, audit, and the assignment sequence. Answers in input order.
+    pub(crate) async fn write_plan(&self, c: &mut Conn<'_>, stamp: &CaptureStamp, plan: CapturePlan) -> AppResult<Vec<Captured>> {
+        let CapturePlan { fresh, late_merges, mut out, assigned } = plan;
+        store::insert_leads(c, &fresh, stamp.by).await.map_err(|e| match e {
             kairos_store::StoreError::Unique { .. } => AppError::Conflict {
                 code: "duplicate",
                 message: "another capture of the same phone or e-mail was saved at the same moment; try again".into(),
@@ -244,27 +286,44 @@ impl App {
             },
             other => other.into(),
         })?;
+        let mut targets: Vec<LeadId> = late_merges.iter().map(|m| m.1).collect();
+        targets.sort();
+        targets.dedup();
+        let mut merged: HashMap<LeadId, (Lead, i64)> =
+            store::leads_by_id(c, stamp.ws, &targets).await?.into_iter().map(|l| (l.id, (l.clone(), l.version))).collect();
+        for (slot, target, draft) in late_merges {
+            match merged.get_mut(&target) {
+                Some((base, _)) => {
+                    merge_into(base, &draft, stamp.now);
+                    rescore(&stamp.scoring, stamp.today, base);
+                }
+                None => {
+                    out[slot] = Some(Captured::Refused(AppError::Conflict {
+                        code: "duplicate",
+                        message: "the lead this repeats was archived or converted meanwhile; capture it again".into(),
+                        details: json!({ "field": "row", "matches": [{ "entity": "lead", "id": target.to_string() }] }),
+                    }));
+                }
+            }
+        }
         let mut merged_out: HashMap<LeadId, Lead> = HashMap::new();
         for (id, (mut lead, old_version)) in merged {
             lead.version = old_version + 1;
-            lead.updated_at = ctx.now;
+            lead.updated_at = stamp.now;
             store::update_lead(c, &lead, old_version).await?;
-            self.audit_as(c, ctx.ws, ctx.by, "lead", id.to_string(), "merge", &[]).await?;
+            self.audit_as(c, stamp.ws, stamp.by, "lead", id.to_string(), "merge", &[]).await?;
             merged_out.insert(id, lead);
         }
-        self.audit_created(c, ctx, &fresh).await?;
-        self.flush_assignments(c, ctx).await?;
+        self.audit_created(c, stamp, &fresh).await?;
+        store::record_assignments(c, stamp.ws, &assigned).await?;
 
-        // Answer in input order: created leads by their id, merges with the merged record.
         // Created leads move into the answers; a capture merged into a lead created earlier
         // in the same batch answers that lead's id (only imports batch several captures).
         let mut fresh_iter = fresh.into_iter();
         let mut answers = Vec::with_capacity(out.len());
         for slot in out {
             answers.push(match slot {
-                Some(Captured::Merged(stub)) => {
-                    Captured::Merged(merged_out.get(&stub.id).cloned().unwrap_or(stub))
-                }
+                Some(Captured::Merged(stub)) => Captured::Merged(merged_out.get(&stub.id).cloned().unwrap_or(stub)),
                 Some(other) => other,
                 None => match fresh_iter.next() {
                     Some(l) => Captured::Created(l),
@@ -276,8 +335,8 @@ impl App {
     }
 
     /// Scores, qualifies and assigns a new lead.
-    fn prepare_new(&self, ctx: &mut CaptureContext, mut lead: Lead, owner: Option<(UserId, Option<OrgUnitId>)>) -> Lead {
-        self.rescore(ctx, &mut lead);
+    fn prepare_new(&self, ctx: &mut CaptureContext, assigned: &mut HashMap<UserId, i64>, mut lead: Lead, owner: Option<(UserId, Option<OrgUnitId>)>) -> Lead {
+        rescore(&ctx.scoring, ctx.today, &mut lead);
         match owner {
             Some((user, unit)) => {
                 lead.owner_id = Some(user);
@@ -293,7 +352,7 @@ impl App {
                         lead.org_unit_id = ctx.units.get(&user).copied().flatten();
                         lead.assigned_at = Some(ctx.now);
                         lead.assigned_by_rule = Some(rule);
-                        ctx.assigned.insert(user, seq);
+                        assigned.insert(user, seq);
                     }
                     Decision::Pool { reason } => {
                         lead.owner_id = None;
@@ -310,18 +369,9 @@ impl App {
         lead
     }
 
-    fn rescore(&self, ctx: &CaptureContext, lead: &mut Lead) {
-        let s = score(lead, &ctx.scoring, ctx.today);
-        lead.score = s.points;
-        lead.score_hits = s.hits;
-        if s.qualified && matches!(lead.status, LeadStatus::New | LeadStatus::Working) {
-            lead.status = LeadStatus::Qualified;
-        }
-    }
-
     /// Audit rows for new leads: every field for a single capture; for an import one row
     /// per lead, since a hundred thousand leads times twenty fields would bury the trail.
-    async fn audit_created(&self, c: &mut Conn<'_>, ctx: &CaptureContext, fresh: &[Lead]) -> AppResult<()> {
+    async fn audit_created(&self, c: &mut Conn<'_>, ctx: &CaptureStamp, fresh: &[Lead]) -> AppResult<()> {
         if ctx.action == "import" {
             let ids: Vec<String> = fresh.iter().map(|l| l.id.to_string()).collect();
             let event = kairos_store::audit::AuditEvent { workspace: ctx.ws, actor: ctx.by, at: ctx.now, entity: "lead", entity_id: String::new(), action: "import" };
@@ -332,12 +382,6 @@ impl App {
         for lead in fresh {
             self.audit_as(c, ctx.ws, ctx.by, "lead", lead.id.to_string(), ctx.action, &kairos_domain::audit::created(lead)).await?;
         }
-        Ok(())
-    }
-
-    async fn flush_assignments(&self, c: &mut Conn<'_>, ctx: &mut CaptureContext) -> AppResult<()> {
-        store::record_assignments(c, ctx.ws, &ctx.assigned).await?;
-        ctx.assigned.clear();
         Ok(())
     }
 

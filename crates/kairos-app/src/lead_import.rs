@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 use crate::actor::Actor;
 use crate::app::App;
 use crate::error::{AppError, AppResult};
-use crate::lead_capture::{Capture, Captured, OnDuplicate};
+use crate::lead_capture::{Capture, Captured, OnDuplicate, find_matches};
 use crate::leads::{NewLead, parse_new_lead};
 use crate::ownership::resolve_owner;
 
@@ -101,7 +101,7 @@ pub enum ImportFile {
     Bytes { name: String, bytes: Vec<u8> },
 }
 
-fn is_xlsx(name: &str, head: &[u8]) -> bool {
+pub(crate) fn is_xlsx(name: &str, head: &[u8]) -> bool {
     name.ends_with(".xlsx") || (head.starts_with(b"PK\x03\x04") && !name.ends_with(".csv"))
 }
 
@@ -255,6 +255,7 @@ impl App {
         }
         let mut owners: HashMap<String, Result<(UserId, Option<kairos_domain::ids::OrgUnitId>), String>> = HashMap::new();
         let mut report = ImportReport { rows: 0, created: 0, merged: 0, refused: 0, committed: false, outcomes: Vec::new() };
+        let stamp = ctx.stamp();
         while let Some(msg) = rx.recv().await {
             let Msg::Rows(batch) = msg else { continue };
             let mut captures = Vec::with_capacity(batch.len());
@@ -295,14 +296,9 @@ impl App {
                     _ => report.outcomes.push(refused(row, problems)),
                 }
             }
-            let answers = self.capture_batch(&mut c, &mut ctx, captures).await?;
-            for (row, answer) in rows_of_captures.into_iter().zip(answers) {
-                report.outcomes.push(match answer {
-                    Captured::Created(l) => RowOutcome { row, outcome: "created", lead_id: Some(l.id.to_string()), problems: vec![] },
-                    Captured::Merged(l) => RowOutcome { row, outcome: "merged", lead_id: Some(l.id.to_string()), problems: vec![] },
-                    Captured::Refused(e) => refused(row, vec![RowProblem { field: problem_field(&e), problem: e.to_string() }]),
-                });
-            }
+            let matches = find_matches(&mut c, ws, &captures).await?;
+            let plan = self.plan_batch(&mut ctx, captures, matches);
+            record(&mut report, rows_of_captures, self.write_plan(&mut c, &stamp, plan).await?);
             progress(report.rows);
             if postgres && report.rows - analyzed_at >= 20_000 {
                 c.execute_script("ANALYZE lead").await?;
@@ -351,6 +347,17 @@ impl App {
         let mut errors = FieldErrors::new();
         let owner = resolve_owner(c, actor, &mut errors, Some(&u.id.to_string())).await?;
         Ok(owner.ok_or_else(|| errors.into_vec().into_iter().map(|e| e.problem).collect::<Vec<_>>().join("; ")))
+    }
+}
+
+/// The answers of a written batch into the report, by row.
+fn record(report: &mut ImportReport, rows: Vec<usize>, answers: Vec<Captured>) {
+    for (row, answer) in rows.into_iter().zip(answers) {
+        report.outcomes.push(match answer {
+            Captured::Created(l) => RowOutcome { row, outcome: "created", lead_id: Some(l.id.to_string()), problems: vec![] },
+            Captured::Merged(l) => RowOutcome { row, outcome: "merged", lead_id: Some(l.id.to_string()), problems: vec![] },
+            Captured::Refused(e) => refused(row, vec![RowProblem { field: problem_field(&e), problem: e.to_string() }]),
+        });
     }
 }
 

@@ -20,6 +20,7 @@ pub mod input;
 pub mod lead_capture;
 pub mod lead_convert;
 pub mod lead_import;
+pub mod lead_import_jobs;
 pub mod lead_reports;
 pub mod lead_settings;
 pub mod leads;

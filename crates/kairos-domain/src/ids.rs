@@ -50,4 +50,5 @@ id_type!(
     LeadId,
     LeadFormId,
     NotificationId,
+    ImportJobId,
 );

@@ -10,6 +10,7 @@ pub mod analytics;
 pub mod audit;
 pub mod calendar;
 pub mod contact;
+pub mod followup;
 pub mod gate;
 pub mod health;
 pub mod ids;

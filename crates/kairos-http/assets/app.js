@@ -99,6 +99,16 @@
     }
   });
 
+  // Uploads show how much of the file has been sent (an import file can be 20 MB); the
+  // server's own progress takes over once it has the file.
+  document.addEventListener("htmx:xhr:progress", function (e) {
+    var form = e.target.closest && e.target.closest("form");
+    var bar = form && form.querySelector("progress.upload");
+    if (!bar || !e.detail.lengthComputable) return;
+    bar.hidden = false;
+    bar.value = Math.round(e.detail.loaded * 100 / e.detail.total);
+  });
+
   function columns() {
     return Array.prototype.map.call(document.querySelectorAll(".cards[data-stage]"), function (c) {
       var h = c.parentElement.querySelector("h2");

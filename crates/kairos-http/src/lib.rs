@@ -48,7 +48,7 @@ use crate::error::ApiError;
         api::reports::dwell, api::reports::cycle, api::reports::conversion, api::reports::movement, api::reports::trend, api::reports::team, api::reports::forecast_accuracy, api::reports::lead_sources,
         api::targets::list, api::targets::create, api::targets::update, api::targets::delete,
         api::leads::list, api::leads::create, api::leads::get, api::leads::update, api::leads::archive, api::leads::restore,
-        api::leads::claim, api::leads::convert, api::leads::import, api::leads::get_rules, api::leads::put_rules,
+        api::leads::claim, api::leads::convert, api::leads::import, api::leads::start_import, api::leads::import_job, api::leads::get_rules, api::leads::put_rules,
         api::leads::list_forms, api::leads::create_form, api::leads::update_form, api::leads::public_submit,
         api::leads::notifications, api::leads::read_notification,
         healthz,
@@ -130,6 +130,8 @@ pub fn router(app: App, settings: HttpSettings) -> Router {
         .route("/leads", get(api::leads::list).post(api::leads::create))
         .route("/leads/{id}", get(api::leads::get).patch(api::leads::update).delete(api::leads::archive))
         .route("/leads/import", post(api::leads::import).layer(DefaultBodyLimit::max(api::leads::IMPORT_LIMIT + 64 * 1024)))
+        .route("/lead-imports", post(api::leads::start_import).layer(DefaultBodyLimit::max(api::leads::IMPORT_LIMIT + 64 * 1024)))
+        .route("/lead-imports/{id}", get(api::leads::import_job))
         .route("/leads/{id}/restore", post(api::leads::restore))
         .route("/leads/{id}/claim", post(api::leads::claim))
         .route("/leads/{id}/convert", post(api::leads::convert))

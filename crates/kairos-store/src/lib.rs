@@ -21,6 +21,7 @@ pub mod bulk;
 pub mod auth;
 pub mod contact;
 pub mod idempotency;
+pub mod import_job;
 pub mod lead;
 pub mod lead_form;
 pub mod notification;

@@ -7,10 +7,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use kairos_app::lead_convert::{Conversion, ConvertLead};
 use kairos_app::lead_import::{ImportFile, ImportMapping, ImportReport};
+use kairos_app::lead_import_jobs::ImportJob;
 use kairos_app::lead_settings::{LeadFormPatch, LeadRules, NewLeadForm, PublicLead, PublicReceipt};
 use kairos_app::leads::{CaptureOutcome, LeadPatch, LeadQuery, NewLead};
 use kairos_app::listing::ListPage;
 use kairos_app::notifications::Inbox;
+use kairos_domain::ids::ImportJobId;
 use kairos_domain::lead::Lead;
 use kairos_domain::lead_form::LeadForm;
 use serde::Deserialize;
@@ -270,7 +272,36 @@ pub const IMPORT_LIMIT: usize = 20 * 1024 * 1024;
 #[utoipa::path(post, path = "/api/v1/leads/import", tag = "leads", security(("bearer" = [])),
     request_body(content_type = "multipart/form-data", description = "fields: file, mapping (JSON text, optional)"),
     responses((status = 200, body = ImportReport), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn import(State(s): State<AppState>, Caller(actor): Caller, mut form: axum::extract::Multipart) -> ApiResult<Json<ImportReport>> {
+pub async fn import(State(s): State<AppState>, Caller(actor): Caller, form: axum::extract::Multipart) -> ApiResult<Json<ImportReport>> {
+    let (file, mapping) = read_upload(form).await?;
+    Ok(Json(s.app.import_leads(&actor, file, mapping, &|_| {}).await?))
+}
+
+/// Start importing leads in the background (the same multipart upload as
+/// `/api/v1/leads/import`). Answers 202 with the job at once; follow it with
+/// `GET /api/v1/lead-imports/{id}` until its status is done (the report is then in it),
+/// failed or interrupted.
+#[utoipa::path(post, path = "/api/v1/lead-imports", tag = "leads", security(("bearer" = [])),
+    request_body(content_type = "multipart/form-data", description = "fields: file, mapping (JSON text, optional)"),
+    responses((status = 202, body = ImportJob), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn start_import(State(s): State<AppState>, Caller(actor): Caller, form: axum::extract::Multipart) -> ApiResult<Response> {
+    let (file, mapping) = read_upload(form).await?;
+    let job = s.app.start_lead_import(&actor, file, mapping).await?;
+    let location = format!("/api/v1/lead-imports/{}", job.id);
+    Ok((StatusCode::ACCEPTED, [(axum::http::header::LOCATION, location)], Json(job)).into_response())
+}
+
+/// A background import: rows done (and percent) while running, the report when done.
+#[utoipa::path(get, path = "/api/v1/lead-imports/{id}", tag = "leads", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = ImportJob), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn import_job(State(s): State<AppState>, Caller(actor): Caller, Path(id): Path<String>) -> ApiResult<Json<ImportJob>> {
+    let id = ImportJobId::parse(&id).map_err(|_| kairos_app::AppError::NotFound { entity: "import job" })?;
+    Ok(Json(s.app.lead_import_job(&actor, id).await?))
+}
+
+/// The `file` and `mapping` parts of an import upload.
+async fn read_upload(mut form: axum::extract::Multipart) -> ApiResult<(ImportFile, ImportMapping)> {
     let bad = |e: axum::extract::multipart::MultipartError| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
@@ -303,5 +334,5 @@ pub async fn import(State(s): State<AppState>, Caller(actor): Caller, mut form: 
     let Some(file) = file else {
         return Err(kairos_app::AppError::field("file", "attach the CSV or XLSX file as the multipart field `file`").into());
     };
-    Ok(Json(s.app.import_leads(&actor, file, mapping, &|_| {}).await?))
+    Ok((file, mapping))
 }

@@ -10,6 +10,8 @@ use axum::response::Response;
 use kairos_app::AppError;
 use kairos_app::lead_convert::ConvertLead;
 use kairos_app::lead_import::{ImportFile, ImportMapping};
+use kairos_app::lead_import_jobs::ImportJob;
+use kairos_domain::ids::ImportJobId;
 use kairos_app::leads::{LeadPatch, LeadQuery, NewLead};
 use kairos_domain::lead::LeadStatus;
 use minijinja::context;
@@ -167,11 +169,28 @@ pub async fn import(State(state): State<AppState>, page: Page, mut form: Multipa
         }
     }
     let Some(file) = file else { return page.error(AppError::field("file", page.label("leads.choose_file"))) };
-    match state.app.import_leads(&page.actor, file, mapping, &|_| {}).await {
-        Ok(report) => {
-            let refused: Vec<_> = report.outcomes.iter().filter(|o| o.outcome == "refused").take(200).collect();
-            page.render("_import_report.html", "", context! { r => &report, refused })
-        }
+    match state.app.start_lead_import(&page.actor, file, mapping).await {
+        Ok(job) => import_progress(&page, &job),
         Err(e) => page.error(e),
     }
+}
+
+/// A background import as the browser follows it: rows done while it runs (the fragment
+/// asks again every second), then the report.
+pub async fn import_job(State(state): State<AppState>, page: Page, Path(id): Path<String>) -> Response {
+    let Ok(id) = ImportJobId::parse(&id) else { return page.error(AppError::NotFound { entity: "import job" }) };
+    match state.app.lead_import_job(&page.actor, id).await {
+        Ok(job) => import_progress(&page, &job),
+        Err(e) => page.error(e),
+    }
+}
+
+fn import_progress(page: &Page, job: &ImportJob) -> Response {
+    let refused: Vec<&serde_json::Value> = job
+        .report
+        .as_ref()
+        .and_then(|r| r["outcomes"].as_array())
+        .map(|rows| rows.iter().filter(|o| o["outcome"] == "refused").take(200).collect())
+        .unwrap_or_default();
+    page.render("_import_progress.html", "", context! { job, r => &job.report, refused })
 }

@@ -60,6 +60,7 @@ pub fn routes() -> Router<AppState> {
         .route("/accounts/{id}/opportunities", post(accounts::new_opportunity))
         .route("/leads", get(leads::list).post(leads::create))
         .route("/leads/import", post(leads::import))
+        .route("/leads/imports/{id}", get(leads::import_job))
         .route("/leads/{id}", get(leads::show))
         .route("/leads/{id}/claim", post(leads::claim))
         .route("/leads/{id}/status", post(leads::set_status))
@@ -104,8 +105,9 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
 });
 
 /// Every template, by name; the render tests walk this list.
-pub const TEMPLATE_SOURCES: [(&str, &str); 21] = [
+pub const TEMPLATE_SOURCES: [(&str, &str); 22] = [
     ("leads.html", include_str!("../../templates/leads.html")),
+    ("_import_progress.html", include_str!("../../templates/_import_progress.html")),
     ("lead.html", include_str!("../../templates/lead.html")),
     ("_import_report.html", include_str!("../../templates/_import_report.html")),
     ("accounts.html", include_str!("../../templates/accounts.html")),

@@ -163,5 +163,18 @@ fn lead_pages_render_scores_statuses_and_the_import_report() {
         let refused = vec![serde_json::json!({"row": 4, "outcome": "refused", "lead_id": null, "problems": [{"field": "phone", "problem": "<dup>"}]})];
         let html = render_ok("_import_report.html", context! { r => report, refused, ..base(lang) });
         assert!(html.contains("&lt;dup&gt;") && html.contains(&i18n::label(lang, "leads.not_committed")));
+        // A background import: progress that asks again, then the report, or why it failed.
+        let job = |status: &str, percent: Option<i64>, error: Option<&str>| {
+            serde_json::json!({"id": "j1", "status": status, "file_name": "<leads>.csv", "rows_done": 12_000, "rows_estimated": 48_000, "percent": percent, "error": error})
+        };
+        let html = render_ok("_import_progress.html", context! { job => job("running", Some(25), None), r => (), refused => Vec::<u8>::new(), ..base(lang) });
+        assert!(html.contains("hx-get=\"/leads/imports/j1\"") && html.contains("value=\"25\"") && html.contains("&lt;leads&gt;.csv"), "{html}");
+        assert!(html.contains("12,000"), "rows done, grouped: {html}");
+        let html = render_ok("_import_progress.html", context! { job => job("done", Some(100), None), r => report.clone(), refused => Vec::<u8>::new(), ..base(lang) });
+        assert!(!html.contains("hx-get") && html.contains(&i18n::label(lang, "leads.not_committed")));
+        for status in ["failed", "interrupted"] {
+            let html = render_ok("_import_progress.html", context! { job => job(status, None, Some("file: <empty>")), r => (), refused => Vec::<u8>::new(), ..base(lang) });
+            assert!(!html.contains("hx-get") && html.contains(&i18n::label(lang, &format!("leads.import_{status}"))) && html.contains("&lt;empty&gt;"), "{html}");
+        }
     }
 }

@@ -230,3 +230,91 @@ fn workbook(rows: &[&[&str]]) -> Vec<u8> {
     }
     out.finish().unwrap().into_inner()
 }
+
+async fn start_import(c: &Client, app: &TestApp, name: &str, bytes: Vec<u8>, mapping: Value) -> (StatusCode, Value) {
+    let form = reqwest::multipart::Form::new()
+        .part("file", reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()))
+        .text("mapping", mapping.to_string());
+    let resp = reqwest::Client::new()
+        .post(format!("{}/api/v1/lead-imports", app.address))
+        .bearer_auth(c.token().unwrap())
+        .multipart(form)
+        .send()
+        .await
+        .expect("request reaches the server");
+    (resp.status(), resp.json().await.unwrap_or(Value::Null))
+}
+
+/// Polls a background import until it leaves `running`; rows done never go backwards.
+async fn finished(c: &Client, id: &str) -> Value {
+    let mut last = -1;
+    for _ in 0..600 {
+        let job = c.get(&format!("/api/v1/lead-imports/{id}")).await;
+        assert_eq!(job.status, StatusCode::OK, "{}", job.body);
+        let rows = job.body["rows_done"].as_i64().unwrap();
+        assert!(rows >= last, "progress went back from {last} to {rows}");
+        last = rows;
+        if job.body["status"] != "running" {
+            return job.body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the import of job {id} did not finish");
+}
+
+#[tokio::test]
+async fn a_background_import_reports_progress_and_merges_repeats_across_batches() {
+    let app = TestApp::spawn().await;
+    let ws = app.workspace("Background").await;
+    let admin = &ws.admin;
+    // 1,300 rows, more than two of the importer's batches of 500; rows 1,001–1,100 repeat
+    // the phones of rows 1–100 (another batch, decided while an earlier one is written),
+    // rows 1,201–1,300 the e-mails of rows 501–600.
+    let mut csv = String::from("公司名称,手机,邮箱,备注\n");
+    for i in 1..=1300 {
+        let (phone, email) = match i {
+            1001..=1100 => (format!("139{:08}", i - 1000), String::new()),
+            1201..=1300 => (String::new(), format!("p{}@bg.example", i - 700)),
+            _ => (format!("139{i:08}"), format!("p{i}@bg.example")),
+        };
+        csv.push_str(&format!("公司{i},{phone},{email},note {i}\n"));
+    }
+    let (status, job) = start_import(admin, &app, "many.csv", csv.into_bytes(), json!({"on_duplicate": "merge"})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    assert_eq!(job["status"], "running");
+    assert_eq!(job["rows_estimated"], 1300);
+    let id = job["id"].as_str().unwrap().to_string();
+    let done = finished(admin, &id).await;
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(done["percent"], 100);
+    assert_eq!(done["rows_done"], 1300);
+    let report = &done["report"];
+    assert_eq!((report["rows"].as_i64(), report["created"].as_i64(), report["merged"].as_i64()), (Some(1300), Some(1100), Some(200)), "{report}");
+    assert_eq!(report["refused"], 0);
+    // The job's report lists the rows that were not created: the 200 merges.
+    assert_eq!(report["outcomes"].as_array().unwrap().len(), 200);
+    let merged_into_1 = outcome(report, 1002)["lead_id"].as_str().unwrap().to_string();
+    let lead = admin.get(&format!("/api/v1/leads/{merged_into_1}")).await.body;
+    assert_eq!(lead["phone"], "13900000001", "{lead}");
+    let notes = lead["notes"].as_str().unwrap();
+    assert!(notes.contains("note 1") && notes.contains("note 1001"), "{notes}");
+    let lead = admin.get(&format!("/api/v1/leads/{}", outcome(report, 1202)["lead_id"].as_str().unwrap())).await.body;
+    assert_eq!(lead["email"], "p501@bg.example");
+    assert!(lead["notes"].as_str().unwrap().contains("note 1201"));
+    assert_eq!(lead_total(admin).await, 1100);
+
+    // A file that cannot be used fails the job with the reason; nothing is imported.
+    let (status, job) = start_import(admin, &app, "empty.csv", Vec::new(), json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    let failed = finished(admin, job["id"].as_str().unwrap()).await;
+    assert_eq!(failed["status"], "failed");
+    assert!(failed["error"].as_str().unwrap().starts_with("file: "), "{failed}");
+    assert_eq!(lead_total(admin).await, 1100);
+
+    // Only the person who started an import (or an admin) follows it.
+    admin.post("/api/v1/users", json!({"email": "rep@bg.test", "display_name": "Rep", "password": kairos_testkit::PASSWORD, "org_unit_id": ws.hq})).await;
+    let rep = app.login("rep@bg.test", kairos_testkit::PASSWORD).await;
+    assert_eq!(rep.get(&format!("/api/v1/lead-imports/{id}")).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(rep.get("/api/v1/lead-imports/not-an-id").await.status, StatusCode::NOT_FOUND);
+    app.stop().await;
+}

@@ -354,13 +354,21 @@ async fn leads_are_captured_imported_claimed_and_converted_in_the_browser() {
     assert_eq!((opp["amount"].clone(), opp["source"].clone()), (json!(50_000_000), json!("exhibition")));
     let (_, page) = rep.page(&lead_page).await;
     assert!(page.contains(&format!("href=\"/opportunities/{deal}\"")) && !page.contains("/convert\""), "converted leads are read-only");
-    // A file import answers its report inline.
+    // A file import runs in the background: the page follows its progress, then shows the
+    // report inline.
     let form = reqwest::multipart::Form::new()
         .part("file", reqwest::multipart::Part::bytes("公司名称,联系人,手机\n甲公司,甲,13700000001\n乙公司,乙,12\n".as_bytes().to_vec()).file_name("l.csv"))
         .text("source", "web");
     let r = rep.http.post(format!("{}/leads/import", app.address)).header("x-csrf-token", &rep.csrf).header("hx-request", "true").multipart(form).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let html = r.text().await.unwrap();
+    let mut html = r.text().await.unwrap();
+    for _ in 0..200 {
+        let Some(at) = html.find("hx-get=\"/leads/imports/") else { break };
+        assert!(html.contains("role=\"status\""), "the progress is announced: {html}");
+        let url = html[at + 8..].split('"').next().unwrap().to_string();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        html = rep.page(&url).await.1;
+    }
     assert!(html.contains("<strong>2</strong>") && html.contains("<td class=\"num\">3</td>") && html.contains("<code>phone</code>"), "{html}");
     assert_eq!(o.rep_sh.get("/api/v1/leads?source=web").await.body["total"], 1);
 }
