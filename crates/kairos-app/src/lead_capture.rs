@@ -76,7 +76,7 @@ pub(crate) struct CaptureContext {
 
 /// What writing a batch needs of the context; fixed for a whole capture or import.
 #[derive(Clone)]
-pub(crate) struct CaptureStamp {
+struct CaptureStamp {
     ws: WorkspaceId,
     by: Option<UserId>,
     action: &'static str,
@@ -86,7 +86,7 @@ pub(crate) struct CaptureStamp {
 }
 
 /// A batch decided by `plan_batch`, to be written by `write_plan`.
-pub(crate) struct CapturePlan {
+struct CapturePlan {
     /// New leads, scored and assigned.
     fresh: Vec<Lead>,
     /// (answer slot, lead, capture) for merges into a lead outside this batch.
@@ -98,7 +98,7 @@ pub(crate) struct CapturePlan {
 }
 
 impl CaptureContext {
-    pub(crate) fn stamp(&self) -> CaptureStamp {
+    fn stamp(&self) -> CaptureStamp {
         CaptureStamp { ws: self.ws, by: self.by, action: self.action, now: self.now, today: self.today, scoring: self.scoring.clone() }
     }
 
@@ -113,7 +113,7 @@ impl CaptureContext {
 }
 
 /// The existing leads, contacts and accounts that share a key with any capture of a batch.
-pub(crate) async fn find_matches(c: &mut Conn<'_>, ws: WorkspaceId, items: &[Capture]) -> AppResult<Vec<KeyMatch>> {
+async fn find_matches(c: &mut Conn<'_>, ws: WorkspaceId, items: &[Capture]) -> AppResult<Vec<KeyMatch>> {
     let keys = |f: fn(&Lead) -> Option<&String>| -> Vec<String> {
         let mut v: Vec<String> = items.iter().filter_map(|i| f(&i.draft).cloned()).collect();
         v.sort();
@@ -193,11 +193,11 @@ impl App {
     }
 
     /// Decides a batch without touching the database: duplicates against the matches found
-    /// for it (and the keys this capture already took), then scores and owners. An import
-    /// decides batch N+1 while batch N is being written, so `matches` may predate the
-    /// previous batch's rows; `ctx.seen` covers their keys, and merges into a lead that is
-    /// not in this batch are left to `write_plan`, which reads the lead as it is then.
-    pub(crate) fn plan_batch(&self, ctx: &mut CaptureContext, items: Vec<Capture>, matches: Vec<KeyMatch>) -> CapturePlan {
+    /// for it and the keys this capture already took (`ctx.seen`), then scores and owners.
+    /// Merges into a lead outside the batch are left to `write_plan`, which reads that lead
+    /// as it is when writing; deciding stays pure, and a lead merged into twice in one
+    /// import is never written from a stale copy.
+    fn plan_batch(&self, ctx: &mut CaptureContext, items: Vec<Capture>, matches: Vec<KeyMatch>) -> CapturePlan {
         let mut by_key: HashMap<(&'static str, &str), Vec<&KeyMatch>> = HashMap::new();
         for m in &matches {
             by_key.entry((m.field, m.key.as_str())).or_default().push(m);
@@ -276,7 +276,7 @@ impl App {
 
     /// Writes a decided batch: new leads in bulk, merges one by one (few) into the leads as
     /// they are now, audit, and the assignment sequence. Answers in input order.
-    pub(crate) async fn write_plan(&self, c: &mut Conn<'_>, stamp: &CaptureStamp, plan: CapturePlan) -> AppResult<Vec<Captured>> {
+    async fn write_plan(&self, c: &mut Conn<'_>, stamp: &CaptureStamp, plan: CapturePlan) -> AppResult<Vec<Captured>> {
         let CapturePlan { fresh, late_merges, mut out, assigned } = plan;
         store::insert_leads(c, &fresh, stamp.by).await.map_err(|e| match e {
             kairos_store::StoreError::Unique { .. } => AppError::Conflict {

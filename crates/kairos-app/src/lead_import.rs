@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 use crate::actor::Actor;
 use crate::app::App;
 use crate::error::{AppError, AppResult};
-use crate::lead_capture::{Capture, Captured, OnDuplicate, find_matches};
+use crate::lead_capture::{Capture, Captured, OnDuplicate};
 use crate::leads::{NewLead, parse_new_lead};
 use crate::ownership::resolve_owner;
 
@@ -255,7 +255,6 @@ impl App {
         }
         let mut owners: HashMap<String, Result<(UserId, Option<kairos_domain::ids::OrgUnitId>), String>> = HashMap::new();
         let mut report = ImportReport { rows: 0, created: 0, merged: 0, refused: 0, committed: false, outcomes: Vec::new() };
-        let stamp = ctx.stamp();
         while let Some(msg) = rx.recv().await {
             let Msg::Rows(batch) = msg else { continue };
             let mut captures = Vec::with_capacity(batch.len());
@@ -296,9 +295,7 @@ impl App {
                     _ => report.outcomes.push(refused(row, problems)),
                 }
             }
-            let matches = find_matches(&mut c, ws, &captures).await?;
-            let plan = self.plan_batch(&mut ctx, captures, matches);
-            record(&mut report, rows_of_captures, self.write_plan(&mut c, &stamp, plan).await?);
+            record(&mut report, rows_of_captures, self.capture_batch(&mut c, &mut ctx, captures).await?);
             progress(report.rows);
             if postgres && report.rows - analyzed_at >= 20_000 {
                 c.execute_script("ANALYZE lead").await?;
