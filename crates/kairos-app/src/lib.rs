@@ -7,6 +7,7 @@
 //! CLI, import, jobs) gets the same rules.
 
 pub mod accounts;
+pub mod activities;
 pub mod actor;
 pub mod audit;
 pub mod auth;
@@ -15,8 +16,10 @@ pub mod contacts;
 pub mod demo;
 pub mod documents;
 pub mod error;
+pub mod followup;
 pub mod idempotency;
 pub mod input;
+pub mod jobs;
 pub mod lead_capture;
 pub mod lead_convert;
 pub mod lead_import;
@@ -35,6 +38,7 @@ pub mod processes;
 pub mod reports;
 pub mod stage_engine;
 pub mod targets;
+pub mod tasks;
 pub mod users;
 pub mod workspace_settings;
 pub mod workspaces;

@@ -63,6 +63,9 @@ pub struct NewProcess {
     pub applicability: Applicability,
     #[serde(default)]
     pub won_required_fields: Option<Vec<OppField>>,
+    /// Days before the expected close that the owner is reminded (0–365; default 7).
+    #[serde(default)]
+    pub close_reminder_days: Option<u32>,
     /// The open stages in order.
     pub stages: Vec<StageInput>,
 }
@@ -80,6 +83,9 @@ pub struct ProcessPatch {
     pub applicability: Option<Applicability>,
     #[serde(default)]
     pub won_required_fields: Option<Vec<OppField>>,
+    /// Days before the expected close that the owner is reminded (0–365).
+    #[serde(default)]
+    pub close_reminder_days: Option<u32>,
     /// The full new list of stages, in order: stages with an `id` are changed, stages without
     /// one are added, stages left out are deleted (refused while deals use them — retire
     /// them instead).
@@ -87,6 +93,13 @@ pub struct ProcessPatch {
     pub stages: Option<Vec<StageInput>>,
     #[serde(default)]
     pub archived: Option<bool>,
+}
+
+/// §6: the owner hears a week ahead of the expected close unless the process says otherwise.
+const DEFAULT_CLOSE_REMINDER_DAYS: u32 = 7;
+
+fn reminder_days(days: u32) -> Result<u32, kairos_domain::Problem> {
+    if days > 365 { Err(kairos_domain::Problem::new("must be between 0 and 365 days")) } else { Ok(days) }
 }
 
 impl App {
@@ -107,6 +120,7 @@ impl App {
         let name = errors.check("name", text::required_text(&input.name, 100));
         let description = errors.check("description", text::optional_text(input.description.as_deref(), 2000)).flatten();
         let stages = parse_stages(&mut errors, &input.stages, &[], |id| self.fresh_stage_id(id));
+        let close_reminder_days = input.close_reminder_days.map_or(Some(DEFAULT_CLOSE_REMINDER_DAYS), |d| errors.check("close_reminder_days", reminder_days(d)));
         errors.finish()?;
         let now = self.now();
         let process = SalesProcess {
@@ -117,6 +131,7 @@ impl App {
             is_default: false,
             applicability: input.applicability,
             won_required_fields: input.won_required_fields.unwrap_or_else(default_won_fields),
+            close_reminder_days: close_reminder_days.unwrap_or(DEFAULT_CLOSE_REMINDER_DAYS),
             stages,
             archived: false,
             created_at: now,
@@ -151,6 +166,9 @@ impl App {
         }
         if let Some(w) = input.won_required_fields {
             new.won_required_fields = w;
+        }
+        if let Some(d) = input.close_reminder_days {
+            new.close_reminder_days = errors.check("close_reminder_days", reminder_days(d)).unwrap_or(old.close_reminder_days);
         }
         if let Some(a) = input.archived {
             if a && old.is_default {
@@ -209,6 +227,7 @@ impl App {
             is_default: true,
             applicability: Applicability::default(),
             won_required_fields: default_won_fields(),
+            close_reminder_days: DEFAULT_CLOSE_REMINDER_DAYS,
             stages,
             archived: false,
             created_at: now,

@@ -29,9 +29,11 @@ impl DealFacts<'_> {
     }
 }
 
-/// Workspace settings of the follow-up rules (§6 defaults).
+/// Workspace settings of the follow-up rules (§6 defaults); a setting left out keeps its
+/// default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default, deny_unknown_fields)]
 pub struct FollowUpSettings {
     /// Working days without a sign of life before a deal is flagged stale.
     pub stale_flag_days: u32,
@@ -84,8 +86,9 @@ pub fn staleness(cal: &WorkCalendar, facts: &DealFacts<'_>, settings: &FollowUpS
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum CadenceCheck {
     OnTrack,
-    /// The owner owes a touch: a cadence task is due at `due`.
-    Short { touches_in_window: u32, required: u32, due: DateTime<Utc> },
+    /// The owner owes a touch: a cadence task is due at `due`. `since` is the last touch in
+    /// the stage (or the entry into it): the touch owed is the one after it.
+    Short { touches_in_window: u32, required: u32, due: DateTime<Utc>, since: DateTime<Utc> },
 }
 
 /// Cadence (跟进频率): "at least N touches every M days" holds when no gap between touches
@@ -103,7 +106,7 @@ pub fn cadence(cadence: &Cadence, facts: &DealFacts<'_>) -> CadenceCheck {
     let gap_exceeded = facts.now - since >= gap;
     let window_short = facts.now - facts.stage_entered_at >= window && in_window < cadence.touches;
     if gap_exceeded || window_short {
-        CadenceCheck::Short { touches_in_window: in_window, required: cadence.touches, due: (since + gap).min(facts.now) }
+        CadenceCheck::Short { touches_in_window: in_window, required: cadence.touches, due: (since + gap).min(facts.now), since }
     } else {
         CadenceCheck::OnTrack
     }
@@ -190,6 +193,57 @@ pub fn escalation_due(due_at: DateTime<Utc>, now: DateTime<Utc>, settings: &Foll
     now - due_at > Duration::hours(i64::from(settings.task_grace_hours))
 }
 
+/// Everything the rules say about one open deal: what the scanner stores as its risk, turns
+/// into tasks and notifications, and what the card and the risk list show.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Assessment {
+    pub staleness: Staleness,
+    pub cadence: CadenceCheck,
+    /// Calendar days since the deal entered its stage.
+    pub days_in_stage: f64,
+    pub dwell_limit: Option<DwellLimit>,
+    /// In its stage past the limit: high risk.
+    pub dwell_over: bool,
+    /// The close-date reminder is due today.
+    pub close_reminder: bool,
+    /// The expected close date has passed with the deal still open.
+    pub close_overdue: bool,
+    pub recommended: Option<RecommendedAction>,
+}
+
+impl Assessment {
+    /// Whether the deal belongs in the risk list.
+    pub fn at_risk(&self) -> bool {
+        !matches!(self.staleness, Staleness::Fresh) || self.dwell_over || matches!(self.cadence, CadenceCheck::Short { .. }) || self.close_overdue
+    }
+}
+
+/// The stage's rules a deal is held to.
+#[derive(Debug, Clone)]
+pub struct StageRules<'a> {
+    pub cadence: &'a Cadence,
+    pub dwell_limit: Option<DwellLimit>,
+    pub close_reminder_days: u32,
+}
+
+pub fn assess(cal: &WorkCalendar, facts: &DealFacts<'_>, rules: &StageRules<'_>, expected_close: Option<NaiveDate>, settings: &FollowUpSettings) -> Assessment {
+    let staleness = staleness(cal, facts, settings);
+    let cadence = cadence(rules.cadence, facts);
+    let days_in_stage = (facts.now - facts.stage_entered_at).num_seconds().max(0) as f64 / 86_400.0;
+    let over = dwell_risk(days_in_stage, rules.dwell_limit);
+    let today = cal.local_date(facts.now);
+    Assessment {
+        staleness,
+        cadence,
+        days_in_stage,
+        dwell_limit: rules.dwell_limit,
+        dwell_over: over.is_some(),
+        close_reminder: close_reminder_due(expected_close, today, rules.close_reminder_days),
+        close_overdue: expected_close.is_some_and(|d| d < today),
+        recommended: recommend(staleness, over, cadence),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,7 +323,7 @@ mod tests {
         }
         // The task is due when the gap ran out: 8 days after a weekly touch, due a day ago.
         let t = [now - days(8.0)];
-        assert_eq!(cadence(&weekly, &facts(&t, 30.0, 0.0, None)), CadenceCheck::Short { touches_in_window: 0, required: 1, due: now - days(1.0) });
+        assert_eq!(cadence(&weekly, &facts(&t, 30.0, 0.0, None)), CadenceCheck::Short { touches_in_window: 0, required: 1, due: now - days(1.0), since: now - days(8.0) });
     }
 
     #[test]
@@ -295,7 +349,7 @@ mod tests {
     #[test]
     fn the_most_pressing_action_is_recommended() {
         let dwell = Some(DwellLimit::Expected { limit_days: 15.0 });
-        let short = CadenceCheck::Short { touches_in_window: 0, required: 1, due: monday() };
+        let short = CadenceCheck::Short { touches_in_window: 0, required: 1, due: monday(), since: monday() };
         let stale = Staleness::Flagged { idle_days: 4.0 };
         assert_eq!(recommend(stale, dwell, short), Some(RecommendedAction::ReviewWithManager));
         assert_eq!(recommend(stale, None, short), Some(RecommendedAction::ScheduleNextStep));
@@ -315,5 +369,26 @@ mod tests {
         let s = FollowUpSettings::default();
         assert!(!escalation_due(monday() - Duration::hours(24), monday(), &s), "exactly the grace period");
         assert!(escalation_due(monday() - Duration::hours(25), monday(), &s));
+    }
+    #[test]
+    fn an_assessment_puts_the_rules_together() {
+        let cal = WorkCalendar::china_default();
+        let s = FollowUpSettings::default();
+        let weekly = Cadence { touches: 1, per_days: 7, channels: vec![] };
+        let rules = StageRules { cadence: &weekly, dwell_limit: Some(DwellLimit::Expected { limit_days: 15.0 }), close_reminder_days: 7 };
+        let now = monday();
+        // In the stage for 20 days, touched 2 days ago, closing in 3 days.
+        let touched = [now - days(2.0)];
+        let a = assess(&cal, &facts(&touched, 20.0, 10.0, None), &rules, Some(NaiveDate::from_ymd_opt(2026, 11, 26).unwrap()), &s);
+        assert!((a.days_in_stage - 20.0).abs() < 1e-9);
+        assert!(a.dwell_over && a.close_reminder && !a.close_overdue && a.at_risk());
+        assert_eq!(a.staleness, Staleness::Fresh);
+        assert_eq!(a.recommended, Some(RecommendedAction::ReviewWithManager));
+        // A fresh deal inside its limits, closing next month, is not at risk.
+        let a = assess(&cal, &facts(&touched, 3.0, 1.0, None), &rules, Some(NaiveDate::from_ymd_opt(2026, 12, 31).unwrap()), &s);
+        assert!(!a.at_risk() && !a.close_reminder && a.recommended.is_none(), "{a:?}");
+        // Past its close date: overdue, in the risk list.
+        let a = assess(&cal, &facts(&touched, 3.0, 1.0, None), &rules, Some(NaiveDate::from_ymd_opt(2026, 11, 20).unwrap()), &s);
+        assert!(a.close_overdue && a.at_risk());
     }
 }

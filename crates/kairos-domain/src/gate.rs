@@ -228,6 +228,7 @@ mod tests {
             is_default: true,
             applicability: Applicability::default(),
             won_required_fields: vec![],
+            close_reminder_days: 7,
             stages: vec![
                 stage(1, open.clone()),
                 stage(2, EntryCriteria { required_fields: vec![OppField::Amount], ..open.clone() }),

@@ -51,4 +51,6 @@ id_type!(
     LeadFormId,
     NotificationId,
     ImportJobId,
+    ActivityId,
+    TaskId,
 );

@@ -6,6 +6,7 @@
 //! runtime crate.
 
 pub mod account;
+pub mod activity;
 pub mod analytics;
 pub mod audit;
 pub mod calendar;

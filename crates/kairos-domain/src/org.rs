@@ -166,6 +166,12 @@ impl OrgTree {
     }
 }
 
+/// The manager a person answers to: the manager of the nearest unit at or above theirs who
+/// is not the person themselves (a unit's manager answers to the unit above).
+pub fn manager_of(tree: &OrgTree, managers: &HashMap<OrgUnitId, UserId>, user: UserId, unit: Option<OrgUnitId>) -> Option<UserId> {
+    tree.ancestors(unit?).into_iter().filter_map(|u| managers.get(&u).copied()).find(|m| *m != user)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,6 +179,17 @@ mod tests {
 
     fn u(n: u128) -> OrgUnitId {
         OrgUnitId::from_uuid(Uuid::from_u128(n))
+    }
+
+    #[test]
+    fn a_person_answers_to_the_nearest_manager_above_who_is_not_themselves() {
+        let t = OrgTree::new(vec![(u(1), None), (u(2), Some(u(1))), (u(3), Some(u(2)))]);
+        let person = |n: u128| UserId::from_uuid(Uuid::from_u128(100 + n));
+        let managers: HashMap<OrgUnitId, UserId> = [(u(1), person(1)), (u(2), person(2))].into();
+        assert_eq!(manager_of(&t, &managers, person(9), Some(u(3))), Some(person(2)), "team without a manager: the branch's");
+        assert_eq!(manager_of(&t, &managers, person(2), Some(u(2))), Some(person(1)), "the branch manager answers to HQ");
+        assert_eq!(manager_of(&t, &managers, person(1), Some(u(1))), None, "the top has nobody above");
+        assert_eq!(manager_of(&t, &managers, person(9), None), None, "no unit, no manager");
     }
 
     #[test]

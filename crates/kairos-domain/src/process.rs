@@ -22,6 +22,8 @@ pub struct SalesProcess {
     pub applicability: Applicability,
     /// Fields a deal must have to be closed as won (the contract facts).
     pub won_required_fields: Vec<OppField>,
+    /// Days before a deal's expected close that its owner gets a reminder task (§6).
+    pub close_reminder_days: u32,
     /// Open stages in order; retired stages stay listed (history points at them).
     pub stages: Vec<Stage>,
     pub archived: bool,
@@ -372,6 +374,7 @@ mod tests {
             is_default: default,
             applicability,
             won_required_fields: vec![],
+            close_reminder_days: 7,
             stages: vec![],
             archived: false,
             created_at: DateTime::<Utc>::MIN_UTC,

@@ -51,6 +51,9 @@ use crate::error::ApiError;
         api::leads::claim, api::leads::convert, api::leads::import, api::leads::start_import, api::leads::import_job, api::leads::get_rules, api::leads::put_rules,
         api::leads::list_forms, api::leads::create_form, api::leads::update_form, api::leads::public_submit,
         api::leads::notifications, api::leads::read_notification,
+        api::followup::log_activity, api::followup::list_activities, api::followup::get_activity,
+        api::followup::create_task, api::followup::list_tasks, api::followup::get_task, api::followup::update_task,
+        api::followup::risks, api::followup::get_settings, api::followup::put_settings, api::followup::jobs,
         healthz,
     ),
     components(schemas(error::ErrorBody, error::ErrorContent)),
@@ -138,6 +141,13 @@ pub fn router(app: App, settings: HttpSettings) -> Router {
         .route("/lead-rules", get(api::leads::get_rules).put(api::leads::put_rules))
         .route("/lead-forms", get(api::leads::list_forms).post(api::leads::create_form))
         .route("/lead-forms/{id}", axum::routing::patch(api::leads::update_form))
+        .route("/activities", get(api::followup::list_activities).post(api::followup::log_activity))
+        .route("/activities/{id}", get(api::followup::get_activity))
+        .route("/tasks", get(api::followup::list_tasks).post(api::followup::create_task))
+        .route("/tasks/{id}", get(api::followup::get_task).patch(api::followup::update_task))
+        .route("/risks", get(api::followup::risks))
+        .route("/follow-up-settings", get(api::followup::get_settings).put(api::followup::put_settings))
+        .route("/jobs", get(api::followup::jobs))
         .route("/notifications", get(api::leads::notifications))
         .route("/notifications/{id}/read", post(api::leads::read_notification))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::idempotency))

@@ -16,12 +16,15 @@ pub mod page;
 mod row;
 
 pub mod account;
+pub mod activity;
 pub mod audit;
 pub mod bulk;
 pub mod auth;
 pub mod contact;
+pub mod followup;
 pub mod idempotency;
 pub mod import_job;
+pub mod job;
 pub mod lead;
 pub mod lead_form;
 pub mod notification;
@@ -34,6 +37,7 @@ pub mod approval;
 pub mod org_unit;
 pub mod scope;
 pub mod target;
+pub mod task;
 pub mod user;
 pub mod workspace;
 

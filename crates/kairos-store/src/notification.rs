@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use kairos_domain::ids::{NotificationId, UserId, WorkspaceId};
 use kairos_domain::notification::Notification;
-use sea_query::{Alias, Query};
+use sea_query::{Alias, OnConflict, Query};
 
 use crate::db::{Conn, sql};
 use crate::error::StoreResult;
@@ -44,6 +44,38 @@ pub async fn insert_notifications(c: &mut Conn<'_>, items: &[Notification]) -> S
         c.execute(&q).await?;
     }
     Ok(())
+}
+
+/// Inserts notifications that report one event each, named by their dedup key: a key that
+/// exists already (an earlier scan, here or on another instance, reported it) is skipped.
+/// Answers how many were new.
+pub async fn insert_notifications_once(c: &mut Conn<'_>, items: &[(Notification, String)]) -> StoreResult<u64> {
+    let mut inserted = 0;
+    for chunk in items.chunks(500) {
+        let mut q = Query::insert();
+        q.into_table(Alias::new("notification"))
+            .columns(
+                ["workspace_id", "notification_id", "user_id", "kind", "message", "entity", "entity_id", "created_at", "read_at", "dedup_key"]
+                    .map(Alias::new),
+            )
+            .on_conflict(OnConflict::columns([Alias::new("workspace_id"), Alias::new("dedup_key")]).do_nothing().to_owned());
+        for (n, key) in chunk {
+            q.values_panic([
+                n.workspace_id.to_string().into(),
+                n.id.to_string().into(),
+                n.user_id.to_string().into(),
+                n.kind.clone().into(),
+                n.message.clone().into(),
+                n.entity.clone().into(),
+                n.entity_id.clone().into(),
+                n.created_at.into(),
+                n.read_at.into(),
+                key.clone().into(),
+            ]);
+        }
+        inserted += c.execute(&q).await?;
+    }
+    Ok(inserted)
 }
 
 /// A person's notifications, newest first.

@@ -374,6 +374,22 @@ pub async fn replace_members(c: &mut Conn<'_>, ws: WorkspaceId, opp: Opportunity
     Ok(())
 }
 
+/// Marks linked contacts of a deal reached (an activity involved them); answers how many
+/// were not reached before.
+pub async fn mark_reached(c: &mut Conn<'_>, ws: WorkspaceId, opp: OpportunityId, contacts: &[ContactId]) -> StoreResult<u64> {
+    if contacts.is_empty() {
+        return Ok(0);
+    }
+    let mut q = Query::update();
+    q.table(Alias::new("opportunity_contact"))
+        .value(Alias::new("reached"), true)
+        .and_where(Expr::col(Alias::new("workspace_id")).eq(ws.to_string()))
+        .and_where(Expr::col(Alias::new("opportunity_id")).eq(opp.to_string()))
+        .and_where(Expr::col(Alias::new("contact_id")).is_in(contacts.iter().map(|k| k.to_string())))
+        .and_where(Expr::col(Alias::new("reached")).eq(false));
+    c.execute(&q).await
+}
+
 pub async fn list_contacts(c: &mut Conn<'_>, ws: WorkspaceId, opp: OpportunityId) -> StoreResult<Vec<OppContact>> {
     let rows: Vec<(String, String, bool)> = c
         .fetch_all(

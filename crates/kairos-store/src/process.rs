@@ -21,6 +21,7 @@ struct ProcessRow {
     product_categories: String,
     org_unit_ids: String,
     won_required_fields: String,
+    close_reminder_days: i64,
     archived_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -89,7 +90,7 @@ impl TryFrom<StageRow> for Stage {
 }
 
 const PROCESS_COLUMNS: &str = "workspace_id, process_id, name, description, is_default, business_types, customer_types, \
-     industries, product_categories, org_unit_ids, won_required_fields, archived_at, created_at, updated_at, version";
+     industries, product_categories, org_unit_ids, won_required_fields, close_reminder_days, archived_at, created_at, updated_at, version";
 const STAGE_COLUMNS: &str = "stage_id, process_id, name, position, probability, forecast_category, expected_dwell_days, \
      cadence_touches, cadence_days, cadence_channels, guidance, required_fields, checklist, required_documents, \
      health_refuse_below, health_pass_above, approval_rule, approval_role, retired_at";
@@ -97,7 +98,7 @@ const STAGE_COLUMNS: &str = "stage_id, process_id, name, position, probability, 
 pub async fn insert_process(c: &mut Conn<'_>, p: &SalesProcess) -> StoreResult<()> {
     let a = &p.applicability;
     c.execute(
-        &sql(format!("INSERT INTO sales_process ({PROCESS_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"))
+        &sql(format!("INSERT INTO sales_process ({PROCESS_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"))
             .bind(p.workspace_id.to_string())
             .bind(p.id.to_string())
             .bind(p.name.clone())
@@ -109,6 +110,7 @@ pub async fn insert_process(c: &mut Conn<'_>, p: &SalesProcess) -> StoreResult<(
             .bind(to_json(&a.product_categories))
             .bind(to_json(&a.org_unit_ids))
             .bind(to_json(&p.won_required_fields))
+            .bind(i64::from(p.close_reminder_days))
             .bind(p.archived.then_some(p.updated_at))
             .bind(p.created_at)
             .bind(p.updated_at)
@@ -127,7 +129,7 @@ pub async fn update_process(c: &mut Conn<'_>, p: &SalesProcess, expected_version
         .execute(
             &sql("UPDATE sales_process SET name = $1, description = $2, is_default = $3, business_types = $4, customer_types = $5, \
                   industries = $6, product_categories = $7, org_unit_ids = $8, won_required_fields = $9, archived_at = $10, \
-                  updated_at = $11, version = $12 WHERE workspace_id = $13 AND process_id = $14 AND version = $15")
+                  updated_at = $11, version = $12, close_reminder_days = $13 WHERE workspace_id = $14 AND process_id = $15 AND version = $16")
             .bind(p.name.clone())
             .bind(p.description.clone())
             .bind(p.is_default)
@@ -140,6 +142,7 @@ pub async fn update_process(c: &mut Conn<'_>, p: &SalesProcess, expected_version
             .bind(p.archived.then_some(p.updated_at))
             .bind(p.updated_at)
             .bind(p.version)
+            .bind(i64::from(p.close_reminder_days))
             .bind(p.workspace_id.to_string())
             .bind(p.id.to_string())
             .bind(expected_version),
@@ -287,6 +290,7 @@ fn assemble(rows: Vec<ProcessRow>, stages: Vec<StageRow>) -> StoreResult<Vec<Sal
                 org_unit_ids: json(&r.org_unit_ids, "org units")?,
             },
             won_required_fields: json(&r.won_required_fields, "won required fields")?,
+            close_reminder_days: r.close_reminder_days.clamp(0, 365) as u32,
             stages: mine,
             archived: r.archived_at.is_some(),
             created_at: r.created_at,

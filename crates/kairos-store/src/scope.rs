@@ -55,3 +55,17 @@ pub const ACCOUNT: ScopedTable<'static> =
 /// Opportunities, aliased `o` in every query that scopes them.
 pub const OPPORTUNITY: ScopedTable<'static> =
     ScopedTable { alias: "o", key: "opportunity_id", owner: "owner_id", unit: "org_unit_id", members: "opportunity_member" };
+
+/// The scope condition for records that belong to one person and their unit and have no
+/// team (activities by who logged them, tasks by assignee), or `None` when everything is
+/// visible.
+pub fn owned_by(alias: &str, owner: &str, unit: &str, scope: &DataScope) -> Option<SimpleExpr> {
+    match scope {
+        DataScope::All => None,
+        DataScope::Own { user } => Some(col(alias, owner).eq(user.to_string())),
+        DataScope::Subtree { user, units } => {
+            let units: Vec<String> = units.iter().map(|u| u.to_string()).collect();
+            Some(Cond::any().add(col(alias, owner).eq(user.to_string())).add(col(alias, unit).is_in(units)).into())
+        }
+    }
+}

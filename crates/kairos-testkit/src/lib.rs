@@ -139,6 +139,8 @@ impl TestApp {
             max_connections: 8,
             log: "warn".into(),
             data_dir: data_dir.display().to_string(),
+            // Tests run the jobs when they mean to (run-once, or the two-instance test).
+            jobs: false,
             ..Settings::default()
         };
         let application = Application::build(settings).await.expect("application starts");

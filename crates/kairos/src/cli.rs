@@ -1,4 +1,4 @@
-//! The command line: serve, migrate, init, user, healthcheck.
+//! The command line: serve, migrate, init, user, import, jobs, healthcheck.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -69,12 +69,24 @@ pub enum Command {
     /// Import records from a file.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Background jobs (follow-up scans): run them now, or show their leases.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
     /// Ask a running server whether it and its database are healthy (exit 0 when they are).
     Healthcheck {
         /// Server address [default: the configured listen address]
         #[arg(long)]
         address: Option<String>,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum JobsCommand {
+    /// Run every job now, unless another instance is running it, and print what it did
+    /// (for scripts, cron and tests; `kairos serve` runs them on its own schedule).
+    RunOnce,
+    /// Show each job: who holds its lease, when it last started and finished, its last error.
+    List,
 }
 
 #[derive(Subcommand, Debug)]
@@ -198,6 +210,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let app = App::new(connect(&settings).await?, settings.app_config());
             load_demo(&app, &volume).await?;
         }
+        Command::Jobs(cmd) => return jobs_command(&settings, cmd).await,
         Command::Healthcheck { address } => return healthcheck(address.as_deref().unwrap_or(&settings.listen)).await,
     }
     Ok(ExitCode::SUCCESS)
@@ -209,6 +222,46 @@ async fn connect(settings: &Settings) -> anyhow::Result<Store> {
         .with_context(|| format!("cannot open the database {}", kairos_store::db::redact_url(&settings.database_url)))?;
     store.migrate().await?;
     Ok(store)
+}
+
+async fn jobs_command(settings: &Settings, cmd: JobsCommand) -> anyhow::Result<ExitCode> {
+    let app = App::new(connect(settings).await?, settings.app_config());
+    match cmd {
+        JobsCommand::RunOnce => {
+            let runs = app.run_due_jobs(&kairos_app::jobs::holder_name(), &settings.job_schedule(), true).await.map_err(explain)?;
+            let mut failed = false;
+            for r in runs {
+                match (&r.report, &r.error, r.ran) {
+                    (_, _, false) => println!("{}: another instance is running it; not run", r.job),
+                    (Some(rep), _, true) => println!(
+                        "{}: {} workspaces, {} open deals, {} at risk, {} tasks created, {} notifications, {} escalations",
+                        r.job, rep.workspaces, rep.open_deals, rep.at_risk, rep.tasks_created, rep.notifications, rep.escalations
+                    ),
+                    (None, e, true) => {
+                        failed = true;
+                        println!("{}: failed: {}", r.job, e.as_deref().unwrap_or("unknown error"));
+                    }
+                }
+            }
+            app.store.close().await;
+            Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+        }
+        JobsCommand::List => {
+            for j in app.job_states().await.map_err(explain)? {
+                println!(
+                    "{}\tleased by {}\tuntil {}\tlast started {}\tlast finished {}\truns {}\t{}",
+                    j.job,
+                    j.leased_by.as_deref().unwrap_or("-"),
+                    j.lease_until.map_or("-".to_string(), |t| t.to_rfc3339()),
+                    j.last_started_at.map_or("-".to_string(), |t| t.to_rfc3339()),
+                    j.last_finished_at.map_or("-".to_string(), |t| t.to_rfc3339()),
+                    j.runs,
+                    j.last_error.as_deref().map_or("ok".to_string(), |e| format!("last error: {e}"))
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 async fn user_command(settings: &Settings, cmd: UserCommand) -> anyhow::Result<()> {

@@ -28,6 +28,15 @@ pub struct Settings {
     pub login_window_minutes: i64,
     /// Folder for uploaded documents.
     pub data_dir: String,
+    /// Run the background jobs (follow-up scans) in this instance. Several instances on one
+    /// PostgreSQL may all run them: a lease in the database gives each run to one of them.
+    pub jobs: bool,
+    /// How often an instance looks for due jobs.
+    pub job_tick_seconds: u64,
+    /// How often the follow-up scanners run.
+    pub followup_scan_seconds: i64,
+    /// How long a job run may take before another instance assumes its instance died.
+    pub job_lease_seconds: i64,
 }
 
 impl Default for Settings {
@@ -46,6 +55,10 @@ impl Default for Settings {
             login_failures_per_address: app.login_failures_per_address,
             login_window_minutes: app.login_window_minutes,
             data_dir: "data".into(),
+            jobs: true,
+            job_tick_seconds: 30,
+            followup_scan_seconds: 15 * 60,
+            job_lease_seconds: 10 * 60,
         }
     }
 }
@@ -53,6 +66,7 @@ impl Default for Settings {
 const SETTING_NAMES: &[&str] = &[
     "listen", "database_url", "database_read_url", "max_connections", "secure_cookies", "log", "session_ttl_hours",
     "token_ttl_days", "login_failures_per_account", "login_failures_per_address", "login_window_minutes", "data_dir",
+    "jobs", "job_tick_seconds", "followup_scan_seconds", "job_lease_seconds",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +124,10 @@ impl Settings {
             data_dir: self.data_dir.clone().into(),
             ..kairos_app::AppConfig::default()
         }
+    }
+
+    pub fn job_schedule(&self) -> kairos_app::jobs::JobSchedule {
+        kairos_app::jobs::JobSchedule::from_seconds(self.followup_scan_seconds, self.job_lease_seconds)
     }
 
     pub fn store_options(&self) -> kairos_store::StoreOptions {

@@ -37,9 +37,19 @@ impl Application {
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let http = kairos_http::HttpSettings { secure_cookies: self.settings.secure_cookies };
         let router = kairos_http::router(self.app.clone(), http);
-        axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        let jobs = self.settings.jobs.then(|| {
+            let tick = std::time::Duration::from_secs(self.settings.job_tick_seconds.max(1));
+            self.app.spawn_job_loop(self.settings.job_schedule(), tick)
+        });
+        let served = axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
-            .await?;
+            .await;
+        if let Some(j) = jobs {
+            // A run cut off here rolls back; its lease runs out and another instance (or
+            // this one, restarted) runs it again.
+            j.abort();
+        }
+        served?;
         self.app.store.close().await;
         Ok(())
     }

@@ -11,6 +11,7 @@ pub mod approvals;
 pub mod audit;
 pub mod auth;
 pub mod contacts;
+pub mod followup;
 pub mod leads;
 pub mod opportunities;
 pub mod org_units;

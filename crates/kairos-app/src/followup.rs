@@ -1,0 +1,346 @@
+//! The follow-up scanners (PRODUCT.md §6): over every open deal, the domain's rules decide
+//! cadence, staleness, dwell risk and the close-date reminder; this module loads the facts in
+//! a handful of bulk reads, and writes what the rules found in one short transaction: the
+//! risk rows the kanban and the risk list show, the tasks owed, and the notifications.
+//!
+//! Every task and notification a scan makes carries a key naming the event (the cadence of a
+//! deal since its last touch, its stale alert since its last sign of life, …) and the unique
+//! indexes on those keys make a second scan, on this instance or another, change nothing.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+use kairos_domain::activity::{RecordKind, Task, TaskOrigin, TaskStatus};
+use kairos_domain::calendar::WorkCalendar;
+use kairos_domain::followup::{self as rules, Assessment, CadenceCheck, DealFacts, DwellLimit, FollowUpSettings, StageRules, Staleness};
+use kairos_domain::ids::{NotificationId, OpportunityId, OrgUnitId, StageId, TaskId, UserId, WorkspaceId};
+use kairos_domain::notification::Notification;
+use kairos_domain::org::{OrgTree, manager_of};
+use kairos_domain::process::Stage;
+use kairos_store::followup::{self as store, OpenDeal, RiskListRow, RiskRow};
+use kairos_store::{notification, org_unit, process, task, workspace};
+use serde::{Deserialize, Serialize};
+
+use crate::actor::{Actor, AdminCap};
+use crate::app::App;
+use crate::error::AppResult;
+use crate::listing::{self, ListPage};
+
+/// What one scan did.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ScanReport {
+    pub workspaces: usize,
+    pub open_deals: usize,
+    pub at_risk: usize,
+    pub tasks_created: u64,
+    pub notifications: u64,
+    pub escalations: usize,
+}
+
+impl ScanReport {
+    fn add(&mut self, o: &ScanReport) {
+        self.workspaces += o.workspaces;
+        self.open_deals += o.open_deals;
+        self.at_risk += o.at_risk;
+        self.tasks_created += o.tasks_created;
+        self.notifications += o.notifications;
+        self.escalations += o.escalations;
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RiskQuery {
+    /// Only deals of this owner.
+    #[param(format = Uuid)]
+    pub owner_id: Option<String>,
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+/// The history a stage's p90 comes from: the last year, so the limit follows the team's
+/// current pace rather than how it sold years ago.
+const DWELL_HISTORY_DAYS: i64 = 365;
+
+/// Who manages whom, built once per scan.
+struct Managers {
+    tree: OrgTree,
+    by_unit: HashMap<OrgUnitId, UserId>,
+    unit_of: HashMap<UserId, Option<OrgUnitId>>,
+}
+
+impl Managers {
+    fn of(&self, user: UserId) -> Option<UserId> {
+        manager_of(&self.tree, &self.by_unit, user, self.unit_of.get(&user).copied().flatten())
+    }
+}
+
+/// What one workspace's scan writes.
+#[derive(Default)]
+struct Findings {
+    risks: Vec<RiskRow>,
+    tasks: Vec<Task>,
+    notifications: Vec<(Notification, String)>,
+}
+
+impl App {
+    /// Runs the scanners over every workspace; what `kairos jobs run-once` and the job loop call.
+    pub async fn scan_followups(&self) -> AppResult<ScanReport> {
+        let workspaces = {
+            let mut conn = self.store.read().await?;
+            workspace::list_workspaces(&mut conn.conn()).await?
+        };
+        let mut report = ScanReport::default();
+        for w in workspaces {
+            report.add(&self.scan_workspace(w.id, None).await?);
+        }
+        Ok(report)
+    }
+
+    /// Re-scans one deal (after an activity on it), so its flags do not wait for the next
+    /// scheduled scan.
+    pub(crate) async fn refresh_risk(&self, ws: WorkspaceId, opp: OpportunityId) -> AppResult<()> {
+        self.scan_workspace(ws, Some(opp)).await.map(|_| ())
+    }
+
+    async fn scan_workspace(&self, ws: WorkspaceId, only: Option<OpportunityId>) -> AppResult<ScanReport> {
+        let now = self.now();
+        // Reads first, outside the write transaction: on SQLite the transaction holds the
+        // only writer, so it should last as long as the writing and no longer.
+        let mut conn = self.store.report_read().await?;
+        let mut c = conn.conn();
+        let settings = store::get_settings(&mut c, ws).await?;
+        let calendar = crate::calendar::load_calendar(&mut c, ws).await?;
+        let deals = store::open_deals(&mut c, ws, only).await?;
+        let processes = process::list_processes(&mut c, ws).await?;
+        let stages: HashMap<StageId, (&Stage, u32)> =
+            processes.iter().flat_map(|p| p.stages.iter().map(move |s| (s.id, (s, p.close_reminder_days)))).collect();
+        let widest_window = stages.values().map(|(s, _)| i64::from(s.cadence.per_days)).max().unwrap_or(0);
+        let touches = store::touches(&mut c, ws, now - Duration::days(widest_window + 1), now, only).await?;
+        let next_steps = store::next_steps(&mut c, ws, now, only).await?;
+        let only_stage = match (only, deals.first()) {
+            (Some(_), Some(d)) => Some(d.stage_id),
+            _ => None,
+        };
+        let history = store::dwell_history(&mut c, ws, now - Duration::days(DWELL_HISTORY_DAYS), only_stage).await?;
+        let units = org_unit::list_org_units(&mut c, ws).await?;
+        let managers = Managers {
+            tree: OrgTree::new(units.iter().map(|u| (u.id, u.parent_id)).collect()),
+            by_unit: units.iter().filter_map(|u| u.manager_id.map(|m| (u.id, m))).collect(),
+            unit_of: store::user_units(&mut c, ws).await?.into_iter().collect(),
+        };
+        let overdue = if only.is_none() {
+            task::overdue_unescalated(&mut c, ws, now - Duration::hours(i64::from(settings.task_grace_hours))).await?
+        } else {
+            Vec::new()
+        };
+        drop(c);
+        drop(conn);
+
+        let limits: HashMap<StageId, Option<DwellLimit>> = stages
+            .iter()
+            .map(|(id, (s, _))| (*id, rules::dwell_limit(s.expected_dwell_days, history.get(&id.to_string()).map_or(&[][..], |v| v), &settings)))
+            .collect();
+        let mut found = Findings::default();
+        let no_touches = Vec::new();
+        for d in &deals {
+            let Some((stage, reminder_days)) = stages.get(&d.stage_id) else { continue };
+            let key = d.id.to_string();
+            let facts = DealFacts {
+                now,
+                stage_entered_at: d.stage_entered_at,
+                last_update: d.updated_at,
+                touches: touches.get(&key).unwrap_or(&no_touches),
+                next_step_at: next_steps.get(&key).copied(),
+            };
+            let stage_rules = StageRules { cadence: &stage.cadence, dwell_limit: limits.get(&d.stage_id).copied().flatten(), close_reminder_days: *reminder_days };
+            let a = rules::assess(&calendar, &facts, &stage_rules, d.expected_close_date, &settings);
+            self.findings_for(&mut found, ws, d, stage, &facts, &a, &calendar, &managers, now);
+        }
+        let escalated = self.escalations(&mut found, ws, &overdue, &managers, now);
+
+        let mut tx = self.begin().await?;
+        let mut c = tx.conn();
+        store::replace_risks(&mut c, ws, only, &found.risks).await?;
+        let tasks_created = task::insert_tasks_once(&mut c, &found.tasks).await?;
+        let marked = task::mark_escalated(&mut c, ws, &escalated, now).await?;
+        // Only the escalations this scan marked are told: a concurrent scan that marked one
+        // first has told the manager already.
+        found.notifications.retain(|(n, _)| n.kind != "task_overdue" || n.entity_id.as_deref().is_some_and(|id| marked.iter().any(|m| m.to_string() == id)));
+        let notifications = notification::insert_notifications_once(&mut c, &found.notifications).await?;
+        drop(c);
+        tx.commit().await?;
+        Ok(ScanReport { workspaces: 1, open_deals: deals.len(), at_risk: found.risks.len(), tasks_created, notifications, escalations: marked.len() })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn findings_for(
+        &self,
+        found: &mut Findings,
+        ws: WorkspaceId,
+        d: &OpenDeal,
+        stage: &Stage,
+        facts: &DealFacts<'_>,
+        a: &Assessment,
+        calendar: &WorkCalendar,
+        managers: &Managers,
+        now: DateTime<Utc>,
+    ) {
+        let opp = d.id.to_string();
+        if a.at_risk() {
+            let (stale_level, idle_days) = match a.staleness {
+                Staleness::Fresh => ("fresh", 0.0),
+                Staleness::Flagged { idle_days } => ("flagged", idle_days),
+                Staleness::Alert { idle_days } => ("alert", idle_days),
+            };
+            found.risks.push(RiskRow {
+                workspace_id: ws.to_string(),
+                opportunity_id: opp.clone(),
+                stale_level: stale_level.into(),
+                idle_days,
+                days_in_stage: a.days_in_stage,
+                dwell_limit_days: a.dwell_limit.map(|l| l.days()),
+                dwell_basis: a.dwell_limit.map(|l| match l {
+                    DwellLimit::Expected { .. } => "expected".into(),
+                    DwellLimit::HistoricalP90 { .. } => "historical_p90".into(),
+                }),
+                dwell_over: a.dwell_over,
+                cadence_short: matches!(a.cadence, CadenceCheck::Short { .. }),
+                close_overdue: a.close_overdue,
+                recommended_action: a.recommended.and_then(|r| serde_json::to_value(r).ok()).and_then(|v| v.as_str().map(str::to_string)),
+                scanned_at: now,
+            });
+        }
+        let task = |origin: TaskOrigin, key: String, title: String, due: DateTime<Utc>| Task {
+            id: TaskId::from_uuid(self.mint()),
+            workspace_id: ws,
+            title,
+            notes: None,
+            due_at: due,
+            assignee_id: d.owner_id,
+            org_unit_id: d.org_unit_id,
+            entity: Some(RecordKind::Opportunity),
+            entity_id: Some(opp.clone()),
+            origin,
+            origin_key: Some(key),
+            status: TaskStatus::Open,
+            done_at: None,
+            done_by: None,
+            escalated_at: None,
+            created_by: None,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        if let CadenceCheck::Short { required, due, since, .. } = a.cadence {
+            let title = format!("Follow up {} {}: {} stage asks for {} touch(es) every {} days", d.number, d.name, stage.name, required, stage.cadence.per_days);
+            found.tasks.push(task(TaskOrigin::Cadence, format!("cadence:{opp}:{}", since.timestamp_micros()), title, due));
+        }
+        if let (true, Some(close)) = (a.close_reminder, d.expected_close_date) {
+            let due = calendar.start_of_day(close);
+            let title = format!("{} {} is expected to close on {close}: confirm the date or move it", d.number, d.name);
+            found.tasks.push(task(TaskOrigin::CloseDate, format!("close:{opp}:{close}"), title, due));
+        }
+        let mut tell = |user: UserId, kind: &str, key: String, message: String| {
+            let n = Notification {
+                id: NotificationId::from_uuid(self.mint()),
+                workspace_id: ws,
+                user_id: user,
+                kind: kind.into(),
+                message,
+                entity: Some("opportunity".into()),
+                entity_id: Some(opp.clone()),
+                created_at: now,
+                read_at: None,
+            };
+            found.notifications.push((n, key));
+        };
+        if let Staleness::Alert { idle_days } = a.staleness {
+            if let Some(m) = managers.of(d.owner_id) {
+                let alive = facts.touches.iter().copied().filter(|t| *t <= now).max().map_or(facts.last_update, |t| t.max(facts.last_update));
+                let message = format!("{} {} has had no update or touch for {:.0} working days", d.number, d.name, idle_days.floor());
+                tell(m, "deal_stale", format!("stale:{opp}:{}", alive.timestamp_micros()), message);
+            }
+        }
+        if a.dwell_over {
+            let limit = a.dwell_limit.map_or(0.0, |l| l.days());
+            let message = format!(
+                "{} {} has been in {} for {:.0} days, past its limit of {:.0}: review it with your manager",
+                d.number, d.name, stage.name, a.days_in_stage.floor(), limit
+            );
+            tell(d.owner_id, "deal_dwell", format!("dwell:{opp}:{}", d.stage_entered_at.timestamp_micros()), message);
+        }
+    }
+
+    /// Overdue tasks past the grace period: their assignees' managers are told. Answers the
+    /// tasks to mark escalated.
+    fn escalations(&self, found: &mut Findings, ws: WorkspaceId, overdue: &[Task], managers: &Managers, now: DateTime<Utc>) -> Vec<TaskId> {
+        let mut ids = Vec::new();
+        for t in overdue {
+            ids.push(t.id);
+            let Some(m) = managers.of(t.assignee_id) else { continue };
+            let n = Notification {
+                id: NotificationId::from_uuid(self.mint()),
+                workspace_id: ws,
+                user_id: m,
+                kind: "task_overdue".into(),
+                message: format!("A task of your team is overdue since {}: {}", t.due_at.format("%Y-%m-%d %H:%M UTC"), t.title),
+                entity: Some("task".into()),
+                entity_id: Some(t.id.to_string()),
+                created_at: now,
+                read_at: None,
+            };
+            found.notifications.push((n, format!("overdue:{}:{}", t.id, t.due_at.timestamp_micros())));
+        }
+        ids
+    }
+
+    /// The deals at risk the caller sees (`/api/v1/risks`), highest risk first.
+    pub async fn list_risks(&self, actor: &Actor, q: &RiskQuery) -> AppResult<ListPage<RiskListRow>> {
+        let mut errors = kairos_domain::FieldErrors::new();
+        let page = listing::page_request(&mut errors, q.limit.as_deref(), q.cursor.as_deref());
+        let owner = crate::activities::parse_opt(&mut errors, "owner_id", &q.owner_id, UserId::parse);
+        errors.finish()?;
+        let mut conn = self.store.read().await?;
+        Ok(ListPage::from_page(store::list_risks(&mut conn.conn(), actor.workspace(), &actor.scope, owner, page).await?))
+    }
+
+    pub async fn followup_settings(&self, actor: &Actor) -> AppResult<FollowUpSettings> {
+        let mut conn = self.store.read().await?;
+        Ok(store::get_settings(&mut conn.conn(), actor.workspace()).await?)
+    }
+
+    pub async fn put_followup_settings(&self, admin: AdminCap<'_>, s: FollowUpSettings) -> AppResult<FollowUpSettings> {
+        let actor = admin.actor();
+        let mut errors = kairos_domain::FieldErrors::new();
+        if !(1..=60).contains(&s.stale_flag_days) {
+            errors.add("stale_flag_days", "must be from 1 to 60 working days");
+        }
+        if s.stale_alert_days < s.stale_flag_days || s.stale_alert_days > 120 {
+            errors.add("stale_alert_days", "must be at least stale_flag_days and at most 120 working days");
+        }
+        if !(s.dwell_factor.is_finite() && (1.0..=10.0).contains(&s.dwell_factor)) {
+            errors.add("dwell_factor", "must be from 1 to 10");
+        }
+        if !(1..=10_000).contains(&s.dwell_history_min) {
+            errors.add("dwell_history_min", "must be from 1 to 10,000 passages");
+        }
+        if s.task_grace_hours > 24 * 30 {
+            errors.add("task_grace_hours", "must be at most 720 hours (30 days)");
+        }
+        errors.finish()?;
+        let mut tx = self.begin().await?;
+        let mut c = tx.conn();
+        let old = store::get_settings(&mut c, actor.workspace()).await?;
+        store::set_settings(&mut c, actor.workspace(), &s).await?;
+        let change = [kairos_domain::audit::FieldChange {
+            field: "followup_settings".into(),
+            old_value: serde_json::to_string(&old).ok(),
+            new_value: serde_json::to_string(&s).ok(),
+        }];
+        self.audit(&mut c, Some(actor), "workspace", actor.workspace().to_string(), "followup_settings", &change).await?;
+        drop(c);
+        tx.commit().await?;
+        Ok(s)
+    }
+}

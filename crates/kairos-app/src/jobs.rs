@@ -1,0 +1,102 @@
+//! Background jobs in the server process (PRODUCT.md §11). Each job is claimed with a lease
+//! in the database before it runs, so with several instances on one PostgreSQL every run
+//! happens on exactly one of them; an instance that dies mid-run leaves a lease that runs
+//! out, and the next instance to look takes the job again. The jobs themselves are
+//! idempotent (their tasks and notifications are keyed), so a re-run after a crash finishes
+//! the work without doubling any of it.
+
+use std::time::Duration as StdDuration;
+
+use chrono::Duration;
+use kairos_store::job::{self, JobState};
+use serde::Serialize;
+
+use crate::app::App;
+use crate::error::AppResult;
+use crate::followup::ScanReport;
+
+pub const FOLLOWUP_SCAN: &str = "followup_scan";
+
+/// How often each job runs.
+#[derive(Debug, Clone)]
+pub struct JobSchedule {
+    pub followup_scan_every: Duration,
+    /// How long a claimed run may take before another instance may assume it died.
+    pub lease: Duration,
+}
+
+impl JobSchedule {
+    pub fn from_seconds(followup_scan: i64, lease: i64) -> JobSchedule {
+        JobSchedule { followup_scan_every: Duration::seconds(followup_scan.max(1)), lease: Duration::seconds(lease.max(1)) }
+    }
+}
+
+impl Default for JobSchedule {
+    fn default() -> Self {
+        JobSchedule { followup_scan_every: Duration::minutes(15), lease: Duration::minutes(10) }
+    }
+}
+
+/// One job's turn.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobRun {
+    pub job: &'static str,
+    /// False when it was not due or another instance holds it.
+    pub ran: bool,
+    pub report: Option<ScanReport>,
+    pub error: Option<String>,
+}
+
+impl App {
+    /// Runs every job that is due and not held by another instance; with `force`, every job
+    /// not held elsewhere, due or not (`kairos jobs run-once`).
+    pub async fn run_due_jobs(&self, holder: &str, schedule: &JobSchedule, force: bool) -> AppResult<Vec<JobRun>> {
+        let now = self.now();
+        let due_before = if force { now } else { now - schedule.followup_scan_every };
+        let claimed = {
+            let mut tx = self.begin().await?;
+            let taken = job::claim(&mut tx.conn(), FOLLOWUP_SCAN, holder, now, now + schedule.lease, due_before).await?;
+            tx.commit().await?;
+            taken
+        };
+        if !claimed {
+            return Ok(vec![JobRun { job: FOLLOWUP_SCAN, ran: false, report: None, error: None }]);
+        }
+        let outcome = self.scan_followups().await;
+        let error = outcome.as_ref().err().map(|e| e.to_string());
+        let mut tx = self.begin().await?;
+        job::release(&mut tx.conn(), FOLLOWUP_SCAN, holder, self.now(), error.as_deref()).await?;
+        tx.commit().await?;
+        if let Some(e) = &error {
+            tracing::error!(job = FOLLOWUP_SCAN, error = %e, "background job failed; it runs again at its next turn");
+        }
+        Ok(vec![JobRun { job: FOLLOWUP_SCAN, ran: true, report: outcome.ok(), error }])
+    }
+
+    pub async fn job_states(&self) -> AppResult<Vec<JobState>> {
+        let mut conn = self.store.read().await?;
+        Ok(job::list_jobs(&mut conn.conn()).await?)
+    }
+
+    /// Looks for due jobs every `tick` until the process ends. The holder name (host, process
+    /// and a random part) is what the lease rows show.
+    pub fn spawn_job_loop(&self, schedule: JobSchedule, tick: StdDuration) -> tokio::task::JoinHandle<()> {
+        let app = self.clone();
+        let holder = holder_name();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(tick);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                if let Err(e) = app.run_due_jobs(&holder, &schedule, false).await {
+                    tracing::warn!(error = %e, "could not look for due background jobs");
+                }
+            }
+        })
+    }
+}
+
+pub fn holder_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "kairos".into());
+    format!("{host}-{}-{}", std::process::id(), &uuid::Uuid::now_v7().simple().to_string()[24..])
+}

@@ -1,0 +1,330 @@
+//! What the follow-up scanners read in bulk (open deals, touches, next steps, dwell history)
+//! and the risk they write back, read by the risk list and the kanban.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use kairos_domain::followup::FollowUpSettings;
+use kairos_domain::identity::DataScope;
+use kairos_domain::ids::{OpportunityId, OrgUnitId, ProcessId, StageId, UserId, WorkspaceId};
+use sea_query::{Alias, Expr, Order, Query};
+use serde::Serialize;
+
+use crate::db::{Conn, sql};
+use crate::error::{StoreError, StoreResult};
+use crate::opportunity::scoped_select;
+use crate::page::{Page, PageRequest, apply_page};
+use crate::row::{parse_id, parse_opt_id};
+use crate::scope::col;
+
+pub async fn get_settings(c: &mut Conn<'_>, ws: WorkspaceId) -> StoreResult<FollowUpSettings> {
+    let (text,): (String,) = c.fetch_one(&sql("SELECT followup_settings FROM workspace WHERE workspace_id = $1").bind(ws.to_string())).await?;
+    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("follow-up settings: {e}")))
+}
+
+pub async fn set_settings(c: &mut Conn<'_>, ws: WorkspaceId, s: &FollowUpSettings) -> StoreResult<()> {
+    let text = serde_json::to_string(s).map_err(|e| StoreError::Corrupt(format!("follow-up settings: {e}")))?;
+    c.execute(&sql("UPDATE workspace SET followup_settings = $1 WHERE workspace_id = $2").bind(text).bind(ws.to_string())).await?;
+    Ok(())
+}
+
+/// An open deal as the scanners see it.
+#[derive(Debug, Clone)]
+pub struct OpenDeal {
+    pub id: OpportunityId,
+    pub number: String,
+    pub name: String,
+    pub owner_id: UserId,
+    pub org_unit_id: Option<OrgUnitId>,
+    pub process_id: ProcessId,
+    pub stage_id: StageId,
+    pub stage_entered_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub expected_close_date: Option<NaiveDate>,
+}
+
+#[derive(sqlx::FromRow)]
+struct OpenDealRow {
+    opportunity_id: String,
+    number: String,
+    name: String,
+    owner_id: String,
+    org_unit_id: Option<String>,
+    process_id: String,
+    stage_id: String,
+    stage_entered_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    expected_close_date: Option<NaiveDate>,
+}
+
+/// The open deals of a workspace (or just one of them).
+pub async fn open_deals(c: &mut Conn<'_>, ws: WorkspaceId, only: Option<OpportunityId>) -> StoreResult<Vec<OpenDeal>> {
+    let mut text = "SELECT opportunity_id, number, name, owner_id, org_unit_id, process_id, stage_id, stage_entered_at, updated_at, \
+                    expected_close_date FROM opportunity WHERE workspace_id = $1 AND status = 'open'"
+        .to_string();
+    if only.is_some() {
+        text.push_str(" AND opportunity_id = $2");
+    }
+    let mut q = sql(text).bind(ws.to_string());
+    if let Some(o) = only {
+        q = q.bind(o.to_string());
+    }
+    let rows: Vec<OpenDealRow> = c.fetch_all(&q).await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(OpenDeal {
+                id: parse_id(&r.opportunity_id, OpportunityId::parse)?,
+                number: r.number,
+                name: r.name,
+                owner_id: parse_id(&r.owner_id, UserId::parse)?,
+                org_unit_id: parse_opt_id(r.org_unit_id.as_deref(), OrgUnitId::parse)?,
+                process_id: parse_id(&r.process_id, ProcessId::parse)?,
+                stage_id: parse_id(&r.stage_id, StageId::parse)?,
+                stage_entered_at: r.stage_entered_at,
+                updated_at: r.updated_at,
+                expected_close_date: r.expected_close_date,
+            })
+        })
+        .collect()
+}
+
+/// Touches per deal: every activity that happened in `[since, now]`, plus each deal's last
+/// touch however old (what staleness and the cadence gap need), unordered.
+pub async fn touches(
+    c: &mut Conn<'_>,
+    ws: WorkspaceId,
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+    only: Option<OpportunityId>,
+) -> StoreResult<HashMap<String, Vec<DateTime<Utc>>>> {
+    let filter = if only.is_some() { " AND opportunity_id = $3" } else { "" };
+    let bind = |q: crate::Sql| match only {
+        Some(o) => q.bind(o.to_string()),
+        None => q,
+    };
+    let mut out: HashMap<String, Vec<DateTime<Utc>>> = HashMap::new();
+    let last: Vec<(String, DateTime<Utc>)> = c
+        .fetch_all(&bind(
+            sql(format!(
+                "SELECT opportunity_id, MAX(occurred_at) FROM activity WHERE workspace_id = $1 AND opportunity_id IS NOT NULL \
+                 AND occurred_at <= $2{filter} GROUP BY opportunity_id"
+            ))
+            .bind(ws.to_string())
+            .bind(now),
+        ))
+        .await?;
+    for (opp, at) in last {
+        out.entry(opp).or_default().push(at);
+    }
+    let filter = if only.is_some() { " AND opportunity_id = $4" } else { "" };
+    let bind = |q: crate::Sql| match only {
+        Some(o) => q.bind(o.to_string()),
+        None => q,
+    };
+    let recent: Vec<(String, DateTime<Utc>)> = c
+        .fetch_all(&bind(
+            sql(format!(
+                "SELECT opportunity_id, occurred_at FROM activity WHERE workspace_id = $1 AND opportunity_id IS NOT NULL \
+                 AND occurred_at >= $2 AND occurred_at < $3{filter}"
+            ))
+            .bind(ws.to_string())
+            .bind(since)
+            .bind(now),
+        ))
+        .await?;
+    // The last touch is already in; `< now` keeps it from being counted twice when it is
+    // exactly now.
+    for (opp, at) in recent {
+        let list = out.entry(opp).or_default();
+        if !list.contains(&at) {
+            list.push(at);
+        }
+    }
+    Ok(out)
+}
+
+/// Each deal's earliest next step still ahead: an open task on it or a planned activity.
+pub async fn next_steps(c: &mut Conn<'_>, ws: WorkspaceId, now: DateTime<Utc>, only: Option<OpportunityId>) -> StoreResult<HashMap<String, DateTime<Utc>>> {
+    let one = |column: &str| if only.is_some() { format!(" AND {column} = $3") } else { String::new() };
+    let bind = |q: crate::Sql| match only {
+        Some(o) => q.bind(o.to_string()),
+        None => q,
+    };
+    let tasks: Vec<(String, DateTime<Utc>)> = c
+        .fetch_all(&bind(
+            sql(format!(
+                "SELECT entity_id, MIN(due_at) FROM task WHERE workspace_id = $1 AND entity = 'opportunity' AND status = 'open' \
+                 AND due_at > $2{} GROUP BY entity_id",
+                one("entity_id")
+            ))
+            .bind(ws.to_string())
+            .bind(now),
+        ))
+        .await?;
+    let planned: Vec<(String, DateTime<Utc>)> = c
+        .fetch_all(&bind(
+            sql(format!(
+                "SELECT opportunity_id, MIN(occurred_at) FROM activity WHERE workspace_id = $1 AND opportunity_id IS NOT NULL \
+                 AND occurred_at > $2{} GROUP BY opportunity_id",
+                one("opportunity_id")
+            ))
+            .bind(ws.to_string())
+            .bind(now),
+        ))
+        .await?;
+    let mut out: HashMap<String, DateTime<Utc>> = HashMap::new();
+    for (opp, at) in tasks.into_iter().chain(planned) {
+        out.entry(opp).and_modify(|t| *t = (*t).min(at)).or_insert(at);
+    }
+    Ok(out)
+}
+
+/// Calendar days each past passage through a stage took (moves and closes out of it since
+/// `since`): the history a stage's p90 dwell limit comes from.
+pub async fn dwell_history(c: &mut Conn<'_>, ws: WorkspaceId, since: DateTime<Utc>, stage: Option<StageId>) -> StoreResult<HashMap<String, Vec<f64>>> {
+    let text = format!(
+        "SELECT from_stage_id, days_in_stage FROM opportunity_history WHERE workspace_id = $1 AND kind IN ('moved', 'closed') \
+         AND from_stage_id IS NOT NULL AND days_in_stage IS NOT NULL AND at >= $2{}",
+        if stage.is_some() { " AND from_stage_id = $3" } else { "" }
+    );
+    let mut q = sql(text).bind(ws.to_string()).bind(since);
+    if let Some(s) = stage {
+        q = q.bind(s.to_string());
+    }
+    let rows: Vec<(String, f64)> = c.fetch_all(&q).await?;
+    let mut out: HashMap<String, Vec<f64>> = HashMap::new();
+    for (stage, days) in rows {
+        out.entry(stage).or_default().push(days);
+    }
+    Ok(out)
+}
+
+/// Every user's org unit, for finding managers.
+pub async fn user_units(c: &mut Conn<'_>, ws: WorkspaceId) -> StoreResult<Vec<(UserId, Option<OrgUnitId>)>> {
+    let rows: Vec<(String, Option<String>)> =
+        c.fetch_all(&sql("SELECT user_id, org_unit_id FROM app_user WHERE workspace_id = $1").bind(ws.to_string())).await?;
+    rows.into_iter().map(|(u, unit)| Ok((parse_id(&u, UserId::parse)?, parse_opt_id(unit.as_deref(), OrgUnitId::parse)?))).collect()
+}
+
+/// What the last scan found about one deal at risk.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct RiskRow {
+    #[serde(skip)]
+    pub workspace_id: String,
+    pub opportunity_id: String,
+    /// fresh, flagged (3 working days idle) or alert (7: the manager was told).
+    pub stale_level: String,
+    pub idle_days: f64,
+    pub days_in_stage: f64,
+    pub dwell_limit_days: Option<f64>,
+    /// expected (the stage's expected dwell × factor) or historical_p90.
+    pub dwell_basis: Option<String>,
+    /// In its stage past the limit: high risk.
+    pub dwell_over: bool,
+    pub cadence_short: bool,
+    pub close_overdue: bool,
+    /// review_with_manager, schedule_next_step or touch_now.
+    pub recommended_action: Option<String>,
+    pub scanned_at: DateTime<Utc>,
+}
+
+const RISK_FIELDS: [&str; 12] = [
+    "workspace_id", "opportunity_id", "stale_level", "idle_days", "days_in_stage", "dwell_limit_days", "dwell_basis", "dwell_over",
+    "cadence_short", "close_overdue", "recommended_action", "scanned_at",
+];
+
+/// Replaces the stored risk of the workspace (or of the one deal scanned) with `rows`.
+pub async fn replace_risks(c: &mut Conn<'_>, ws: WorkspaceId, only: Option<OpportunityId>, rows: &[RiskRow]) -> StoreResult<()> {
+    match only {
+        Some(o) => {
+            c.execute(&sql("DELETE FROM opportunity_risk WHERE workspace_id = $1 AND opportunity_id = $2").bind(ws.to_string()).bind(o.to_string()))
+                .await?
+        }
+        None => c.execute(&sql("DELETE FROM opportunity_risk WHERE workspace_id = $1").bind(ws.to_string())).await?,
+    };
+    for chunk in rows.chunks(500) {
+        let mut q = Query::insert();
+        q.into_table(Alias::new("opportunity_risk")).columns(RISK_FIELDS.iter().map(|f| Alias::new(*f)));
+        for r in chunk {
+            q.values_panic([
+                r.workspace_id.clone().into(),
+                r.opportunity_id.clone().into(),
+                r.stale_level.clone().into(),
+                r.idle_days.into(),
+                r.days_in_stage.into(),
+                r.dwell_limit_days.into(),
+                r.dwell_basis.clone().into(),
+                r.dwell_over.into(),
+                r.cadence_short.into(),
+                r.close_overdue.into(),
+                r.recommended_action.clone().into(),
+                r.scanned_at.into(),
+            ]);
+        }
+        c.execute(&q).await?;
+    }
+    Ok(())
+}
+
+/// A deal in the risk list: what it is and what the scan found.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct RiskListRow {
+    #[sqlx(flatten)]
+    #[serde(flatten)]
+    pub risk: RiskRow,
+    pub number: String,
+    pub name: String,
+    pub owner_id: String,
+    pub stage_id: String,
+    pub amount: i64,
+    pub currency: String,
+    pub expected_close_date: Option<NaiveDate>,
+}
+
+/// The deals at risk the caller sees, highest risk first (dwell over, then alert, then the
+/// longest idle).
+pub async fn list_risks(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, owner: Option<UserId>, page: PageRequest) -> StoreResult<Page<RiskListRow>> {
+    let mut q = scoped_select(ws, scope);
+    q.join_as(
+        sea_query::JoinType::InnerJoin,
+        Alias::new("opportunity_risk"),
+        Alias::new("r"),
+        Expr::col((Alias::new("r"), Alias::new("workspace_id")))
+            .equals((Alias::new("o"), Alias::new("workspace_id")))
+            .and(Expr::col((Alias::new("r"), Alias::new("opportunity_id"))).equals((Alias::new("o"), Alias::new("opportunity_id")))),
+    );
+    q.and_where(col("o", "status").eq("open"));
+    if let Some(u) = owner {
+        q.and_where(col("o", "owner_id").eq(u.to_string()));
+    }
+    let mut count = q.clone();
+    count.expr(Expr::cust("COUNT(*)"));
+    let total = c.fetch_count(&count).await?;
+    for f in &RISK_FIELDS {
+        q.column((Alias::new("r"), Alias::new(*f)));
+    }
+    for f in ["number", "name", "owner_id", "stage_id", "amount", "currency", "expected_close_date"] {
+        q.column((Alias::new("o"), Alias::new(f)));
+    }
+    q.order_by((Alias::new("r"), Alias::new("dwell_over")), Order::Desc)
+        .order_by_expr(Expr::cust("CASE r.stale_level WHEN 'alert' THEN 2 WHEN 'flagged' THEN 1 ELSE 0 END"), Order::Desc)
+        .order_by((Alias::new("r"), Alias::new("idle_days")), Order::Desc)
+        .order_by((Alias::new("o"), Alias::new("opportunity_id")), Order::Asc);
+    apply_page(&mut q, page);
+    let rows: Vec<RiskListRow> = c.fetch_all(&q).await?;
+    Ok(Page::new(rows, total, page))
+}
+
+/// The stored risk of some deals (a kanban page), by deal id.
+pub async fn risks_of(c: &mut Conn<'_>, ws: WorkspaceId, ids: &[String]) -> StoreResult<HashMap<String, RiskRow>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut q = Query::select();
+    q.from(Alias::new("opportunity_risk"))
+        .columns(RISK_FIELDS.iter().map(|f| Alias::new(*f)))
+        .and_where(Expr::col(Alias::new("workspace_id")).eq(ws.to_string()))
+        .and_where(Expr::col(Alias::new("opportunity_id")).is_in(ids.iter().cloned()));
+    let rows: Vec<RiskRow> = c.fetch_all(&q).await?;
+    Ok(rows.into_iter().map(|r| (r.opportunity_id.clone(), r)).collect())
+}
