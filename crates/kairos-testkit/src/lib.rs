@@ -126,12 +126,23 @@ pub struct TestApp {
     data_dir: PathBuf,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
-    _db: TestDb,
+    /// The database, dropped with the first instance (others only borrow it).
+    _db: Option<TestDb>,
 }
 
 impl TestApp {
     pub async fn spawn() -> TestApp {
         let (db, url) = TestDb::create().await;
+        TestApp::start(url, Some(db)).await
+    }
+
+    /// A second server on the same database, as a second `kairos serve` behind a load
+    /// balancer would be. Stop it before the first one.
+    pub async fn another_instance(&self) -> TestApp {
+        TestApp::start(self.database_url.clone(), None).await
+    }
+
+    async fn start(url: String, db: Option<TestDb>) -> TestApp {
         let data_dir = std::env::temp_dir().join(format!("kairos-test-data-{}", uuid::Uuid::now_v7().simple()));
         let settings = Settings {
             listen: "127.0.0.1:0".into(),

@@ -8,6 +8,7 @@ mod contacts;
 mod demo;
 mod errors;
 mod fixture;
+mod followup;
 mod identity;
 mod lead_import;
 mod leads;
