@@ -10,10 +10,11 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use kairos_domain::activity::{Activity, ActivityKind, RecordKind, Task, TaskOrigin, TaskStatus};
 use kairos_domain::contact::{Attitude, Contact, DecisionRole};
 use kairos_domain::health::health;
 use kairos_domain::identity::Role;
-use kairos_domain::ids::{AccountId, ApprovalId, CloseReasonId, ContactId, OpportunityId, OrgUnitId, UserId, WorkspaceId};
+use kairos_domain::ids::{AccountId, ActivityId, ApprovalId, CloseReasonId, ContactId, OpportunityId, OrgUnitId, TaskId, UserId, WorkspaceId};
 use kairos_domain::numbering::NumberPattern;
 use kairos_domain::opportunity::{OppContact, OppStatus, Opportunity};
 use kairos_domain::org::{OrgUnit, OrgUnitKind};
@@ -286,6 +287,8 @@ impl App {
         tx.commit().await?;
         // Bulk loads leave the planner's statistics stale (autovacuum may be off).
         self.store.analyze().await?;
+        // The risk flags, cadence tasks and alerts a day of work would have produced.
+        self.scan_followups().await?;
         Ok(DemoSummary { workspace: ws, logins, accounts: accounts.len(), contacts: contacts_written, opportunities: n_opps })
     }
 
@@ -482,6 +485,7 @@ impl App {
         for (stage, key, when) in ticks {
             opp_store::set_tick(c, ws, o.id, stage, &key, Some((owner, when, None))).await?;
         }
+        self.demo_activities(c, rng, &o, people, unit, at).await?;
         // A few open deals wait for their manager's approval to enter the next stage.
         if o.is_open() && *pending_approvals < 40 && rng.f64() < 0.05 {
             let pos = stages.iter().position(|s| s.id == o.stage_id).unwrap_or(0);
@@ -510,4 +514,89 @@ impl App {
         }
         Ok(())
     }
+
+    /// The touches of a deal's life: a call, visit or meeting every 2 to 14 days from its
+    /// creation to its close (or now), with a contact of the account; an open deal's last
+    /// one sometimes books a next step, which becomes a task.
+    async fn demo_activities(
+        &self,
+        c: &mut kairos_store::Conn<'_>,
+        rng: &mut fastrand::Rng,
+        o: &Opportunity,
+        people: &[(ContactId, DecisionRole)],
+        unit: Option<OrgUnitId>,
+        last_event: DateTime<Utc>,
+    ) -> AppResult<()> {
+        const KINDS: &[(ActivityKind, &str)] = &[
+            (ActivityKind::Call, "电话沟通项目进展"),
+            (ActivityKind::Visit, "上门拜访，了解现场需求"),
+            (ActivityKind::Meeting, "与客户技术团队开会讨论方案"),
+            (ActivityKind::Im, "微信确认下次沟通时间"),
+            (ActivityKind::Email, "发送方案与报价说明"),
+            (ActivityKind::Demo, "产品演示"),
+        ];
+        let now = self.now();
+        let end = o.closed_at.unwrap_or(now).max(last_event.min(now));
+        let mut at = o.created_at + Duration::hours(rng.i64(1..48));
+        let mut times = Vec::new();
+        while at < end && times.len() < 8 {
+            times.push(at);
+            at += Duration::hours(rng.i64(48..24 * 14));
+        }
+        let count = times.len();
+        for (i, when) in times.into_iter().enumerate() {
+            let (kind, summary) = KINDS[rng.usize(..KINDS.len())];
+            let books_next = o.is_open() && i + 1 == count && rng.f64() < 0.4;
+            let next = books_next.then(|| ("安排下一次拜访".to_string(), now + Duration::hours(rng.i64(2..24 * 10))));
+            let mut a = Activity {
+                id: ActivityId::from_uuid(self.mint()),
+                workspace_id: o.workspace_id,
+                kind,
+                occurred_at: when,
+                duration_minutes: Some(rng.u32(10..120)),
+                opportunity_id: Some(o.id),
+                account_id: Some(o.account_id),
+                lead_id: None,
+                contact_ids: people.get(rng.usize(..people.len().max(1))).map(|p| vec![p.0]).unwrap_or_default(),
+                summary: summary.into(),
+                outcome: None,
+                next_step: next.as_ref().map(|n| n.0.clone()),
+                next_step_at: next.as_ref().map(|n| n.1),
+                next_task_id: None,
+                owner_id: o.owner_id,
+                org_unit_id: unit,
+                created_at: when,
+                updated_at: when,
+                version: 1,
+            };
+            if let Some((title, due)) = next {
+                let t = Task {
+                    id: TaskId::from_uuid(self.mint()),
+                    workspace_id: o.workspace_id,
+                    title,
+                    notes: None,
+                    due_at: due,
+                    assignee_id: o.owner_id,
+                    org_unit_id: unit,
+                    entity: Some(RecordKind::Opportunity),
+                    entity_id: Some(o.id.to_string()),
+                    origin: TaskOrigin::Activity,
+                    origin_key: None,
+                    status: TaskStatus::Open,
+                    done_at: None,
+                    done_by: None,
+                    escalated_at: None,
+                    created_by: Some(o.owner_id),
+                    created_at: when,
+                    updated_at: when,
+                    version: 1,
+                };
+                kairos_store::task::insert_task(c, &t).await?;
+                a.next_task_id = Some(t.id);
+            }
+            kairos_store::activity::insert_activity(c, &a).await?;
+        }
+        Ok(())
+    }
+
 }

@@ -97,23 +97,26 @@ pub async fn touches(
     now: DateTime<Utc>,
     only: Option<OpportunityId>,
 ) -> StoreResult<HashMap<String, Vec<DateTime<Utc>>>> {
-    let filter = if only.is_some() { " AND opportunity_id = $3" } else { "" };
+    let filter = if only.is_some() { " AND o.opportunity_id = $3" } else { "" };
     let bind = |q: crate::Sql| match only {
         Some(o) => q.bind(o.to_string()),
         None => q,
     };
-    let mut out: HashMap<String, Vec<DateTime<Utc>>> = HashMap::new();
-    let last: Vec<(String, DateTime<Utc>)> = c
+    // One index seek per open deal (activity_opportunity ends in occurred_at), rather than
+    // grouping every activity the workspace ever logged.
+    let last: Vec<(String, Option<DateTime<Utc>>)> = c
         .fetch_all(&bind(
             sql(format!(
-                "SELECT opportunity_id, MAX(occurred_at) FROM activity WHERE workspace_id = $1 AND opportunity_id IS NOT NULL \
-                 AND occurred_at <= $2{filter} GROUP BY opportunity_id"
+                "SELECT o.opportunity_id, (SELECT MAX(a.occurred_at) FROM activity a WHERE a.workspace_id = o.workspace_id \
+                 AND a.opportunity_id = o.opportunity_id AND a.occurred_at <= $2) FROM opportunity o \
+                 WHERE o.workspace_id = $1 AND o.status = 'open'{filter}"
             ))
             .bind(ws.to_string())
             .bind(now),
         ))
         .await?;
-    for (opp, at) in last {
+    let mut out: HashMap<String, Vec<DateTime<Utc>>> = HashMap::new();
+    for (opp, at) in last.into_iter().filter_map(|(o, at)| at.map(|at| (o, at))) {
         out.entry(opp).or_default().push(at);
     }
     let filter = if only.is_some() { " AND opportunity_id = $4" } else { "" };

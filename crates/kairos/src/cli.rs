@@ -228,13 +228,15 @@ async fn jobs_command(settings: &Settings, cmd: JobsCommand) -> anyhow::Result<E
     let app = App::new(connect(settings).await?, settings.app_config());
     match cmd {
         JobsCommand::RunOnce => {
+            let started = std::time::Instant::now();
             let runs = app.run_due_jobs(&kairos_app::jobs::holder_name(), &settings.job_schedule(), true).await.map_err(explain)?;
+            let took = started.elapsed().as_secs_f64();
             let mut failed = false;
             for r in runs {
                 match (&r.report, &r.error, r.ran) {
                     (_, _, false) => println!("{}: another instance is running it; not run", r.job),
                     (Some(rep), _, true) => println!(
-                        "{}: {} workspaces, {} open deals, {} at risk, {} tasks created, {} notifications, {} escalations",
+                        "{}: {} workspaces, {} open deals, {} at risk, {} tasks created, {} notifications, {} escalations, in {took:.2} s",
                         r.job, rep.workspaces, rep.open_deals, rep.at_risk, rep.tasks_created, rep.notifications, rep.escalations
                     ),
                     (None, e, true) => {

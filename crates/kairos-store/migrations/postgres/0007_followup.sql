@@ -40,6 +40,8 @@ create index activity_opportunity on activity (workspace_id, opportunity_id, occ
 create index activity_account on activity (workspace_id, account_id, occurred_at);
 create index activity_lead on activity (workspace_id, lead_id, occurred_at);
 create index activity_owner on activity (workspace_id, owner_id, occurred_at);
+-- the scanners read the touches of the last few weeks across the workspace
+create index activity_recent on activity (workspace_id, occurred_at);
 
 create table task (
     workspace_id text not null references workspace (workspace_id),
