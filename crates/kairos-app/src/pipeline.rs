@@ -76,7 +76,8 @@ pub struct CardView {
     #[serde(flatten)]
     pub card: Card,
     pub days_in_stage: f64,
-    /// priority, overdue (expected close passed), pending_approval (a move waits for one)
+    /// priority, overdue (expected close passed), pending_approval (a move waits for one),
+    /// and from the last follow-up scan: stale, dwell_risk, cadence
     pub flags: Vec<String>,
 }
 
@@ -166,11 +167,34 @@ impl App {
         // One query for the whole board, not one per column.
         let shown: Vec<String> = columns.iter().flat_map(|col| col.cards.iter().map(|v| v.card.id.clone())).collect();
         let pending = kairos_store::approval::pending_among(&mut c, ws, &shown).await?;
-        for view in columns.iter_mut().flat_map(|col| col.cards.iter_mut()).filter(|v| pending.contains(&v.card.id)) {
-            view.flags.push("pending_approval".to_string());
+        // What the last follow-up scan found, in one more query.
+        let risks = kairos_store::followup::risks_of(&mut c, ws, &shown).await?;
+        for view in columns.iter_mut().flat_map(|col| col.cards.iter_mut()) {
+            if pending.contains(&view.card.id) {
+                view.flags.push("pending_approval".to_string());
+            }
+            if let Some(r) = risks.get(&view.card.id) {
+                view.flags.extend(risk_flags(r));
+            }
         }
         Ok(Pipeline { process_id: process.id, base_currency: base, as_of: today, columns })
     }
+}
+
+/// The flags a scan's findings put on a card: stale (no sign of life for the workspace's
+/// flag days), dwell_risk (in its stage past the limit), cadence (a touch is owed).
+pub fn risk_flags(r: &kairos_store::followup::RiskRow) -> Vec<String> {
+    let mut flags = Vec::new();
+    if r.stale_level != "fresh" {
+        flags.push("stale".to_string());
+    }
+    if r.dwell_over {
+        flags.push("dwell_risk".to_string());
+    }
+    if r.cadence_short {
+        flags.push("cadence".to_string());
+    }
+    flags
 }
 
 fn card_view(card: Card, now: DateTime<Utc>, today: NaiveDate) -> CardView {

@@ -1,11 +1,14 @@
-//! Home: what needs the user today — deals at risk, their funnel, this quarter's forecast
-//! against target, and approvals waiting for them.
+//! Home: what needs the user today — deals at risk, their open tasks, their funnel, this
+//! quarter's forecast against target, and approvals waiting for them.
 
-use axum::extract::State;
-use axum::response::Response;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
 use chrono::Datelike;
 use kairos_app::opportunities::OpportunityQuery;
+use kairos_app::followup::RiskQuery;
 use kairos_app::reports::ReportQuery;
+use kairos_app::tasks::{TaskPatch, TaskQuery};
 use minijinja::{Value, context};
 
 use super::Page;
@@ -32,12 +35,34 @@ pub async fn home(State(state): State<AppState>, page: Page) -> Response {
         (Ok(a), Ok(b), Ok(c), Ok(d), Ok(e)) => (a, b, c, d, e),
         (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), ..) | (_, _, _, Err(e), _) | (.., Err(e)) => return page.error(e),
     };
+    let limit = Some(RISK_ROWS.to_string());
+    let (tasks, scanned) = match (
+        app.list_tasks(&page.actor, &TaskQuery { limit: limit.clone(), ..Default::default() }).await,
+        app.list_risks(&page.actor, &RiskQuery { limit, ..Default::default() }).await,
+    ) {
+        (Ok(t), Ok(r)) => (t.items, r.items),
+        (Err(e), _) | (_, Err(e)) => return page.error(e),
+    };
     let mut risks: Vec<Value> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let row = |id: String, name: &str, amount: i64, currency: &str, close: Option<chrono::NaiveDate>, health: Option<u8>, why: &str| {
+        context! { id, name, amount, currency, close => close.map(|d| d.to_string()), health, why }
+    };
+    // Past their close date first, then what the follow-up scan found, then weak health.
     for o in &overdue.items {
-        risks.push(context! { o => o, why => "risk.overdue" });
+        seen.insert(o.id.to_string());
+        risks.push(row(o.id.to_string(), &o.name, o.amount, &o.currency, o.expected_close_date, Some(o.health.score), "risk.overdue"));
     }
-    for o in weak.items.iter().filter(|o| !overdue.items.iter().any(|x| x.id == o.id)) {
-        risks.push(context! { o => o, why => "risk.low_health" });
+    for r in scanned.iter().filter(|r| r.risk.dwell_over || r.risk.stale_level != "fresh") {
+        if seen.insert(r.risk.opportunity_id.clone()) {
+            let why = if r.risk.dwell_over { "risk.dwell" } else { "risk.stale" };
+            risks.push(row(r.risk.opportunity_id.clone(), &r.name, r.amount, &r.currency, r.expected_close_date, None, why));
+        }
+    }
+    for o in &weak.items {
+        if seen.insert(o.id.to_string()) {
+            risks.push(row(o.id.to_string(), &o.name, o.amount, &o.currency, o.expected_close_date, Some(o.health.score), "risk.low_health"));
+        }
     }
     risks.truncate(RISK_ROWS);
     let chart = serde_json::json!({
@@ -45,5 +70,19 @@ pub async fn home(State(state): State<AppState>, page: Page) -> Response {
         "series": [{"type": "funnel", "sort": "none", "label": {"show": true, "position": "inside"},
             "data": funnel.stages.iter().map(|s| serde_json::json!({"name": s.name, "value": s.count})).collect::<Vec<_>>()}],
     });
-    page.render("home.html", "home", context! { risks, funnel => &funnel, funnel_chart => chart.to_string(), forecast => &forecast.total, quarter, base => forecast.base_currency.clone(), approvals })
+    page.render("home.html", "home", context! { risks, tasks, funnel => &funnel, funnel_chart => chart.to_string(), forecast => &forecast.total, quarter, base => forecast.base_currency.clone(), approvals })
+}
+
+#[derive(serde::Deserialize)]
+pub struct TaskDone {
+    version: i64,
+}
+
+/// Ticks a task off from the home page.
+pub async fn task_done(State(state): State<AppState>, page: Page, Path(id): Path<String>, Form(form): Form<TaskDone>) -> Response {
+    let patch = TaskPatch { version: Some(form.version), status: Some("done".into()), ..Default::default() };
+    match state.app.update_task(&page.actor, &id, patch).await {
+        Ok(_) => ([("hx-refresh", "true")], "").into_response(),
+        Err(e) => page.error(e),
+    }
 }

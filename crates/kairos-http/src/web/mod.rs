@@ -51,6 +51,8 @@ pub fn routes() -> Router<AppState> {
         .route("/opportunities/{id}/facts", post(opportunity::save_facts))
         .route("/opportunities/{id}/tick", post(opportunity::tick))
         .route("/opportunities/{id}/contacts", post(opportunity::chain))
+        .route("/opportunities/{id}/activities", post(opportunity::log_activity))
+        .route("/tasks/{id}/done", post(home::task_done))
         .route("/opportunities/{id}/close", post(opportunity::close))
         .route("/opportunities/{id}/reopen", post(opportunity::reopen))
         .route("/accounts", get(accounts::list).post(accounts::create))

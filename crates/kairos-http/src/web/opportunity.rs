@@ -9,9 +9,11 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use kairos_app::AppError;
+use kairos_app::activities::{ActivityQuery, NewActivity};
 use kairos_app::contacts::ContactQuery;
 use kairos_app::opportunities::{OpportunityPatch, OpportunityQuery, OpportunityView};
 use kairos_app::stage_engine::{CloseRequest, ReopenRequest, TickRequest};
+use kairos_domain::activity::ActivityKind;
 use kairos_domain::opportunity::OppStatus;
 use minijinja::{Value, context};
 use serde::Deserialize;
@@ -116,6 +118,10 @@ async fn card_context(state: &AppState, page: &Page, id: &str) -> Result<Value, 
     let ticks = app.checklist(actor, id).await?;
     let documents = app.documents(actor, id).await?;
     let reasons = app.close_reasons(actor).await?;
+    let activities = app
+        .list_activities(actor, &ActivityQuery { opportunity_id: Some(id.to_string()), limit: Some("50".into()), ..Default::default() })
+        .await?
+        .items;
     let current = process.stages.iter().find(|s| s.id == o.stage_id);
     let current_position = current.map(|s| s.position).unwrap_or(0);
     let path: Vec<Value> = process
@@ -150,6 +156,13 @@ async fn card_context(state: &AppState, page: &Page, id: &str) -> Result<Value, 
         })
         .collect();
     let history: Vec<Value> = history.iter().rev().map(|h| context! { h => h, who => h.actor_id.as_deref().map(name_of) }).collect();
+    let activities: Vec<Value> = activities
+        .iter()
+        .map(|a| {
+            let with: Vec<String> = a.contact_ids.iter().filter_map(|k| contacts.iter().find(|c| c.id == *k).map(|c| c.name.clone())).collect();
+            context! { a => a, who => name_of(&a.owner_id.to_string()), with => with.join(", ") }
+        })
+        .collect();
     let approvals: Vec<Value> = approvals
         .iter()
         .map(|a| context! { a => a, requester => name_of(&a.requested_by), decider => a.decided_by.as_deref().map(name_of) })
@@ -161,7 +174,7 @@ async fn card_context(state: &AppState, page: &Page, id: &str) -> Result<Value, 
         .collect();
     let required_docs: Vec<String> = process.stages.iter().flat_map(|s| s.criteria.required_documents.clone()).collect();
     Ok(context! {
-        o => o, view => &view, available, process_name => process.name.clone(), path, checklist, chain, history, approvals, documents, reasons,
+        o => o, view => &view, available, activities, activity_kinds => ActivityKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>(), process_name => process.name.clone(), path, checklist, chain, history, approvals, documents, reasons,
         required_docs, account_name => account.account.name.clone(), owner_name => name_of(&o.owner_id.to_string()),
         guidance => current.and_then(|s| s.guidance.clone()), stages => process.stages.iter().filter(|s| !s.retired).map(|s| context! { id => s.id.to_string(), name => s.name.clone() }).collect::<Vec<_>>(),
         facts => facts_context(&view, None, None), read => json!(stored_facts(&view)).to_string(),
@@ -355,6 +368,36 @@ pub async fn reopen(State(state): State<AppState>, page: Page, Path(id): Path<St
 }
 
 /// After an action that changes much of the card, htmx reloads the page.
+/// Logs an activity from the card: the contacts ticked (`contact_<id>`), and a next step
+/// whose time is typed in China time, as the interface shows times.
+pub async fn log_activity(State(state): State<AppState>, page: Page, Path(id): Path<String>, Form(form): Form<HashMap<String, String>>) -> Response {
+    let china = chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset");
+    let next_step_at = match super::form_field(&form, "next_step_at") {
+        None => None,
+        Some(text) => match chrono::NaiveDateTime::parse_from_str(&text, "%Y-%m-%dT%H:%M") {
+            Ok(t) => t.and_local_timezone(china).single().map(|t| t.with_timezone(&chrono::Utc)),
+            Err(_) => return page.error(AppError::field("next_step_at", "must be a date and time")),
+        },
+    };
+    let input = NewActivity {
+        kind: super::form_field(&form, "kind").unwrap_or_default(),
+        occurred_at: None,
+        duration_minutes: None,
+        opportunity_id: Some(id),
+        account_id: None,
+        lead_id: None,
+        contact_ids: form.keys().filter_map(|k| k.strip_prefix("contact_")).map(str::to_string).collect(),
+        summary: form.get("summary").cloned().unwrap_or_default(),
+        outcome: super::form_field(&form, "outcome"),
+        next_step: super::form_field(&form, "next_step"),
+        next_step_at,
+    };
+    match state.app.log_activity(&page.actor, input).await {
+        Ok(_) => refresh(),
+        Err(e) => page.error(e),
+    }
+}
+
 fn refresh() -> Response {
     ([("hx-refresh", "true")], "").into_response()
 }

@@ -179,6 +179,12 @@ async fn the_scan_owes_touches_flags_stale_deals_tells_the_manager_once_and_esca
     let b = risk(&booked);
     assert_eq!(b["stale_level"], "fresh", "a booked meeting is a sign of life: {b}");
     assert_eq!(o.rep_bj.get("/api/v1/risks").await.body["total"], 0, "scoped");
+    // The kanban card carries the same findings.
+    let board = o.rep_sh.get("/api/v1/pipeline").await.body;
+    let card = board["columns"][0]["cards"].as_array().unwrap().iter().find(|c| c["id"] == idle.as_str()).cloned().expect("on the board");
+    for flag in ["stale", "dwell_risk", "cadence"] {
+        assert!(card["flags"].as_array().unwrap().iter().any(|f| f == flag), "{flag} on {card}");
+    }
 
     let manager = inbox(&o.manager_sh).await;
     let stale: Vec<&Value> = manager.iter().filter(|n| n["kind"] == "deal_stale").collect();

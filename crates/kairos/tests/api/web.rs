@@ -320,6 +320,49 @@ async fn the_card_links_and_unlinks_decision_chain_contacts_and_health_follows()
 }
 
 #[tokio::test]
+async fn a_visit_logged_on_the_card_joins_the_timeline_and_its_next_step_is_ticked_off_at_home() {
+    let app = TestApp::spawn().await;
+    let o = org(&app).await;
+    let acct = o.rep_sh.create("/api/v1/accounts", json!({"name": "跟进客户"})).await;
+    let boss = o.rep_sh.create("/api/v1/contacts", json!({"account_id": acct, "name": "孙总", "decision_role": "decision_maker"})).await;
+    let id = o.rep_sh.create("/api/v1/opportunities", json!({"name": "跟进项目", "account_id": acct})).await;
+    let r = o.rep_sh.patch(&format!("/api/v1/opportunities/{id}"), json!({"version": 1, "contacts": [{"contact_id": boss, "reached": false}]})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let b = Browser::login(&app, "rep.sh@acme.test").await;
+    let (_, card) = b.page(&format!("/opportunities/{id}")).await;
+    assert!(card.contains(&format!("name=\"contact_{boss}\"")), "the chain's contacts can be ticked");
+
+    // Bad input: the error names the field and nothing is logged.
+    let (status, _, html) = b.post_form(&format!("/opportunities/{id}/activities"), &[("kind", "visit"), ("summary", " ")]).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
+    assert_eq!(o.rep_sh.get(&format!("/api/v1/activities?opportunity_id={id}")).await.body["total"], 0);
+
+    let contact_field = format!("contact_{boss}");
+    let (status, _, html) = b
+        .post_form(&format!("/opportunities/{id}/activities"), &[
+            ("kind", "visit"), ("summary", "拜访<孙总>"), (&contact_field, "on"), ("next_step", "演示准备"), ("next_step_at", "2030-01-15T10:30"),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let (_, card) = b.page(&format!("/opportunities/{id}")).await;
+    assert!(card.contains("拜访&lt;孙总&gt;") && !card.contains("拜访<孙总>"), "the summary is in the timeline, escaped");
+    let deal = o.rep_sh.get(&format!("/api/v1/opportunities/{id}")).await.body;
+    assert_eq!(deal["contacts"][0]["reached"], true);
+    let task = &o.rep_sh.get("/api/v1/tasks").await.body["items"][0];
+    assert_eq!(task["title"], "演示准备");
+    assert_eq!(task["due_at"], "2030-01-15T02:30:00Z", "typed in China time");
+
+    let (_, home) = b.page("/").await;
+    assert!(home.contains("演示准备"), "my tasks on home");
+    let task_id = task["id"].as_str().unwrap();
+    let (status, _, _) = b.post_form(&format!("/tasks/{task_id}/done"), &[("version", "1")]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(o.rep_sh.get(&format!("/api/v1/tasks/{task_id}")).await.body["state"], "done");
+    let (_, home) = b.page("/").await;
+    assert!(!home.contains("演示准备"));
+}
+
+#[tokio::test]
 async fn leads_are_captured_imported_claimed_and_converted_in_the_browser() {
     let app = TestApp::spawn().await;
     let o = org(&app).await;
