@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use kairos_domain::FieldErrors;
-use kairos_domain::activity::{self as domain, Activity, ActivityKind, RecordKind, Task, TaskOrigin, TaskStatus};
+use kairos_domain::activity::{self as domain, Activity, ActivityKind, RecordKind, Task, TaskDraft, TaskOrigin};
 use kairos_domain::audit::FieldChange;
 use kairos_domain::health::health;
 use kairos_domain::ids::{AccountId, ActivityId, ContactId, LeadId, OpportunityId, TaskId};
@@ -131,27 +131,17 @@ impl App {
             (None, None, None) => return Err(AppError::internal("an activity without a record passed validation")),
         };
         if let Some((title, due)) = next {
-            let t = Task {
-                id: TaskId::from_uuid(self.mint()),
-                workspace_id: ws,
+            let draft = TaskDraft {
                 title,
-                notes: None,
                 due_at: due,
                 assignee_id: actor.id(),
                 org_unit_id: actor.user.org_unit_id,
-                entity: Some(entity),
-                entity_id: Some(entity_id.clone()),
+                record: Some((entity, entity_id.clone())),
                 origin: TaskOrigin::Activity,
                 origin_key: None,
-                status: TaskStatus::Open,
-                done_at: None,
-                done_by: None,
-                escalated_at: None,
                 created_by: Some(actor.id()),
-                created_at: now,
-                updated_at: now,
-                version: 1,
             };
+            let t = Task::open(TaskId::from_uuid(self.mint()), ws, draft, now);
             task::insert_task(&mut c, &t).await?;
             activity.next_task_id = Some(t.id);
         }

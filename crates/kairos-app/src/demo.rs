@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
-use kairos_domain::activity::{Activity, ActivityKind, RecordKind, Task, TaskOrigin, TaskStatus};
+use kairos_domain::activity::{Activity, ActivityKind, RecordKind, Task, TaskDraft, TaskOrigin};
 use kairos_domain::contact::{Attitude, Contact, DecisionRole};
 use kairos_domain::health::health;
 use kairos_domain::identity::Role;
@@ -570,27 +570,17 @@ impl App {
                 version: 1,
             };
             if let Some((title, due)) = next {
-                let t = Task {
-                    id: TaskId::from_uuid(self.mint()),
-                    workspace_id: o.workspace_id,
+                let draft = TaskDraft {
                     title,
-                    notes: None,
                     due_at: due,
                     assignee_id: o.owner_id,
                     org_unit_id: unit,
-                    entity: Some(RecordKind::Opportunity),
-                    entity_id: Some(o.id.to_string()),
+                    record: Some((RecordKind::Opportunity, o.id.to_string())),
                     origin: TaskOrigin::Activity,
                     origin_key: None,
-                    status: TaskStatus::Open,
-                    done_at: None,
-                    done_by: None,
-                    escalated_at: None,
                     created_by: Some(o.owner_id),
-                    created_at: when,
-                    updated_at: when,
-                    version: 1,
                 };
+                let t = Task::open(TaskId::from_uuid(self.mint()), o.workspace_id, draft, when);
                 kairos_store::task::insert_task(c, &t).await?;
                 a.next_task_id = Some(t.id);
             }

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
-use kairos_domain::activity::{RecordKind, Task, TaskOrigin, TaskStatus};
+use kairos_domain::activity::{RecordKind, Task, TaskDraft, TaskOrigin};
 use kairos_domain::calendar::WorkCalendar;
 use kairos_domain::followup::{self as rules, Assessment, CadenceCheck, DealFacts, DwellLimit, FollowUpSettings, StageRules, Staleness};
 use kairos_domain::ids::{NotificationId, OpportunityId, OrgUnitId, StageId, TaskId, UserId, WorkspaceId};
@@ -211,26 +211,18 @@ impl App {
                 scanned_at: now,
             });
         }
-        let task = |origin: TaskOrigin, key: String, title: String, due: DateTime<Utc>| Task {
-            id: TaskId::from_uuid(self.mint()),
-            workspace_id: ws,
-            title,
-            notes: None,
-            due_at: due,
-            assignee_id: d.owner_id,
-            org_unit_id: d.org_unit_id,
-            entity: Some(RecordKind::Opportunity),
-            entity_id: Some(opp.clone()),
-            origin,
-            origin_key: Some(key),
-            status: TaskStatus::Open,
-            done_at: None,
-            done_by: None,
-            escalated_at: None,
-            created_by: None,
-            created_at: now,
-            updated_at: now,
-            version: 1,
+        let task = |origin: TaskOrigin, key: String, title: String, due: DateTime<Utc>| {
+            let draft = TaskDraft {
+                title,
+                due_at: due,
+                assignee_id: d.owner_id,
+                org_unit_id: d.org_unit_id,
+                record: Some((RecordKind::Opportunity, opp.clone())),
+                origin,
+                origin_key: Some(key),
+                created_by: None,
+            };
+            Task::open(TaskId::from_uuid(self.mint()), ws, draft, now)
         };
         if let CadenceCheck::Short { required, due, since, .. } = a.cadence {
             let title = format!("Follow up {} {}: {} stage asks for {} touch(es) every {} days", d.number, d.name, stage.name, required, stage.cadence.per_days);

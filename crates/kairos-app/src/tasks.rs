@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use kairos_domain::FieldErrors;
-use kairos_domain::activity::{RecordKind, Task, TaskOrigin, TaskState, TaskStatus};
+use kairos_domain::activity::{RecordKind, Task, TaskDraft, TaskOrigin, TaskState, TaskStatus};
 use kairos_domain::audit::FieldChange;
 use kairos_domain::identity::DataScope;
 use kairos_domain::ids::{AccountId, LeadId, NotificationId, OpportunityId, TaskId, UserId};
@@ -103,27 +103,17 @@ impl App {
         let entity = record(&mut c, actor, &mut errors, input.entity.as_deref(), input.entity_id.as_deref()).await?;
         errors.finish()?;
         let (assignee_id, unit) = assignee.ok_or_else(|| AppError::internal("assignee passed validation without a value"))?;
-        let t = Task {
-            id: TaskId::from_uuid(self.mint()),
-            workspace_id: ws,
+        let draft = TaskDraft {
             title: title.unwrap_or_default(),
-            notes,
             due_at: input.due_at,
             assignee_id,
             org_unit_id: unit,
-            entity: entity.as_ref().map(|(k, _)| *k),
-            entity_id: entity.map(|(_, id)| id),
+            record: entity,
             origin: TaskOrigin::Manual,
             origin_key: None,
-            status: TaskStatus::Open,
-            done_at: None,
-            done_by: None,
-            escalated_at: None,
             created_by: Some(actor.id()),
-            created_at: now,
-            updated_at: now,
-            version: 1,
         };
+        let t = Task { notes, ..Task::open(TaskId::from_uuid(self.mint()), ws, draft, now) };
         store::insert_task(&mut c, &t).await?;
         if assignee_id != actor.id() {
             self.tell_assignee(&mut c, actor, &t).await?;

@@ -162,7 +162,49 @@ pub enum TaskState {
     Cancelled,
 }
 
+/// What a new task is: the parts every path that makes one (a person, an activity's next
+/// step, a scanner, the demo) decides; [`Task::open`] fills in the rest.
+#[derive(Debug, Clone)]
+pub struct TaskDraft {
+    pub title: String,
+    pub due_at: DateTime<Utc>,
+    pub assignee_id: UserId,
+    pub org_unit_id: Option<OrgUnitId>,
+    /// The record it is about and its id.
+    pub record: Option<(RecordKind, String)>,
+    pub origin: TaskOrigin,
+    pub origin_key: Option<String>,
+    /// None for tasks the rules made.
+    pub created_by: Option<UserId>,
+}
+
 impl Task {
+    /// A new open task, created at `now`.
+    pub fn open(id: TaskId, workspace_id: WorkspaceId, d: TaskDraft, now: DateTime<Utc>) -> Task {
+        let (entity, entity_id) = d.record.map_or((None, None), |(k, id)| (Some(k), Some(id)));
+        Task {
+            id,
+            workspace_id,
+            title: d.title,
+            notes: None,
+            due_at: d.due_at,
+            assignee_id: d.assignee_id,
+            org_unit_id: d.org_unit_id,
+            entity,
+            entity_id,
+            origin: d.origin,
+            origin_key: d.origin_key,
+            status: TaskStatus::Open,
+            done_at: None,
+            done_by: None,
+            escalated_at: None,
+            created_by: d.created_by,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        }
+    }
+
     pub fn state(&self, now: DateTime<Utc>) -> TaskState {
         match self.status {
             TaskStatus::Open if self.due_at < now => TaskState::Overdue,
@@ -210,27 +252,17 @@ mod tests {
     #[test]
     fn an_open_task_past_due_is_overdue_and_a_done_one_never_is() {
         let now = Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap();
-        let mut t = Task {
-            id: TaskId::from_uuid(uuid::Uuid::from_u128(1)),
-            workspace_id: WorkspaceId::from_uuid(uuid::Uuid::from_u128(2)),
+        let draft = TaskDraft {
             title: "call".into(),
-            notes: None,
             due_at: now - chrono::Duration::minutes(1),
             assignee_id: UserId::from_uuid(uuid::Uuid::from_u128(3)),
             org_unit_id: None,
-            entity: None,
-            entity_id: None,
+            record: None,
             origin: TaskOrigin::Manual,
             origin_key: None,
-            status: TaskStatus::Open,
-            done_at: None,
-            done_by: None,
-            escalated_at: None,
             created_by: None,
-            created_at: now,
-            updated_at: now,
-            version: 1,
         };
+        let mut t = Task::open(TaskId::from_uuid(uuid::Uuid::from_u128(1)), WorkspaceId::from_uuid(uuid::Uuid::from_u128(2)), draft, now);
         assert_eq!(t.state(now), TaskState::Overdue);
         t.due_at = now + chrono::Duration::minutes(1);
         assert_eq!(t.state(now), TaskState::Open);

@@ -22,24 +22,28 @@ struct NotificationRow {
     read_at: Option<DateTime<Utc>>,
 }
 
+const COLUMNS: [&str; 9] = ["workspace_id", "notification_id", "user_id", "kind", "message", "entity", "entity_id", "created_at", "read_at"];
+
+fn values(n: &Notification) -> [sea_query::SimpleExpr; 9] {
+    [
+        n.workspace_id.to_string().into(),
+        n.id.to_string().into(),
+        n.user_id.to_string().into(),
+        n.kind.clone().into(),
+        n.message.clone().into(),
+        n.entity.clone().into(),
+        n.entity_id.clone().into(),
+        n.created_at.into(),
+        n.read_at.into(),
+    ]
+}
+
 pub async fn insert_notifications(c: &mut Conn<'_>, items: &[Notification]) -> StoreResult<()> {
     for chunk in items.chunks(500) {
         let mut q = Query::insert();
-        q.into_table(Alias::new("notification")).columns(
-            ["workspace_id", "notification_id", "user_id", "kind", "message", "entity", "entity_id", "created_at", "read_at"].map(Alias::new),
-        );
+        q.into_table(Alias::new("notification")).columns(COLUMNS.map(Alias::new));
         for n in chunk {
-            q.values_panic([
-                n.workspace_id.to_string().into(),
-                n.id.to_string().into(),
-                n.user_id.to_string().into(),
-                n.kind.clone().into(),
-                n.message.clone().into(),
-                n.entity.clone().into(),
-                n.entity_id.clone().into(),
-                n.created_at.into(),
-                n.read_at.into(),
-            ]);
+            q.values_panic(values(n));
         }
         c.execute(&q).await?;
     }
@@ -54,24 +58,10 @@ pub async fn insert_notifications_once(c: &mut Conn<'_>, items: &[(Notification,
     for chunk in items.chunks(500) {
         let mut q = Query::insert();
         q.into_table(Alias::new("notification"))
-            .columns(
-                ["workspace_id", "notification_id", "user_id", "kind", "message", "entity", "entity_id", "created_at", "read_at", "dedup_key"]
-                    .map(Alias::new),
-            )
+            .columns(COLUMNS.iter().chain(&["dedup_key"]).map(|c| Alias::new(*c)))
             .on_conflict(OnConflict::columns([Alias::new("workspace_id"), Alias::new("dedup_key")]).do_nothing().to_owned());
         for (n, key) in chunk {
-            q.values_panic([
-                n.workspace_id.to_string().into(),
-                n.id.to_string().into(),
-                n.user_id.to_string().into(),
-                n.kind.clone().into(),
-                n.message.clone().into(),
-                n.entity.clone().into(),
-                n.entity_id.clone().into(),
-                n.created_at.into(),
-                n.read_at.into(),
-                key.clone().into(),
-            ]);
+            q.values_panic(values(n).into_iter().chain([key.clone().into()]));
         }
         inserted += c.execute(&q).await?;
     }
