@@ -40,6 +40,11 @@ pub struct AppConfig {
     pub data_dir: std::path::PathBuf,
     /// Largest document accepted, in bytes.
     pub max_document_bytes: usize,
+    /// Whether an SMTP server is configured: without one, no e-mail is queued at all (it
+    /// could only fail).
+    pub email_enabled: bool,
+    /// The address people open Kairos at, for links in e-mails and chat messages.
+    pub public_url: String,
 }
 
 impl Default for AppConfig {
@@ -54,6 +59,8 @@ impl Default for AppConfig {
             argon2_iterations: 2,
             data_dir: std::path::PathBuf::from("data"),
             max_document_bytes: 20 * 1024 * 1024,
+            email_enabled: false,
+            public_url: "http://127.0.0.1:8080".into(),
         }
     }
 }

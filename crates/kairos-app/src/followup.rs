@@ -18,7 +18,7 @@ use kairos_domain::notification::Notification;
 use kairos_domain::org::{OrgTree, manager_of};
 use kairos_domain::process::Stage;
 use kairos_store::followup::{self as store, OpenDeal, RiskListRow, RiskRow};
-use kairos_store::{notification, org_unit, process, task, workspace};
+use kairos_store::{org_unit, process, task, workspace};
 use serde::{Deserialize, Serialize};
 
 use crate::actor::{Actor, AdminCap};
@@ -167,7 +167,7 @@ impl App {
         // Only the escalations this scan marked are told: a concurrent scan that marked one
         // first has told the manager already.
         found.notifications.retain(|(n, _)| n.kind != "task_overdue" || n.entity_id.as_deref().is_some_and(|id| marked.iter().any(|m| m.to_string() == id)));
-        let notifications = notification::insert_notifications_once(&mut c, &found.notifications).await?;
+        let notifications = self.notify_once(&mut c, &found.notifications).await?;
         drop(c);
         tx.commit().await?;
         Ok(ScanReport { workspaces: 1, open_deals: deals.len(), at_risk: found.risks.len(), tasks_created, notifications, escalations: marked.len() })

@@ -19,7 +19,7 @@ use kairos_domain::lead_rules::Facts;
 use kairos_domain::lead_scoring::{ScoringConfig, score};
 use kairos_domain::notification::Notification;
 use kairos_store::lead::{self as store, KeyMatch};
-use kairos_store::{Conn, notification, user};
+use kairos_store::{Conn, user};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -416,7 +416,7 @@ impl App {
                 });
             }
         }
-        notification::insert_notifications(c, &items).await?;
+        self.notify(c, &items).await?;
         Ok(())
     }
 }

@@ -12,7 +12,7 @@ use kairos_domain::opportunity as opp;
 use kairos_domain::{FieldErrors, text};
 use kairos_store::lead::{self as store, LeadFilter};
 use kairos_store::page::Sort;
-use kairos_store::{Conn, StoreError, notification, org_unit};
+use kairos_store::{Conn, StoreError, org_unit};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -572,7 +572,7 @@ impl App {
             created_at: self.now(),
             read_at: None,
         };
-        notification::insert_notifications(c, &[n]).await?;
+        self.notify(c, &[n]).await?;
         Ok(())
     }
 }

@@ -31,6 +31,7 @@ pub mod listing;
 pub mod notifications;
 pub mod opportunities;
 pub mod org_units;
+pub mod outbox;
 mod ownership;
 pub mod password;
 pub mod pipeline;

@@ -21,6 +21,7 @@ use serde_json::json;
 use crate::accounts::{Member, MemberInput, parse_members};
 use crate::actor::Actor;
 use crate::app::App;
+use crate::outbox::DealEvent;
 use crate::error::{AppError, AppResult};
 use crate::input::{patch, patched_text, required_version};
 use crate::listing::{self, ListPage};
@@ -425,6 +426,8 @@ impl App {
         };
         store::insert_history(c, ws, opportunity.id, &[history]).await?;
         self.audit(c, Some(actor), "opportunity", opportunity.id.to_string(), "create", &created(&opportunity)).await?;
+        let event = DealEvent { event: "opportunity.created", opportunity: &opportunity, stage_name: Some(&stage.name), from_stage_name: None, actor: Some(actor.id()), at: created_at };
+        self.emit_opportunity_event(c, event).await?;
         Ok(OpportunityView { opportunity, members: to_members(members), contacts })
     }
 

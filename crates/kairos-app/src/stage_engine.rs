@@ -22,6 +22,7 @@ use serde_json::json;
 
 use crate::actor::Actor;
 use crate::app::App;
+use crate::outbox::DealEvent;
 use crate::calendar::load_calendar;
 use crate::error::{AppError, AppResult};
 use crate::opportunities::parse_opportunity_id;
@@ -276,6 +277,8 @@ impl App {
         };
         store::insert_history(c, o.workspace_id, o.id, &[history]).await?;
         self.audit(c, Some(actor), "opportunity", o.id.to_string(), "move", &changed(o, &new)).await?;
+        let event = DealEvent { event: "opportunity.stage_changed", opportunity: &new, stage_name: Some(&target.name), from_stage_name: from.map(|s| s.name.as_str()), actor: Some(actor.id()), at };
+        self.emit_opportunity_event(c, event).await?;
         Ok(new)
     }
 
@@ -552,6 +555,15 @@ impl App {
             ..HistoryEntry::of(self.mint(), at, Some(actor.id()), "closed", &new)
         };
         store::insert_history(&mut c, ws, id, &[history]).await?;
+        let event = match req.outcome {
+            OppStatus::Won => Some("opportunity.won"),
+            OppStatus::Lost => Some("opportunity.lost"),
+            _ => None,
+        };
+        if let Some(event) = event {
+            let stage_name = ctx.process.stages.iter().find(|s| s.id == o.stage_id).map(|s| s.name.as_str());
+            self.emit_opportunity_event(&mut c, DealEvent { event, opportunity: &new, stage_name, from_stage_name: stage_name, actor: Some(actor.id()), at }).await?;
+        }
         if let Some(p) = approvals::pending_for_opportunity(&mut c, ws, id).await? {
             let mut p = p;
             p.status = "cancelled".into();

@@ -11,7 +11,7 @@ use kairos_domain::ids::{AccountId, LeadId, NotificationId, OpportunityId, TaskI
 use kairos_domain::notification::Notification;
 use kairos_domain::text;
 use kairos_store::task::{self as store, TaskFilter};
-use kairos_store::{Conn, StoreError, account, lead, notification, opportunity, user};
+use kairos_store::{Conn, StoreError, account, lead, opportunity, user};
 use serde::{Deserialize, Serialize};
 
 use crate::actor::Actor;
@@ -137,7 +137,7 @@ impl App {
             created_at: self.now(),
             read_at: None,
         };
-        notification::insert_notifications(c, &[n]).await?;
+        self.notify(c, &[n]).await?;
         Ok(())
     }
 

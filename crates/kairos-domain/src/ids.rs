@@ -53,4 +53,7 @@ id_type!(
     ImportJobId,
     ActivityId,
     TaskId,
+    DeliveryId,
+    EndpointId,
+    SupportRequestId,
 );

@@ -26,6 +26,7 @@ pub mod notification;
 pub mod numbering;
 pub mod opportunity;
 pub mod org;
+pub mod outbox;
 pub mod process;
 pub mod replay;
 pub mod text;

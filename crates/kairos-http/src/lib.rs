@@ -54,6 +54,8 @@ use crate::error::ApiError;
         api::followup::log_activity, api::followup::list_activities, api::followup::get_activity,
         api::followup::create_task, api::followup::list_tasks, api::followup::get_task, api::followup::update_task,
         api::followup::risks, api::followup::get_settings, api::followup::put_settings, api::followup::jobs,
+        api::outbox::get_prefs, api::outbox::put_prefs, api::outbox::list, api::outbox::create, api::outbox::get, api::outbox::update,
+        api::outbox::delete, api::outbox::deliveries, api::outbox::retry,
         healthz,
     ),
     components(schemas(error::ErrorBody, error::ErrorContent)),
@@ -150,6 +152,11 @@ pub fn router(app: App, settings: HttpSettings) -> Router {
         .route("/jobs", get(api::followup::jobs))
         .route("/notifications", get(api::leads::notifications))
         .route("/notifications/{id}/read", post(api::leads::read_notification))
+        .route("/me/notification-preferences", get(api::outbox::get_prefs).put(api::outbox::put_prefs))
+        .route("/webhooks", get(api::outbox::list).post(api::outbox::create))
+        .route("/webhooks/{id}", get(api::outbox::get).patch(api::outbox::update).delete(api::outbox::delete))
+        .route("/deliveries", get(api::outbox::deliveries))
+        .route("/deliveries/{id}/retry", post(api::outbox::retry))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
         // Token creation needs no login, so it sits outside the idempotency layer (which
         // keys answers by user).

@@ -35,6 +35,7 @@ pub mod reports;
 pub mod settings;
 pub mod approval;
 pub mod org_unit;
+pub mod outbox;
 pub mod scope;
 pub mod target;
 pub mod task;

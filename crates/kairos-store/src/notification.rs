@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use kairos_domain::ids::{NotificationId, UserId, WorkspaceId};
 use kairos_domain::notification::Notification;
-use sea_query::{Alias, OnConflict, Query};
+use sea_query::{Alias, Expr, OnConflict, Query};
 
 use crate::db::{Conn, sql};
 use crate::error::StoreResult;
@@ -66,6 +66,23 @@ pub async fn insert_notifications_once(c: &mut Conn<'_>, items: &[(Notification,
         inserted += c.execute(&q).await?;
     }
     Ok(inserted)
+}
+
+/// Which of these notifications exist (after an insert that skips duplicates).
+pub async fn existing_ids(c: &mut Conn<'_>, ws: WorkspaceId, ids: &[NotificationId]) -> StoreResult<std::collections::HashSet<NotificationId>> {
+    let mut out = std::collections::HashSet::new();
+    for chunk in ids.chunks(500) {
+        let mut q = Query::select();
+        q.column(Alias::new("notification_id"))
+            .from(Alias::new("notification"))
+            .and_where(Expr::col(Alias::new("workspace_id")).eq(ws.to_string()))
+            .and_where(Expr::col(Alias::new("notification_id")).is_in(chunk.iter().map(|i| i.to_string())));
+        let rows: Vec<(String,)> = c.fetch_all(&q).await?;
+        for (id,) in rows {
+            out.insert(parse_id(&id, NotificationId::parse)?);
+        }
+    }
+    Ok(out)
 }
 
 /// A person's notifications, newest first.

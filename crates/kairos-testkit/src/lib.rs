@@ -6,6 +6,8 @@
 //! which is much faster than migrating each one; every test database is dropped when its
 //! `TestApp` is.
 
+pub mod sinks;
+
 use std::path::PathBuf;
 
 use kairos::{Application, Settings};
@@ -132,28 +134,38 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(|_| {}).await
+    }
+
+    /// Like `spawn`, with some settings changed first (an SMTP server, a public URL, …).
+    pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         let (db, url) = TestDb::create().await;
-        TestApp::start(url, Some(db)).await
+        TestApp::start(url, Some(db), configure).await
     }
 
     /// A second server on the same database, as a second `kairos serve` behind a load
     /// balancer would be. Stop it before the first one.
     pub async fn another_instance(&self) -> TestApp {
-        TestApp::start(self.database_url.clone(), None).await
+        TestApp::start(self.database_url.clone(), None, |_| {}).await
     }
 
-    async fn start(url: String, db: Option<TestDb>) -> TestApp {
-        let data_dir = std::env::temp_dir().join(format!("kairos-test-data-{}", uuid::Uuid::now_v7().simple()));
-        let settings = Settings {
+    /// The settings a test server runs with.
+    pub fn settings(url: &str) -> Settings {
+        Settings {
             listen: "127.0.0.1:0".into(),
-            database_url: url.clone(),
+            database_url: url.to_string(),
             max_connections: 8,
             log: "warn".into(),
-            data_dir: data_dir.display().to_string(),
             // Tests run the jobs when they mean to (run-once, or the two-instance test).
             jobs: false,
             ..Settings::default()
-        };
+        }
+    }
+
+    async fn start(url: String, db: Option<TestDb>, configure: impl FnOnce(&mut Settings)) -> TestApp {
+        let data_dir = std::env::temp_dir().join(format!("kairos-test-data-{}", uuid::Uuid::now_v7().simple()));
+        let mut settings = Settings { data_dir: data_dir.display().to_string(), ..TestApp::settings(&url) };
+        configure(&mut settings);
         let application = Application::build(settings).await.expect("application starts");
         let address = format!("http://{}", application.address());
         let app = application.app().clone();

@@ -245,6 +245,11 @@ async fn jobs_command(settings: &Settings, cmd: JobsCommand) -> anyhow::Result<E
                     }
                 }
             }
+            let outbox = settings.outbox_settings();
+            let sender = std::sync::Arc::new(kairos_jobs::Sender::new(&outbox)?);
+            let started = std::time::Instant::now();
+            let sent = kairos_jobs::drain(&app, &sender, &kairos_app::jobs::holder_name(), &outbox).await?;
+            println!("outbox: {sent} deliveries handled in {:.2} s (failures are retried later; see /api/v1/deliveries)", started.elapsed().as_secs_f64());
             app.store.close().await;
             Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
         }

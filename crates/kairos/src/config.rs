@@ -7,7 +7,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// Address to serve on.
@@ -37,6 +37,33 @@ pub struct Settings {
     pub followup_scan_seconds: i64,
     /// How long a job run may take before another instance assumes its instance died.
     pub job_lease_seconds: i64,
+    /// The address people open Kairos at, for links in e-mails and chat messages.
+    pub public_url: String,
+    /// SMTP server for e-mail notifications: `smtp://host:port` (a local relay, no TLS),
+    /// `smtp://user:password@host?tls=required` (STARTTLS) or `smtps://user:password@host`.
+    /// Unset: no e-mail is sent (the in-app inbox and webhooks still work). Never logged.
+    pub smtp_url: Option<String>,
+    /// Sender of notification e-mails.
+    pub smtp_from: String,
+    /// Pause of the outbox worker when nothing is waiting, in milliseconds.
+    pub outbox_poll_ms: u64,
+    /// Deliveries the outbox worker claims and sends at once.
+    pub outbox_batch: i64,
+    /// How long a claimed delivery may take before another instance sends it instead.
+    pub outbox_lease_seconds: i64,
+}
+
+// Written by hand so that the SMTP password and database password never reach a log.
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("listen", &self.listen)
+            .field("database_url", &kairos_store::db::redact_url(&self.database_url))
+            .field("jobs", &self.jobs)
+            .field("public_url", &self.public_url)
+            .field("smtp_url", &self.smtp_url.as_deref().map(kairos_store::db::redact_url))
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for Settings {
@@ -59,6 +86,12 @@ impl Default for Settings {
             job_tick_seconds: 30,
             followup_scan_seconds: 15 * 60,
             job_lease_seconds: 10 * 60,
+            public_url: "http://127.0.0.1:8080".into(),
+            smtp_url: None,
+            smtp_from: "Kairos <kairos@localhost>".into(),
+            outbox_poll_ms: 1000,
+            outbox_batch: 32,
+            outbox_lease_seconds: 60,
         }
     }
 }
@@ -66,7 +99,8 @@ impl Default for Settings {
 const SETTING_NAMES: &[&str] = &[
     "listen", "database_url", "database_read_url", "max_connections", "secure_cookies", "log", "session_ttl_hours",
     "token_ttl_days", "login_failures_per_account", "login_failures_per_address", "login_window_minutes", "data_dir",
-    "jobs", "job_tick_seconds", "followup_scan_seconds", "job_lease_seconds",
+    "jobs", "job_tick_seconds", "followup_scan_seconds", "job_lease_seconds", "public_url", "smtp_url", "smtp_from",
+    "outbox_poll_ms", "outbox_batch", "outbox_lease_seconds",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +142,12 @@ impl Settings {
         if self.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(ConfigError(format!("listen {:?} is not an address such as 127.0.0.1:8080", self.listen)));
         }
+        if !(1..=1000).contains(&self.outbox_batch) {
+            return Err(ConfigError("outbox_batch must be from 1 to 1000".into()));
+        }
+        if self.outbox_lease_seconds < 5 {
+            return Err(ConfigError("outbox_lease_seconds must be at least 5".into()));
+        }
         if self.max_connections == 0 {
             return Err(ConfigError("max_connections must be at least 1".into()));
         }
@@ -122,12 +162,25 @@ impl Settings {
             login_failures_per_address: self.login_failures_per_address,
             login_window_minutes: self.login_window_minutes,
             data_dir: self.data_dir.clone().into(),
+            email_enabled: self.smtp_url.is_some(),
+            public_url: self.public_url.clone(),
             ..kairos_app::AppConfig::default()
         }
     }
 
     pub fn job_schedule(&self) -> kairos_app::jobs::JobSchedule {
         kairos_app::jobs::JobSchedule::from_seconds(self.followup_scan_seconds, self.job_lease_seconds)
+    }
+
+    pub fn outbox_settings(&self) -> kairos_jobs::OutboxSettings {
+        kairos_jobs::OutboxSettings {
+            batch: self.outbox_batch,
+            lease: chrono::Duration::seconds(self.outbox_lease_seconds),
+            idle_poll: std::time::Duration::from_millis(self.outbox_poll_ms.max(10)),
+            smtp_url: self.smtp_url.clone(),
+            smtp_from: self.smtp_from.clone(),
+            ..kairos_jobs::OutboxSettings::default()
+        }
     }
 
     pub fn store_options(&self) -> kairos_store::StoreOptions {

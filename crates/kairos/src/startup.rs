@@ -2,6 +2,7 @@
 //! address at once), then serve until stopped.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use kairos_app::App;
 use kairos_store::Store;
@@ -13,6 +14,7 @@ pub struct Application {
     listener: TcpListener,
     app: App,
     settings: Settings,
+    sender: Arc<kairos_jobs::Sender>,
 }
 
 impl Application {
@@ -23,7 +25,8 @@ impl Application {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
         let app = App::new(store, settings.app_config());
-        Ok(Application { listener, app, settings })
+        let sender = Arc::new(kairos_jobs::Sender::new(&settings.outbox_settings())?);
+        Ok(Application { listener, app, settings, sender })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -41,6 +44,7 @@ impl Application {
             let tick = std::time::Duration::from_secs(self.settings.job_tick_seconds.max(1));
             self.app.spawn_job_loop(self.settings.job_schedule(), tick)
         });
+        let outbox = self.settings.jobs.then(|| kairos_jobs::spawn_outbox(self.app.clone(), self.sender.clone(), self.settings.outbox_settings()));
         let served = axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await;
@@ -48,6 +52,10 @@ impl Application {
             // A run cut off here rolls back; its lease runs out and another instance (or
             // this one, restarted) runs it again.
             j.abort();
+        }
+        if let Some(o) = outbox {
+            // Deliveries claimed but not recorded are sent again after their lease.
+            o.abort();
         }
         served?;
         self.app.store.close().await;

@@ -15,6 +15,7 @@ pub mod followup;
 pub mod leads;
 pub mod opportunities;
 pub mod org_units;
+pub mod outbox;
 pub mod pipeline;
 pub mod processes;
 pub mod reports;

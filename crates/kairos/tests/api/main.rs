@@ -13,6 +13,7 @@ mod identity;
 mod lead_import;
 mod leads;
 mod opportunities;
+mod outbox;
 mod processes;
 mod reports;
 mod schema;
