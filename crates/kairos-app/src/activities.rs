@@ -180,6 +180,7 @@ impl App {
         new.priority = self.priority_of(c, &new).await?;
         if new.health != o.health || new.priority != o.priority {
             opportunity::update_opportunity(c, &new, o.version).await?;
+            self.on_priority(c, o.priority, &new).await?;
             let change = FieldChange { field: "health".into(), old_value: Some(o.health.score.to_string()), new_value: Some(new.health.score.to_string()) };
             self.audit_as(c, o.workspace_id, None, "opportunity", o.id.to_string(), "contacts_reached", &[change]).await?;
         }

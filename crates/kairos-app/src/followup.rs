@@ -134,6 +134,7 @@ impl App {
         } else {
             Vec::new()
         };
+        let unanswered = if only.is_none() { kairos_store::support::unanswered(&mut c, ws, now).await? } else { Vec::new() };
         drop(c);
         drop(conn);
 
@@ -167,6 +168,24 @@ impl App {
         // Only the escalations this scan marked are told: a concurrent scan that marked one
         // first has told the manager already.
         found.notifications.retain(|(n, _)| n.kind != "task_overdue" || n.entity_id.as_deref().is_some_and(|id| marked.iter().any(|m| m.to_string() == id)));
+        // Support requests nobody answered in time: the requester's manager hears once.
+        let ids: Vec<_> = unanswered.iter().map(|r| r.id).collect();
+        let reported = kairos_store::support::mark_overdue_notified(&mut c, ws, &ids, now).await?;
+        for r in unanswered.iter().filter(|r| reported.contains(&r.id)) {
+            let Some(m) = managers.of(r.requester_id) else { continue };
+            let n = Notification {
+                id: NotificationId::from_uuid(self.mint()),
+                workspace_id: ws,
+                user_id: m,
+                kind: "support_request".into(),
+                message: format!("Nobody in {} answered a request of your team ({}) by {}", r.team.as_str(), r.kind, r.accept_by.format("%Y-%m-%d %H:%M UTC")),
+                entity: Some("support_request".into()),
+                entity_id: Some(r.id.to_string()),
+                created_at: now,
+                read_at: None,
+            };
+            found.notifications.push((n, format!("support:{}:unanswered", r.id)));
+        }
         let notifications = self.notify_once(&mut c, &found.notifications).await?;
         drop(c);
         tx.commit().await?;

@@ -38,6 +38,7 @@ pub mod pipeline;
 pub mod processes;
 pub mod reports;
 pub mod stage_engine;
+pub mod support;
 pub mod targets;
 pub mod tasks;
 pub mod users;

@@ -426,6 +426,7 @@ impl App {
         };
         store::insert_history(c, ws, opportunity.id, &[history]).await?;
         self.audit(c, Some(actor), "opportunity", opportunity.id.to_string(), "create", &created(&opportunity)).await?;
+        self.on_priority(c, false, &opportunity).await?;
         let event = DealEvent { event: "opportunity.created", opportunity: &opportunity, stage_name: Some(&stage.name), from_stage_name: None, actor: Some(actor.id()), at: created_at };
         self.emit_opportunity_event(c, event).await?;
         Ok(OpportunityView { opportunity, members: to_members(members), contacts })
@@ -582,6 +583,7 @@ impl App {
         new.version = old.version + 1;
         new.updated_at = now;
         store::update_opportunity(&mut c, &new, old.version).await?;
+        self.on_priority(&mut c, old.priority, &new).await?;
         if let Some(m) = &members {
             store::replace_members(&mut c, ws, id, m, now).await?;
         }

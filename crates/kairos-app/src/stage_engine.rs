@@ -615,6 +615,7 @@ impl App {
         new.version = o.version + 1;
         new.priority = self.priority_of(&mut c, &new).await?;
         store::update_opportunity(&mut c, &new, o.version).await?;
+        self.on_priority(&mut c, o.priority, &new).await?;
         let history = HistoryEntry {
             from_stage_id: Some(o.stage_id.to_string()),
             from_stage_name: Some(stage.name.clone()),

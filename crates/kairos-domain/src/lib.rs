@@ -29,6 +29,7 @@ pub mod org;
 pub mod outbox;
 pub mod process;
 pub mod replay;
+pub mod support;
 pub mod text;
 pub mod validation;
 pub mod workspace;

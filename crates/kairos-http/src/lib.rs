@@ -56,6 +56,7 @@ use crate::error::ApiError;
         api::followup::risks, api::followup::get_settings, api::followup::put_settings, api::followup::jobs,
         api::outbox::get_prefs, api::outbox::put_prefs, api::outbox::list, api::outbox::create, api::outbox::get, api::outbox::update,
         api::outbox::delete, api::outbox::deliveries, api::outbox::retry,
+        api::support::create, api::support::list, api::support::get, api::support::act,
         healthz,
     ),
     components(schemas(error::ErrorBody, error::ErrorContent)),
@@ -155,6 +156,9 @@ pub fn router(app: App, settings: HttpSettings) -> Router {
         .route("/me/notification-preferences", get(api::outbox::get_prefs).put(api::outbox::put_prefs))
         .route("/webhooks", get(api::outbox::list).post(api::outbox::create))
         .route("/webhooks/{id}", get(api::outbox::get).patch(api::outbox::update).delete(api::outbox::delete))
+        .route("/support-requests", get(api::support::list).post(api::support::create))
+        .route("/support-requests/{id}", get(api::support::get))
+        .route("/support-requests/{id}/{action}", post(api::support::act))
         .route("/deliveries", get(api::outbox::deliveries))
         .route("/deliveries/{id}/retry", post(api::outbox::retry))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::idempotency))

@@ -38,6 +38,7 @@ pub mod org_unit;
 pub mod outbox;
 pub mod scope;
 pub mod target;
+pub mod support;
 pub mod task;
 pub mod user;
 pub mod workspace;

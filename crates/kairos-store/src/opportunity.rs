@@ -215,6 +215,23 @@ pub fn scoped_select(ws: WorkspaceId, scope: &DataScope) -> SelectStatement {
     q
 }
 
+/// Number and name of each of these deals (for lists that show them beside other records).
+pub async fn names_of(c: &mut Conn<'_>, ws: WorkspaceId, ids: &[OpportunityId]) -> StoreResult<std::collections::HashMap<OpportunityId, (String, String)>> {
+    let mut out = std::collections::HashMap::new();
+    for chunk in ids.chunks(500) {
+        let mut q = Query::select();
+        q.columns(["opportunity_id", "number", "name"].map(Alias::new))
+            .from(Alias::new("opportunity"))
+            .and_where(Expr::col(Alias::new("workspace_id")).eq(ws.to_string()))
+            .and_where(Expr::col(Alias::new("opportunity_id")).is_in(chunk.iter().map(|i| i.to_string())));
+        let rows: Vec<(String, String, String)> = c.fetch_all(&q).await?;
+        for (id, number, name) in rows {
+            out.insert(parse_id(&id, OpportunityId::parse)?, (number, name));
+        }
+    }
+    Ok(out)
+}
+
 pub async fn find_opportunity(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, id: OpportunityId) -> StoreResult<Option<Opportunity>> {
     let mut q = scoped_select(ws, scope);
     q.expr(Expr::cust(columns("o"))).and_where(col("o", "opportunity_id").eq(id.to_string()));

@@ -20,6 +20,7 @@ pub mod pipeline;
 pub mod processes;
 pub mod reports;
 pub mod settings;
+pub mod support;
 pub mod targets;
 pub mod users;
 

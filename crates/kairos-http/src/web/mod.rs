@@ -24,6 +24,7 @@ pub mod approvals;
 pub mod assets;
 pub mod forms;
 pub mod home;
+pub mod inbox;
 pub mod i18n;
 pub mod leads;
 pub mod opportunity;
@@ -67,6 +68,9 @@ pub fn routes() -> Router<AppState> {
         .route("/leads/{id}/claim", post(leads::claim))
         .route("/leads/{id}/status", post(leads::set_status))
         .route("/leads/{id}/convert", post(leads::convert))
+        .route("/inbox", get(inbox::page))
+        .route("/inbox/read", post(inbox::read_all))
+        .route("/support/{id}/{action}", post(inbox::act))
         .route("/approvals", get(approvals::inbox))
         .route("/approvals/{id}/decide", post(approvals::decide))
         .route("/reports", get(reports::page))
@@ -107,7 +111,8 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
 });
 
 /// Every template, by name; the render tests walk this list.
-pub const TEMPLATE_SOURCES: [(&str, &str); 22] = [
+pub const TEMPLATE_SOURCES: [(&str, &str); 23] = [
+    ("inbox.html", include_str!("../../templates/inbox.html")),
     ("leads.html", include_str!("../../templates/leads.html")),
     ("_import_progress.html", include_str!("../../templates/_import_progress.html")),
     ("lead.html", include_str!("../../templates/lead.html")),

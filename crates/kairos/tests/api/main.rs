@@ -18,4 +18,5 @@ mod processes;
 mod reports;
 mod schema;
 mod scopes;
+mod support;
 mod web;

@@ -78,7 +78,7 @@ async fn every_page_renders_for_every_role_and_pages_need_a_session() {
     let r = anon.get(format!("{}/pipeline/board", app.address)).header("hx-request", "true").send().await.unwrap();
     assert_eq!((r.status(), r.headers()["hx-redirect"].to_str().unwrap()), (StatusCode::UNAUTHORIZED, "/login"));
 
-    let mut pages = vec!["/".to_string(), "/pipeline".into(), "/pipeline/board".into(), "/opportunities".into(), "/accounts".into(), "/approvals".into(), format!("/opportunities/{id}")];
+    let mut pages = vec!["/".to_string(), "/pipeline".into(), "/pipeline/board".into(), "/opportunities".into(), "/accounts".into(), "/approvals".into(), "/inbox".into(), format!("/opportunities/{id}")];
     for r in ["funnel", "conversion", "dwell", "cycle", "win_rate", "loss_reasons", "forecast", "movement", "trend", "team", "forecast_accuracy"] {
         pages.push(format!("/reports?report={r}"));
     }
@@ -414,4 +414,40 @@ async fn leads_are_captured_imported_claimed_and_converted_in_the_browser() {
     }
     assert!(html.contains("<strong>2</strong>") && html.contains("<td class=\"num\">3</td>") && html.contains("<code>phone</code>"), "{html}");
     assert_eq!(o.rep_sh.get("/api/v1/leads?source=web").await.body["total"], 1);
+}
+
+#[tokio::test]
+async fn the_inbox_lists_notifications_and_support_requests_and_answers_them_in_place() {
+    let app = TestApp::spawn().await;
+    let o = org(&app).await;
+    let finance = json!({"email": "finance@acme.test", "display_name": "财务", "password": kairos_testkit::PASSWORD, "org_unit_id": o.hq, "roles": ["finance"]});
+    o.admin.create("/api/v1/users", finance).await;
+    let acct = o.rep_sh.create("/api/v1/accounts", json!({"name": "协作客户"})).await;
+    let deal = o.rep_sh.create("/api/v1/opportunities", json!({"name": "协作 <项目>", "account_id": acct})).await;
+    let req = o.rep_sh.create("/api/v1/support-requests", json!({"opportunity_id": deal, "team": "finance", "kind": "报价审核", "description": "请审核 <折扣>"})).await;
+
+    let fin = Browser::login(&app, "finance@acme.test").await;
+    let (status, html) = fin.page("/inbox").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("请审核 &lt;折扣&gt;") && !html.contains("<折扣>"), "the request is listed, escaped");
+    assert!(html.contains(&format!("/support/{req}/accept")));
+    // A rejection needs its reason; the error names it and nothing changes.
+    let (status, _, body) = fin.post_form(&format!("/support/{req}/reject"), &[("reason", " ")]).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(o.rep_sh.get(&format!("/api/v1/support-requests/{req}")).await.body["status"], "open");
+    let (status, _, _) = fin.post_form(&format!("/support/{req}/accept"), &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = fin.post_form(&format!("/support/{req}/done"), &[("note", "已审核")]).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let rep = Browser::login(&app, "rep.sh@acme.test").await;
+    let (_, html) = rep.page("/inbox").await;
+    assert!(html.contains("finished your finance request"), "the requester hears of it: {html}");
+    assert!(html.contains(&format!("/support/{req}/rate")), "and may rate it");
+    let (status, _, _) = rep.post_form(&format!("/support/{req}/rate"), &[("rating", "9")]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(o.rep_sh.get(&format!("/api/v1/support-requests/{req}")).await.body["requester_rating"], 9);
+    let (status, _, _) = rep.post_form("/inbox/read", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(o.rep_sh.get("/api/v1/notifications").await.body["unread"], 0);
 }
