@@ -272,6 +272,9 @@ impl App {
                     .await?;
             }
             tx.commit().await?;
+            if chunk[0] % 10_000 == 0 {
+                self.store.checkpoint().await?;
+            }
         }
         let mut tx = self.begin().await?;
         for (key, last) in &sequences {

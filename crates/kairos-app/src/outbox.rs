@@ -31,27 +31,6 @@ pub(crate) struct DealEvent<'a> {
     pub at: DateTime<Utc>,
 }
 
-fn new_delivery(id: DeliveryId, ws: WorkspaceId, channel: &str, event: &str, subject: String, body: String, now: DateTime<Utc>) -> Delivery {
-    Delivery {
-        id,
-        workspace_id: ws,
-        channel: channel.into(),
-        endpoint_id: None,
-        user_id: None,
-        recipient: String::new(),
-        event: event.into(),
-        subject,
-        body,
-        notification_id: None,
-        status: "pending".into(),
-        attempts: 0,
-        next_attempt_at: now,
-        last_error: None,
-        created_at: now,
-        sent_at: None,
-    }
-}
-
 impl App {
     /// Puts notifications in their people's inboxes and writes what they cause to the
     /// outbox, in the caller's transaction.
@@ -90,7 +69,7 @@ impl App {
             if self.config.email_enabled
                 && let Some(p) = person.filter(|p| p.active && p.prefs.wants_email(&n.kind))
             {
-                let mut d = new_delivery(DeliveryId::from_uuid(self.mint()), ws, "email", &n.kind, format!("[Kairos] {}", first_line(&n.message)), self.email_text(n), now);
+                let mut d = Delivery::pending(DeliveryId::from_uuid(self.mint()), ws, "email", &n.kind, format!("[Kairos] {}", first_line(&n.message)), self.email_text(n), now);
                 d.user_id = Some(p.user_id);
                 d.recipient = p.email.clone();
                 d.notification_id = Some(n.id);
@@ -156,7 +135,7 @@ impl App {
             EndpointKind::Generic => rules::generic_body(&id.to_string(), event, at, text, data),
             kind => rules::chat_body(kind, &format!("【Kairos】{text}")),
         };
-        let mut d = new_delivery(id, ws, "webhook", event, first_line(text), body.to_string(), now);
+        let mut d = Delivery::pending(id, ws, "webhook", event, first_line(text), body.to_string(), now);
         d.endpoint_id = Some(e.id);
         d.recipient = rules::redacted_url(&e.url);
         d

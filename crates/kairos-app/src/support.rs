@@ -9,7 +9,7 @@ use kairos_domain::FieldErrors;
 use kairos_domain::ids::{NotificationId, OpportunityId, SupportRequestId, UserId, WorkspaceId};
 use kairos_domain::notification::Notification;
 use kairos_domain::opportunity::Opportunity;
-use kairos_domain::support::{self as rules, Standing, SupportAction, SupportRequest, SupportStatus, SupportTeam};
+use kairos_domain::support::{self as rules, Standing, SupportAction, SupportDraft, SupportRequest, SupportStatus, SupportTeam};
 use kairos_domain::text;
 use kairos_store::page::PageRequest;
 use kairos_store::support::{self as store, SupportFilter};
@@ -138,7 +138,7 @@ impl App {
         let (Some(deal), Some(kind), Some(description)) = (deal, kind, description) else {
             return Err(AppError::internal("validated support request lost a field"));
         };
-        let r = SupportRequest {
+        let draft = SupportDraft {
             id: SupportRequestId::from_uuid(self.mint()),
             workspace_id: ws,
             opportunity_id: deal.id,
@@ -149,24 +149,9 @@ impl App {
             due_on: input.due_on,
             requester_id: actor.id(),
             assignee_id: assignee,
-            status: SupportStatus::Open,
-            accept_by: rules::answer_due(now, false),
-            responded_at: None,
-            responder_id: None,
-            reject_reason: None,
-            done_at: None,
-            done_note: None,
-            requester_rating: None,
-            requester_comment: None,
-            supporter_rating: None,
-            supporter_comment: None,
-            overdue_notified_at: None,
-            origin: "manual".into(),
-            origin_key: None,
-            created_at: now,
-            updated_at: now,
-            version: 1,
+            priority: false,
         };
+        let r = SupportRequest::open(draft, now);
         store::insert(&mut c, &r).await?;
         self.tell_supporters(&mut c, &r, &deal, &actor.user.display_name).await?;
         self.audit(&mut c, Some(actor), "support_request", r.id.to_string(), "create", &[]).await?;
@@ -181,8 +166,7 @@ impl App {
         if was_priority || !o.priority || !o.is_open() {
             return Ok(());
         }
-        let now = self.now();
-        let r = SupportRequest {
+        let draft = SupportDraft {
             id: SupportRequestId::from_uuid(self.mint()),
             workspace_id: o.workspace_id,
             opportunity_id: o.id,
@@ -193,24 +177,9 @@ impl App {
             due_on: None,
             requester_id: o.owner_id,
             assignee_id: None,
-            status: SupportStatus::Open,
-            accept_by: rules::answer_due(now, true),
-            responded_at: None,
-            responder_id: None,
-            reject_reason: None,
-            done_at: None,
-            done_note: None,
-            requester_rating: None,
-            requester_comment: None,
-            supporter_rating: None,
-            supporter_comment: None,
-            overdue_notified_at: None,
-            origin: "priority".into(),
-            origin_key: Some(format!("priority:{}", o.id)),
-            created_at: now,
-            updated_at: now,
-            version: 1,
+            priority: true,
         };
+        let r = SupportRequest::open(draft, self.now());
         if store::insert(c, &r).await? {
             self.tell_supporters(c, &r, o, "Kairos").await?;
         }

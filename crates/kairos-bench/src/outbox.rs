@@ -77,23 +77,11 @@ async fn main() -> anyhow::Result<()> {
     let now = app.now();
     let body = serde_json::json!({"event": "opportunity.created", "data": {"opportunity": {"name": "示例商机", "amount": 50_000_000, "currency": "CNY"}}}).to_string();
     let items: Vec<Delivery> = (0..args.messages)
-        .map(|_| Delivery {
-            id: DeliveryId::from_uuid(uuid::Uuid::now_v7()),
-            workspace_id: ws.workspace.id,
-            channel: "webhook".into(),
-            endpoint_id: Some(endpoint.id),
-            user_id: None,
-            recipient: "bench".into(),
-            event: "opportunity.created".into(),
-            subject: "bench".into(),
-            body: body.clone(),
-            notification_id: None,
-            status: "pending".into(),
-            attempts: 0,
-            next_attempt_at: now,
-            last_error: None,
-            created_at: now,
-            sent_at: None,
+        .map(|_| {
+            let mut d = Delivery::pending(DeliveryId::from_uuid(uuid::Uuid::now_v7()), ws.workspace.id, "webhook", "opportunity.created", "bench".into(), body.clone(), now);
+            d.endpoint_id = Some(endpoint.id);
+            d.recipient = "bench".into();
+            d
         })
         .collect();
     {

@@ -123,6 +123,30 @@ pub struct Delivery {
     pub sent_at: Option<DateTime<Utc>>,
 }
 
+impl Delivery {
+    /// A new message, due now, not yet tried.
+    pub fn pending(id: DeliveryId, workspace_id: WorkspaceId, channel: &str, event: &str, subject: String, body: String, now: DateTime<Utc>) -> Delivery {
+        Delivery {
+            id,
+            workspace_id,
+            channel: channel.into(),
+            endpoint_id: None,
+            user_id: None,
+            recipient: String::new(),
+            event: event.into(),
+            subject,
+            body,
+            notification_id: None,
+            status: "pending".into(),
+            attempts: 0,
+            next_attempt_at: now,
+            last_error: None,
+            created_at: now,
+            sent_at: None,
+        }
+    }
+}
+
 /// A URL as people may see it: the query (a robot's key, an access token) is cut off.
 pub fn redacted_url(url: &str) -> String {
     match url.split_once('?') {

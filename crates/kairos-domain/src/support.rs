@@ -133,6 +133,58 @@ pub struct SupportRequest {
     pub version: i64,
 }
 
+/// What a new request says; the rest starts empty.
+#[derive(Debug, Clone)]
+pub struct SupportDraft {
+    pub id: SupportRequestId,
+    pub workspace_id: WorkspaceId,
+    pub opportunity_id: OpportunityId,
+    pub team: SupportTeam,
+    pub kind: String,
+    pub description: String,
+    pub expected_output: Option<String>,
+    pub due_on: Option<NaiveDate>,
+    pub requester_id: UserId,
+    pub assignee_id: Option<UserId>,
+    /// Opened by itself because the deal became a priority deal (48 hours to answer, one
+    /// per deal) rather than by a person (24 hours).
+    pub priority: bool,
+}
+
+impl SupportRequest {
+    pub fn open(d: SupportDraft, now: DateTime<Utc>) -> SupportRequest {
+        SupportRequest {
+            id: d.id,
+            workspace_id: d.workspace_id,
+            opportunity_id: d.opportunity_id,
+            team: d.team,
+            kind: d.kind,
+            description: d.description,
+            expected_output: d.expected_output,
+            due_on: d.due_on,
+            requester_id: d.requester_id,
+            assignee_id: d.assignee_id,
+            status: SupportStatus::Open,
+            accept_by: answer_due(now, d.priority),
+            responded_at: None,
+            responder_id: None,
+            reject_reason: None,
+            done_at: None,
+            done_note: None,
+            requester_rating: None,
+            requester_comment: None,
+            supporter_rating: None,
+            supporter_comment: None,
+            overdue_notified_at: None,
+            origin: if d.priority { "priority" } else { "manual" }.into(),
+            origin_key: d.priority.then(|| format!("priority:{}", d.opportunity_id)),
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        }
+    }
+}
+
 /// What someone does to a request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SupportAction {
@@ -249,7 +301,7 @@ mod tests {
     }
 
     fn request() -> SupportRequest {
-        SupportRequest {
+        let draft = SupportDraft {
             id: SupportRequestId::from_uuid(Uuid::from_u128(1)),
             workspace_id: WorkspaceId::from_uuid(Uuid::from_u128(2)),
             opportunity_id: OpportunityId::from_uuid(Uuid::from_u128(3)),
@@ -260,24 +312,9 @@ mod tests {
             due_on: None,
             requester_id: UserId::from_uuid(Uuid::from_u128(4)),
             assignee_id: None,
-            status: SupportStatus::Open,
-            accept_by: answer_due(t(0), false),
-            responded_at: None,
-            responder_id: None,
-            reject_reason: None,
-            done_at: None,
-            done_note: None,
-            requester_rating: None,
-            requester_comment: None,
-            supporter_rating: None,
-            supporter_comment: None,
-            overdue_notified_at: None,
-            origin: "manual".into(),
-            origin_key: None,
-            created_at: t(0),
-            updated_at: t(0),
-            version: 1,
-        }
+            priority: false,
+        };
+        SupportRequest::open(draft, t(0))
     }
 
     const REQUESTER: Standing = Standing { requester: true, supporter: false };
