@@ -53,6 +53,7 @@ pub fn routes() -> Router<AppState> {
         .route("/opportunities/{id}/tick", post(opportunity::tick))
         .route("/opportunities/{id}/contacts", post(opportunity::chain))
         .route("/opportunities/{id}/activities", post(opportunity::log_activity))
+        .route("/opportunities/{id}/support", post(opportunity::ask_support))
         .route("/tasks/{id}/done", post(home::task_done))
         .route("/opportunities/{id}/close", post(opportunity::close))
         .route("/opportunities/{id}/reopen", post(opportunity::reopen))

@@ -122,6 +122,9 @@ async fn card_context(state: &AppState, page: &Page, id: &str) -> Result<Value, 
         .list_activities(actor, &ActivityQuery { opportunity_id: Some(id.to_string()), limit: Some("50".into()), ..Default::default() })
         .await?
         .items;
+    let support = app
+        .list_support_requests(actor, &kairos_app::support::SupportQuery { view: Some("deal".into()), opportunity_id: Some(id.to_string()), ..Default::default() })
+        .await?;
     let current = process.stages.iter().find(|s| s.id == o.stage_id);
     let current_position = current.map(|s| s.position).unwrap_or(0);
     let path: Vec<Value> = process
@@ -174,7 +177,8 @@ async fn card_context(state: &AppState, page: &Page, id: &str) -> Result<Value, 
         .collect();
     let required_docs: Vec<String> = process.stages.iter().flat_map(|s| s.criteria.required_documents.clone()).collect();
     Ok(context! {
-        o => o, view => &view, available, activities, activity_kinds => ActivityKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>(), process_name => process.name.clone(), path, checklist, chain, history, approvals, documents, reasons,
+        o => o, view => &view, available, activities, support => support.iter().map(|r| context! { r => r, requester => name_of(&r.request.requester_id.to_string()) }).collect::<Vec<_>>(),
+        support_teams => ["presales", "customer_success", "finance", "legal"], activity_kinds => ActivityKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>(), process_name => process.name.clone(), path, checklist, chain, history, approvals, documents, reasons,
         required_docs, account_name => account.account.name.clone(), owner_name => name_of(&o.owner_id.to_string()),
         guidance => current.and_then(|s| s.guidance.clone()), stages => process.stages.iter().filter(|s| !s.retired).map(|s| context! { id => s.id.to_string(), name => s.name.clone() }).collect::<Vec<_>>(),
         facts => facts_context(&view, None, None), read => json!(stored_facts(&view)).to_string(),
@@ -393,6 +397,43 @@ pub async fn log_activity(State(state): State<AppState>, page: Page, Path(id): P
         next_step_at,
     };
     match state.app.log_activity(&page.actor, input).await {
+        Ok(_) => refresh(),
+        Err(e) => page.error(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SupportForm {
+    team: String,
+    kind: String,
+    description: String,
+    #[serde(default)]
+    expected_output: Option<String>,
+    #[serde(default)]
+    due_on: Option<String>,
+}
+
+/// Asks a team for support on this deal (the card's form).
+pub async fn ask_support(State(state): State<AppState>, page: Page, Path(id): Path<String>, Form(form): Form<SupportForm>) -> Response {
+    let blank = |s: Option<String>| s.filter(|v| !v.trim().is_empty());
+    let Some(team) = kairos_domain::support::SupportTeam::from_stored(&form.team) else {
+        return page.error(AppError::field("team", "must be presales, customer_success, finance or legal"));
+    };
+    let due_on = match blank(form.due_on).map(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d")) {
+        None => None,
+        Some(Ok(d)) => Some(d),
+        Some(Err(_)) => return page.error(AppError::field("due_on", "must be a date")),
+    };
+    let input = kairos_app::support::NewSupportRequest {
+        opportunity_id: id,
+        team,
+        kind: form.kind,
+        description: form.description,
+        expected_output: blank(form.expected_output),
+        due_on,
+        assignee_id: None,
+    };
+    match state.app.create_support_request(&page.actor, input).await {
         Ok(_) => refresh(),
         Err(e) => page.error(e),
     }

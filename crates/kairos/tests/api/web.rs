@@ -424,7 +424,19 @@ async fn the_inbox_lists_notifications_and_support_requests_and_answers_them_in_
     o.admin.create("/api/v1/users", finance).await;
     let acct = o.rep_sh.create("/api/v1/accounts", json!({"name": "协作客户"})).await;
     let deal = o.rep_sh.create("/api/v1/opportunities", json!({"name": "协作 <项目>", "account_id": acct})).await;
-    let req = o.rep_sh.create("/api/v1/support-requests", json!({"opportunity_id": deal, "team": "finance", "kind": "报价审核", "description": "请审核 <折扣>"})).await;
+    // The rep asks from the card; a missing description is named and nothing is asked.
+    let rep = Browser::login(&app, "rep.sh@acme.test").await;
+    let (_, card) = rep.page(&format!("/opportunities/{deal}")).await;
+    assert!(card.contains(&format!("/opportunities/{deal}/support")), "the card offers the support form");
+    let (status, _, _) = rep.post_form(&format!("/opportunities/{deal}/support"), &[("team", "finance"), ("kind", "报价审核"), ("description", "")]).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _, body) = rep.post_form(&format!("/opportunities/{deal}/support"), &[("team", "finance"), ("kind", "报价审核"), ("description", "请审核 <折扣>"), ("due_on", "")]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mine = o.rep_sh.get("/api/v1/support-requests").await.body;
+    assert_eq!(mine.as_array().unwrap().len(), 1, "{mine}");
+    let req = mine[0]["id"].as_str().unwrap().to_string();
+    let (_, card) = rep.page(&format!("/opportunities/{deal}")).await;
+    assert!(card.contains("报价审核"), "the card lists the deal's requests");
 
     let fin = Browser::login(&app, "finance@acme.test").await;
     let (status, html) = fin.page("/inbox").await;
@@ -440,7 +452,6 @@ async fn the_inbox_lists_notifications_and_support_requests_and_answers_them_in_
     let (status, _, _) = fin.post_form(&format!("/support/{req}/done"), &[("note", "已审核")]).await;
     assert_eq!(status, StatusCode::OK);
 
-    let rep = Browser::login(&app, "rep.sh@acme.test").await;
     let (_, html) = rep.page("/inbox").await;
     assert!(html.contains("finished your finance request"), "the requester hears of it: {html}");
     assert!(html.contains(&format!("/support/{req}/rate")), "and may rate it");
