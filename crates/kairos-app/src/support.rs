@@ -6,7 +6,8 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use kairos_domain::FieldErrors;
-use kairos_domain::ids::{NotificationId, OpportunityId, SupportRequestId, UserId, WorkspaceId};
+use kairos_domain::activity::{RecordKind, Task, TaskDraft, TaskOrigin, TaskStatus};
+use kairos_domain::ids::{NotificationId, OpportunityId, SupportRequestId, TaskId, UserId, WorkspaceId};
 use kairos_domain::notification::Notification;
 use kairos_domain::opportunity::Opportunity;
 use kairos_domain::support::{self as rules, Standing, SupportAction, SupportDraft, SupportRequest, SupportStatus, SupportTeam};
@@ -301,6 +302,7 @@ impl App {
         let next = rules::apply(&r, action, standing(actor, &r), actor.id(), now)
             .map_err(|refusal| AppError::Refused { code: refusal.code, message: refusal.message, details: json!({ "status": r.status }) })?;
         store::update(&mut c, &next, r.version).await?;
+        self.support_task(&mut c, actor, &next, &deal, verb).await?;
         // Tell the other side.
         let who = &actor.user.display_name;
         let tell = match verb {
@@ -319,6 +321,47 @@ impl App {
         drop(c);
         tx.commit().await?;
         Ok(view(next, &deal, now))
+    }
+}
+
+impl App {
+    /// The supporter's work is a task of theirs (origin `support_request`): made when they
+    /// accept, due on the day asked for (18:00 China time) or three days on, closed when the
+    /// request is done or cancelled.
+    async fn support_task(&self, c: &mut Conn<'_>, actor: &Actor, r: &SupportRequest, deal: &Opportunity, verb: &str) -> AppResult<()> {
+        let key = format!("support:{}", r.id);
+        let now = self.now();
+        match verb {
+            "accept" => {
+                let china = chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset");
+                let due = r
+                    .due_on
+                    .and_then(|d| d.and_hms_opt(18, 0, 0))
+                    .and_then(|t| t.and_local_timezone(china).single())
+                    .map(|t| t.with_timezone(&Utc))
+                    .filter(|t| *t > now)
+                    .unwrap_or(now + chrono::Duration::days(3));
+                let draft = TaskDraft {
+                    title: format!("{}: {} {}", r.kind, deal.number, deal.name),
+                    due_at: due,
+                    assignee_id: actor.id(),
+                    org_unit_id: actor.user.org_unit_id,
+                    record: Some((RecordKind::Opportunity, deal.id.to_string())),
+                    origin: TaskOrigin::SupportRequest,
+                    origin_key: Some(key),
+                    created_by: Some(actor.id()),
+                };
+                kairos_store::task::insert_tasks_once(c, &[Task::open(TaskId::from_uuid(self.mint()), r.workspace_id, draft, now)]).await?;
+            }
+            "done" => {
+                kairos_store::task::settle_by_key(c, r.workspace_id, &key, TaskStatus::Done, actor.id(), now).await?;
+            }
+            "cancel" => {
+                kairos_store::task::settle_by_key(c, r.workspace_id, &key, TaskStatus::Cancelled, actor.id(), now).await?;
+            }
+            _ => {}
+        }
+        Ok(())
     }
 }
 

@@ -221,6 +221,22 @@ pub async fn complete_open(
     c.execute(&q).await
 }
 
+/// Closes the open task made for one origin key (a support request's work, …) as done or
+/// cancelled. Answers how many were closed (0 or 1).
+pub async fn settle_by_key(c: &mut Conn<'_>, ws: WorkspaceId, origin_key: &str, status: TaskStatus, by: UserId, at: DateTime<Utc>) -> StoreResult<u64> {
+    c.execute(
+        &sql("UPDATE task SET status = $1, done_at = $2, done_by = $3, updated_at = $2, version = version + 1 \
+              WHERE workspace_id = $4 AND origin_key = $5 AND status = $6")
+            .bind(status.as_str())
+            .bind(at)
+            .bind(by.to_string())
+            .bind(ws.to_string())
+            .bind(origin_key.to_string())
+            .bind(TaskStatus::Open.as_str()),
+    )
+    .await
+}
+
 /// Open tasks due before `before` whose assignee's manager has not been told yet.
 pub async fn overdue_unescalated(c: &mut Conn<'_>, ws: WorkspaceId, before: DateTime<Utc>) -> StoreResult<Vec<Task>> {
     let mut q = select();

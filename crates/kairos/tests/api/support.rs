@@ -86,9 +86,13 @@ async fn support_requests_are_answered_finished_rated_and_chased_when_nobody_ans
     assert_eq!((r.status, r.body["status"].as_str()), (StatusCode::OK, Some("accepted")), "{}", r.body);
     let inbox = o.rep_sh.get("/api/v1/notifications").await.body;
     assert!(items(&inbox["items"]).iter().any(|n| n["kind"] == "support_request" && n["message"].as_str().unwrap().contains("accepted")), "{inbox}");
+    let work = items(&finance.get("/api/v1/tasks?origin=support_request").await.body["items"]);
+    assert_eq!(work.len(), 1, "accepting makes the supporter's task: {work:?}");
+    assert!(work[0]["title"].as_str().unwrap().starts_with("报价审核: "));
     assert_eq!(o.rep_sh.post(&format!("{path}/rate"), json!({"rating": 8})).await.code(), "not_done");
     let r = finance.post(&format!("{path}/done"), json!({"note": "折扣可批"})).await;
     assert_eq!(r.body["status"], "done", "{}", r.body);
+    assert!(items(&finance.get("/api/v1/tasks?origin=support_request").await.body["items"]).is_empty(), "done closes the task");
     assert_eq!(o.rep_sh.post(&format!("{path}/rate"), json!({"rating": 11})).await.error_fields(), vec!["rating"]);
     assert_eq!(o.rep_sh.post(&format!("{path}/rate"), json!({"rating": 9, "note": "很及时"})).await.status, StatusCode::OK);
     let r = finance.post(&format!("{path}/rate"), json!({"rating": 7})).await;
