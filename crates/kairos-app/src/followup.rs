@@ -13,8 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 use kairos_domain::activity::{RecordKind, Task, TaskDraft, TaskOrigin};
 use kairos_domain::calendar::WorkCalendar;
 use kairos_domain::followup::{self as rules, Assessment, CadenceCheck, DealFacts, DwellLimit, FollowUpSettings, StageRules, Staleness};
-use kairos_domain::ids::{NotificationId, OpportunityId, OrgUnitId, StageId, TaskId, UserId, WorkspaceId};
-use kairos_domain::notification::Notification;
+use kairos_domain::ids::{OpportunityId, OrgUnitId, StageId, TaskId, UserId, WorkspaceId};
 use kairos_domain::org::{OrgTree, manager_of};
 use kairos_domain::process::Stage;
 use kairos_store::followup::{self as store, OpenDeal, RiskListRow, RiskRow};
@@ -23,6 +22,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::actor::{Actor, AdminCap};
 use crate::app::App;
+use crate::outbox::Tell;
+use kairos_domain::identity::Locale;
+use kairos_domain::notice::{self, Notice};
 use crate::error::AppResult;
 use crate::listing::{self, ListPage};
 
@@ -67,9 +69,15 @@ struct Managers {
     tree: OrgTree,
     by_unit: HashMap<OrgUnitId, UserId>,
     unit_of: HashMap<UserId, Option<OrgUnitId>>,
+    /// The workspace's language and the people who chose another, for the tasks' titles.
+    locales: (Locale, HashMap<UserId, Locale>),
 }
 
 impl Managers {
+    fn locale(&self, user: UserId) -> Locale {
+        self.locales.1.get(&user).copied().unwrap_or(self.locales.0)
+    }
+
     fn of(&self, user: UserId) -> Option<UserId> {
         manager_of(&self.tree, &self.by_unit, user, self.unit_of.get(&user).copied().flatten())
     }
@@ -80,7 +88,7 @@ impl Managers {
 struct Findings {
     risks: Vec<RiskRow>,
     tasks: Vec<Task>,
-    notifications: Vec<(Notification, String)>,
+    notifications: Vec<Tell>,
 }
 
 impl App {
@@ -128,6 +136,7 @@ impl App {
             tree: OrgTree::new(units.iter().map(|u| (u.id, u.parent_id)).collect()),
             by_unit: units.iter().filter_map(|u| u.manager_id.map(|m| (u.id, m))).collect(),
             unit_of: store::user_units(&mut c, ws).await?.into_iter().collect(),
+            locales: kairos_store::outbox::locales(&mut c, ws).await?,
         };
         let overdue = if only.is_none() {
             task::overdue_unescalated(&mut c, ws, now - Duration::hours(i64::from(settings.task_grace_hours))).await?
@@ -158,7 +167,7 @@ impl App {
             let a = rules::assess(&calendar, &facts, &stage_rules, d.expected_close_date, &settings);
             self.findings_for(&mut found, ws, d, stage, &facts, &a, &calendar, &managers, now);
         }
-        let escalated = self.escalations(&mut found, ws, &overdue, &managers, now);
+        let escalated = self.escalations(&mut found, &overdue, &managers);
 
         let mut tx = self.begin().await?;
         let mut c = tx.conn();
@@ -167,26 +176,16 @@ impl App {
         let marked = task::mark_escalated(&mut c, ws, &escalated, now).await?;
         // Only the escalations this scan marked are told: a concurrent scan that marked one
         // first has told the manager already.
-        found.notifications.retain(|(n, _)| n.kind != "task_overdue" || n.entity_id.as_deref().is_some_and(|id| marked.iter().any(|m| m.to_string() == id)));
+        found.notifications.retain(|t| t.notice.kind() != "task_overdue" || t.record.as_ref().is_some_and(|(_, id)| marked.iter().any(|m| m.to_string() == *id)));
         // Support requests nobody answered in time: the requester's manager hears once.
         let ids: Vec<_> = unanswered.iter().map(|r| r.id).collect();
         let reported = kairos_store::support::mark_overdue_notified(&mut c, ws, &ids, now).await?;
         for r in unanswered.iter().filter(|r| reported.contains(&r.id)) {
             let Some(m) = managers.of(r.requester_id) else { continue };
-            let n = Notification {
-                id: NotificationId::from_uuid(self.mint()),
-                workspace_id: ws,
-                user_id: m,
-                kind: "support_request".into(),
-                message: format!("Nobody in {} answered a request of your team ({}) by {}", r.team.as_str(), r.kind, r.accept_by.format("%Y-%m-%d %H:%M UTC")),
-                entity: Some("support_request".into()),
-                entity_id: Some(r.id.to_string()),
-                created_at: now,
-                read_at: None,
-            };
-            found.notifications.push((n, format!("support:{}:unanswered", r.id)));
+            let notice = Notice::SupportUnanswered { team: r.team.as_str().into(), what: r.kind.clone(), answer_by: r.accept_by };
+            found.notifications.push(Tell::new(m, notice, Some(("support_request", r.id.to_string()))).keyed(format!("support:{}:unanswered", r.id)));
         }
-        let notifications = self.notify_once(&mut c, &found.notifications).await?;
+        let notifications = self.notify(&mut c, ws, std::mem::take(&mut found.notifications)).await?;
         drop(c);
         tx.commit().await?;
         Ok(ScanReport { workspaces: 1, open_deals: deals.len(), at_risk: found.risks.len(), tasks_created, notifications, escalations: marked.len() })
@@ -244,64 +243,40 @@ impl App {
             Task::open(TaskId::from_uuid(self.mint()), ws, draft, now)
         };
         if let CadenceCheck::Short { required, due, since, .. } = a.cadence {
-            let title = format!("Follow up {} {}: {} stage asks for {} touch(es) every {} days", d.number, d.name, stage.name, required, stage.cadence.per_days);
+            let title = notice::cadence_title(managers.locale(d.owner_id), &d.number, &d.name, &stage.name, required, stage.cadence.per_days);
             found.tasks.push(task(TaskOrigin::Cadence, format!("cadence:{opp}:{}", since.timestamp_micros()), title, due));
         }
         if let (true, Some(close)) = (a.close_reminder, d.expected_close_date) {
             let due = calendar.start_of_day(close);
-            let title = format!("{} {} is expected to close on {close}: confirm the date or move it", d.number, d.name);
+            let title = notice::close_date_title(managers.locale(d.owner_id), &d.number, &d.name, close);
             found.tasks.push(task(TaskOrigin::CloseDate, format!("close:{opp}:{close}"), title, due));
         }
-        let mut tell = |user: UserId, kind: &str, key: String, message: String| {
-            let n = Notification {
-                id: NotificationId::from_uuid(self.mint()),
-                workspace_id: ws,
-                user_id: user,
-                kind: kind.into(),
-                message,
-                entity: Some("opportunity".into()),
-                entity_id: Some(opp.clone()),
-                created_at: now,
-                read_at: None,
-            };
-            found.notifications.push((n, key));
+        let mut tell = |user: UserId, notice: Notice, key: String| {
+            found.notifications.push(Tell::new(user, notice, Some(("opportunity", opp.clone()))).keyed(key));
         };
         if let Staleness::Alert { idle_days } = a.staleness {
             if let Some(m) = managers.of(d.owner_id) {
                 let alive = facts.touches.iter().copied().filter(|t| *t <= now).max().map_or(facts.last_update, |t| t.max(facts.last_update));
-                let message = format!("{} {} has had no update or touch for {:.0} working days", d.number, d.name, idle_days.floor());
-                tell(m, "deal_stale", format!("stale:{opp}:{}", alive.timestamp_micros()), message);
+                let notice = Notice::DealStale { number: d.number.clone(), name: d.name.clone(), idle_days };
+                tell(m, notice, format!("stale:{opp}:{}", alive.timestamp_micros()));
             }
         }
         if a.dwell_over {
             let limit = a.dwell_limit.map_or(0.0, |l| l.days());
-            let message = format!(
-                "{} {} has been in {} for {:.0} days, past its limit of {:.0}: review it with your manager",
-                d.number, d.name, stage.name, a.days_in_stage.floor(), limit
-            );
-            tell(d.owner_id, "deal_dwell", format!("dwell:{opp}:{}", d.stage_entered_at.timestamp_micros()), message);
+            let notice = Notice::DealDwell { number: d.number.clone(), name: d.name.clone(), stage: stage.name.clone(), days: a.days_in_stage, limit };
+            tell(d.owner_id, notice, format!("dwell:{opp}:{}", d.stage_entered_at.timestamp_micros()));
         }
     }
 
     /// Overdue tasks past the grace period: their assignees' managers are told. Answers the
     /// tasks to mark escalated.
-    fn escalations(&self, found: &mut Findings, ws: WorkspaceId, overdue: &[Task], managers: &Managers, now: DateTime<Utc>) -> Vec<TaskId> {
+    fn escalations(&self, found: &mut Findings, overdue: &[Task], managers: &Managers) -> Vec<TaskId> {
         let mut ids = Vec::new();
         for t in overdue {
             ids.push(t.id);
             let Some(m) = managers.of(t.assignee_id) else { continue };
-            let n = Notification {
-                id: NotificationId::from_uuid(self.mint()),
-                workspace_id: ws,
-                user_id: m,
-                kind: "task_overdue".into(),
-                message: format!("A task of your team is overdue since {}: {}", t.due_at.format("%Y-%m-%d %H:%M UTC"), t.title),
-                entity: Some("task".into()),
-                entity_id: Some(t.id.to_string()),
-                created_at: now,
-                read_at: None,
-            };
-            found.notifications.push((n, format!("overdue:{}:{}", t.id, t.due_at.timestamp_micros())));
+            let notice = Notice::TaskOverdue { title: t.title.clone(), due: t.due_at };
+            found.notifications.push(Tell::new(m, notice, Some(("task", t.id.to_string()))).keyed(format!("overdue:{}:{}", t.id, t.due_at.timestamp_micros())));
         }
         ids
     }

@@ -12,18 +12,19 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use kairos_domain::ids::{AccountId, ContactId, LeadId, NotificationId, OrgUnitId, UserId, WorkspaceId};
+use kairos_domain::ids::{AccountId, ContactId, LeadId, OrgUnitId, UserId, WorkspaceId};
 use kairos_domain::lead::{Lead, LeadStatus};
 use kairos_domain::lead_assignment::{Assigner, AssignmentConfig, Decision, Load};
 use kairos_domain::lead_rules::Facts;
 use kairos_domain::lead_scoring::{ScoringConfig, score};
-use kairos_domain::notification::Notification;
 use kairos_store::lead::{self as store, KeyMatch};
 use kairos_store::{Conn, user};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::app::App;
+use crate::outbox::Tell;
+use kairos_domain::notice::Notice;
 use crate::error::{AppError, AppResult};
 
 /// What to do when a captured lead matches an existing record.
@@ -388,35 +389,14 @@ impl App {
     /// Tells each new owner about their new leads: one notification per lead for a single
     /// capture, one per owner for an import.
     pub(crate) async fn notify_new_owners(&self, c: &mut Conn<'_>, ctx: &mut CaptureContext) -> AppResult<()> {
-        let mut items = Vec::new();
+        let mut tells = Vec::new();
         for (user, leads) in std::mem::take(&mut ctx.notify) {
-            if leads.len() == 1 {
-                items.push(Notification {
-                    id: NotificationId::from_uuid(self.mint()),
-                    workspace_id: ctx.ws,
-                    user_id: user,
-                    kind: "lead_assigned".into(),
-                    message: "A lead was assigned to you".into(),
-                    entity: Some("lead".into()),
-                    entity_id: Some(leads[0].to_string()),
-                    created_at: ctx.now,
-                    read_at: None,
-                });
-            } else {
-                items.push(Notification {
-                    id: NotificationId::from_uuid(self.mint()),
-                    workspace_id: ctx.ws,
-                    user_id: user,
-                    kind: "leads_assigned".into(),
-                    message: format!("{} leads were assigned to you", leads.len()),
-                    entity: None,
-                    entity_id: None,
-                    created_at: ctx.now,
-                    read_at: None,
-                });
-            }
+            tells.push(match leads.as_slice() {
+                [one] => Tell::new(user, Notice::LeadAssigned, Some(("lead", one.to_string()))),
+                many => Tell::new(user, Notice::LeadsAssigned { count: many.len() }, None),
+            });
         }
-        self.notify(c, &items).await?;
+        self.notify(c, ctx.ws, tells).await?;
         Ok(())
     }
 }

@@ -4,20 +4,21 @@
 
 use chrono::NaiveDate;
 use kairos_domain::audit::changed;
-use kairos_domain::ids::{LeadId, NotificationId, OrgUnitId, UserId, WorkspaceId};
+use kairos_domain::ids::{LeadId, OrgUnitId, UserId, WorkspaceId};
 use kairos_domain::lead::{self as domain, Bant, Lead, LeadSource, LeadStatus};
 use kairos_domain::lead_scoring::score;
-use kairos_domain::notification::Notification;
 use kairos_domain::opportunity as opp;
 use kairos_domain::{FieldErrors, text};
 use kairos_store::lead::{self as store, LeadFilter};
 use kairos_store::page::Sort;
-use kairos_store::{Conn, StoreError, org_unit};
+use kairos_store::{StoreError, org_unit};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::actor::Actor;
 use crate::app::App;
+use crate::outbox::Tell;
+use kairos_domain::notice::Notice;
 use crate::error::{AppError, AppResult};
 use crate::input::{patch, patched_text, required_version};
 use crate::lead_capture::{Capture, Captured, OnDuplicate, load_rules};
@@ -471,7 +472,7 @@ impl App {
         }
         self.audit(&mut c, Some(actor), "lead", id.to_string(), "update", &changes).await?;
         if let Some(user) = handed_to.filter(|u| *u != actor.id()) {
-            self.notify_lead_owner(&mut c, ws, user, id, "lead_assigned", "A lead was handed over to you").await?;
+            self.notify(&mut c, ws, vec![Tell::new(user, Notice::LeadHandedOver, Some(("lead", id.to_string())))]).await?;
         }
         drop(c);
         tx.commit().await?;
@@ -560,21 +561,6 @@ impl App {
         Ok(new)
     }
 
-    pub(crate) async fn notify_lead_owner(&self, c: &mut Conn<'_>, ws: WorkspaceId, user: UserId, lead: LeadId, kind: &str, message: &str) -> AppResult<()> {
-        let n = Notification {
-            id: NotificationId::from_uuid(self.mint()),
-            workspace_id: ws,
-            user_id: user,
-            kind: kind.into(),
-            message: message.into(),
-            entity: Some("lead".into()),
-            entity_id: Some(lead.to_string()),
-            created_at: self.now(),
-            read_at: None,
-        };
-        self.notify(c, &[n]).await?;
-        Ok(())
-    }
 }
 
 pub(crate) fn parse_lead_id(id: &str) -> AppResult<LeadId> {

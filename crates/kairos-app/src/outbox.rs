@@ -7,7 +7,9 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use kairos_domain::ids::{DeliveryId, EndpointId, UserId, WorkspaceId};
+use kairos_domain::ids::{DeliveryId, EndpointId, NotificationId, UserId, WorkspaceId};
+use kairos_domain::identity::Locale;
+use kairos_domain::notice::Notice;
 use kairos_domain::notification::Notification;
 use kairos_domain::opportunity::Opportunity;
 use kairos_domain::outbox::{self as rules, Delivery, Endpoint, EndpointKind, NotificationPrefs};
@@ -21,6 +23,25 @@ use crate::actor::{Actor, AdminCap};
 use crate::app::App;
 use crate::error::{AppError, AppResult};
 
+/// Someone to tell something, about a record, optionally keyed to report an event once.
+pub(crate) struct Tell {
+    pub user: UserId,
+    pub notice: Notice,
+    pub record: Option<(&'static str, String)>,
+    pub key: Option<String>,
+}
+
+impl Tell {
+    pub fn new(user: UserId, notice: Notice, record: Option<(&'static str, String)>) -> Tell {
+        Tell { user, notice, record, key: None }
+    }
+
+    pub fn keyed(mut self, key: String) -> Tell {
+        self.key = Some(key);
+        self
+    }
+}
+
 /// A deal event for webhooks, with what happened to the stage.
 pub(crate) struct DealEvent<'a> {
     pub event: &'static str,
@@ -32,35 +53,62 @@ pub(crate) struct DealEvent<'a> {
 }
 
 impl App {
-    /// Puts notifications in their people's inboxes and writes what they cause to the
-    /// outbox, in the caller's transaction.
-    pub(crate) async fn notify(&self, c: &mut Conn<'_>, items: &[Notification]) -> AppResult<()> {
-        notification::insert_notifications(c, items).await?;
-        self.enqueue_notifications(c, items).await
-    }
-
-    /// Like `notify` for notifications that report one event each under a key: only those
-    /// new to the inbox reach the outbox (an event another scan reported is skipped).
-    pub(crate) async fn notify_once(&self, c: &mut Conn<'_>, items: &[(Notification, String)]) -> AppResult<u64> {
-        let inserted = notification::insert_notifications_once(c, items).await?;
-        if inserted == 0 {
+    /// Tells people something: writes each notification in its recipient's language (their
+    /// own, else the workspace's) to their inbox, and what it causes to the outbox, in the
+    /// caller's transaction. A keyed notice reports one event: a key told before (by an
+    /// earlier scan, here or on another instance) is skipped. Answers how many were new.
+    pub(crate) async fn notify(&self, c: &mut Conn<'_>, ws: WorkspaceId, tells: Vec<Tell>) -> AppResult<u64> {
+        if tells.is_empty() {
             return Ok(0);
         }
-        let Some(ws) = items.first().map(|(n, _)| n.workspace_id) else { return Ok(0) };
-        let ids: Vec<_> = items.iter().map(|(n, _)| n.id).collect();
-        let present = notification::existing_ids(c, ws, &ids).await?;
-        let new: Vec<Notification> = items.iter().filter(|(n, _)| present.contains(&n.id)).map(|(n, _)| n.clone()).collect();
-        self.enqueue_notifications(c, &new).await?;
-        Ok(inserted)
-    }
-
-    async fn enqueue_notifications(&self, c: &mut Conn<'_>, items: &[Notification]) -> AppResult<()> {
-        let Some(ws) = items.first().map(|n| n.workspace_id) else { return Ok(()) };
-        let now = self.now();
-        let mut users: Vec<UserId> = items.iter().map(|n| n.user_id).collect();
+        let mut users: Vec<UserId> = tells.iter().map(|t| t.user).collect();
         users.sort();
         users.dedup();
         let people: HashMap<UserId, store::Recipient> = store::recipients(c, ws, &users).await?.into_iter().map(|r| (r.user_id, r)).collect();
+        let default = if people.values().all(|p| p.locale.is_some()) {
+            Locale::ZhCn
+        } else {
+            kairos_store::workspace::get_workspace(c, ws).await?.locale
+        };
+        let now = self.now();
+        let (mut plain, mut keyed) = (Vec::new(), Vec::new());
+        for t in tells {
+            let locale = people.get(&t.user).and_then(|p| p.locale).unwrap_or(default);
+            let (entity, entity_id) = t.record.map_or((None, None), |(k, id)| (Some(k.to_string()), Some(id)));
+            let n = Notification {
+                id: NotificationId::from_uuid(self.mint()),
+                workspace_id: ws,
+                user_id: t.user,
+                kind: t.notice.kind().into(),
+                message: t.notice.text(locale),
+                entity,
+                entity_id,
+                created_at: now,
+                read_at: None,
+            };
+            match t.key {
+                Some(key) => keyed.push((n, key)),
+                None => plain.push(n),
+            }
+        }
+        notification::insert_notifications(c, &plain).await?;
+        let mut told = plain;
+        let mut inserted = told.len() as u64;
+        if !keyed.is_empty() {
+            inserted += notification::insert_notifications_once(c, &keyed).await?;
+            let ids: Vec<_> = keyed.iter().map(|(n, _)| n.id).collect();
+            let present = notification::existing_ids(c, ws, &ids).await?;
+            told.extend(keyed.into_iter().map(|(n, _)| n).filter(|n| present.contains(&n.id)));
+        }
+        self.enqueue_notifications(c, ws, &told, &people).await?;
+        Ok(inserted)
+    }
+
+    async fn enqueue_notifications(&self, c: &mut Conn<'_>, ws: WorkspaceId, items: &[Notification], people: &HashMap<UserId, store::Recipient>) -> AppResult<()> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let now = self.now();
         let endpoints = store::list_endpoints(c, ws).await?;
         let mut out = Vec::new();
         for n in items {
@@ -156,7 +204,7 @@ impl App {
         if let Some(link) = self.link(n.entity.as_deref(), n.entity_id.as_deref()) {
             text.push_str(&format!("\n\n{link}"));
         }
-        text.push_str("\n\n-- \nKairos. Change which e-mails you get under your notification preferences.");
+        text.push_str("\n\n-- \nKairos · 通知偏好可在个人设置中修改 / change which e-mails you get in your notification preferences");
         text
     }
 

@@ -7,8 +7,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use kairos_domain::FieldErrors;
 use kairos_domain::activity::{RecordKind, Task, TaskDraft, TaskOrigin, TaskStatus};
-use kairos_domain::ids::{NotificationId, OpportunityId, SupportRequestId, TaskId, UserId, WorkspaceId};
-use kairos_domain::notification::Notification;
+use kairos_domain::ids::{OpportunityId, SupportRequestId, TaskId, UserId, WorkspaceId};
 use kairos_domain::opportunity::Opportunity;
 use kairos_domain::support::{self as rules, Standing, SupportAction, SupportDraft, SupportRequest, SupportStatus, SupportTeam};
 use kairos_domain::text;
@@ -21,6 +20,8 @@ use serde_json::json;
 
 use crate::actor::Actor;
 use crate::app::App;
+use crate::outbox::Tell;
+use kairos_domain::notice::Notice;
 use crate::error::{AppError, AppResult};
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -195,23 +196,16 @@ impl App {
                 user::list_users(c, r.workspace_id, &f, PageRequest { limit: 200, offset: 0 }).await?.items.into_iter().map(|u| u.id).collect()
             }
         };
-        let message = format!("{by} asks {} for help on {} {}: {} (answer by {})", r.team.as_str(), deal.number, deal.name, r.kind, r.accept_by.format("%Y-%m-%d %H:%M UTC"));
-        let items: Vec<Notification> = people.into_iter().map(|u| self.support_notice(r.workspace_id, u, r.id, message.clone())).collect();
-        self.notify(c, &items).await
-    }
-
-    fn support_notice(&self, ws: WorkspaceId, user: UserId, id: SupportRequestId, message: String) -> Notification {
-        Notification {
-            id: NotificationId::from_uuid(self.mint()),
-            workspace_id: ws,
-            user_id: user,
-            kind: "support_request".into(),
-            message,
-            entity: Some("support_request".into()),
-            entity_id: Some(id.to_string()),
-            created_at: self.now(),
-            read_at: None,
-        }
+        let notice = Notice::SupportAsked {
+            by: by.to_string(),
+            team: r.team.as_str().into(),
+            number: deal.number.clone(),
+            name: deal.name.clone(),
+            what: r.kind.clone(),
+            answer_by: r.accept_by,
+        };
+        let tells = people.into_iter().map(|u| Tell::new(u, notice.clone(), Some(("support_request", r.id.to_string())))).collect();
+        self.notify(c, r.workspace_id, tells).await.map(|_| ())
     }
 
     pub async fn list_support_requests(&self, actor: &Actor, q: &SupportQuery) -> AppResult<Vec<SupportView>> {
@@ -304,17 +298,23 @@ impl App {
         store::update(&mut c, &next, r.version).await?;
         self.support_task(&mut c, actor, &next, &deal, verb).await?;
         // Tell the other side.
-        let who = &actor.user.display_name;
-        let tell = match verb {
-            "accept" => Some((next.requester_id, format!("{who} accepted your {} request on {} {}", next.team.as_str(), deal.number, deal.name))),
-            "reject" => Some((next.requester_id, format!("{who} rejected your {} request on {} {}: {}", next.team.as_str(), deal.number, deal.name, next.reject_reason.as_deref().unwrap_or("")))),
-            "done" => Some((next.requester_id, format!("{who} finished your {} request on {} {}; rate it 1–10", next.team.as_str(), deal.number, deal.name))),
-            "cancel" => next.assignee_id.map(|a| (a, format!("{who} cancelled the {} request on {} {}", next.team.as_str(), deal.number, deal.name))),
-            _ => None,
+        let (verb_done, other) = match verb {
+            "accept" => ("accepted", Some(next.requester_id)),
+            "reject" => ("rejected", Some(next.requester_id)),
+            "done" => ("done", Some(next.requester_id)),
+            "cancel" => ("cancelled", next.assignee_id),
+            _ => ("", None),
         };
-        if let Some((user, message)) = tell.filter(|(u, _)| *u != actor.id()) {
-            let n = self.support_notice(next.workspace_id, user, next.id, message);
-            self.notify(&mut c, &[n]).await?;
+        if let Some(user) = other.filter(|u| *u != actor.id()) {
+            let notice = Notice::SupportAnswered {
+                by: actor.user.display_name.clone(),
+                verb: verb_done.into(),
+                team: next.team.as_str().into(),
+                number: deal.number.clone(),
+                name: deal.name.clone(),
+                reason: next.reject_reason.clone(),
+            };
+            self.notify(&mut c, next.workspace_id, vec![Tell::new(user, notice, Some(("support_request", next.id.to_string())))]).await?;
         }
         let change = [kairos_domain::audit::FieldChange { field: "status".into(), old_value: Some(r.status.as_str().into()), new_value: Some(next.status.as_str().into()) }];
         self.audit(&mut c, Some(actor), "support_request", next.id.to_string(), verb, &change).await?;

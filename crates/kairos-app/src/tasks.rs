@@ -7,8 +7,7 @@ use kairos_domain::FieldErrors;
 use kairos_domain::activity::{RecordKind, Task, TaskDraft, TaskOrigin, TaskState, TaskStatus};
 use kairos_domain::audit::FieldChange;
 use kairos_domain::identity::DataScope;
-use kairos_domain::ids::{AccountId, LeadId, NotificationId, OpportunityId, TaskId, UserId};
-use kairos_domain::notification::Notification;
+use kairos_domain::ids::{AccountId, LeadId, OpportunityId, TaskId, UserId};
 use kairos_domain::text;
 use kairos_store::task::{self as store, TaskFilter};
 use kairos_store::{Conn, StoreError, account, lead, opportunity, user};
@@ -16,6 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::actor::Actor;
 use crate::app::App;
+use crate::outbox::Tell;
+use kairos_domain::notice::Notice;
 use crate::error::{AppError, AppResult};
 use crate::input::required_version;
 use crate::listing::{self, ListPage};
@@ -126,18 +127,8 @@ impl App {
     }
 
     async fn tell_assignee(&self, c: &mut Conn<'_>, actor: &Actor, t: &Task) -> AppResult<()> {
-        let n = Notification {
-            id: NotificationId::from_uuid(self.mint()),
-            workspace_id: t.workspace_id,
-            user_id: t.assignee_id,
-            kind: "task_assigned".into(),
-            message: format!("{} gave you a task: {}", actor.user.display_name, t.title),
-            entity: Some("task".into()),
-            entity_id: Some(t.id.to_string()),
-            created_at: self.now(),
-            read_at: None,
-        };
-        self.notify(c, &[n]).await?;
+        let notice = Notice::TaskAssigned { by: actor.user.display_name.clone(), title: t.title.clone() };
+        self.notify(c, t.workspace_id, vec![Tell::new(t.assignee_id, notice, Some(("task", t.id.to_string())))]).await?;
         Ok(())
     }
 

@@ -22,6 +22,7 @@ pub mod lead_form;
 pub mod lead_import;
 pub mod lead_rules;
 pub mod lead_scoring;
+pub mod notice;
 pub mod notification;
 pub mod numbering;
 pub mod opportunity;

@@ -4,6 +4,7 @@
 //! dies leaves its messages to be claimed again.
 
 use chrono::{DateTime, Utc};
+use kairos_domain::identity::Locale;
 use kairos_domain::ids::{DeliveryId, EndpointId, NotificationId, UserId, WorkspaceId};
 use kairos_domain::outbox::{Delivery, Endpoint, EndpointKind, NotificationPrefs};
 use sea_query::{Alias, Expr, Order, Query};
@@ -21,6 +22,7 @@ struct RecipientRow {
     email: String,
     active: bool,
     notification_prefs: String,
+    locale: Option<String>,
 }
 
 /// Who a notification goes to, as the outbox needs them.
@@ -31,6 +33,8 @@ pub struct Recipient {
     pub email: String,
     pub active: bool,
     pub prefs: NotificationPrefs,
+    /// Their own language, if they chose one.
+    pub locale: Option<Locale>,
 }
 
 fn parse_prefs(text: &str) -> StoreResult<NotificationPrefs> {
@@ -42,7 +46,7 @@ pub async fn recipients(c: &mut Conn<'_>, ws: WorkspaceId, users: &[UserId]) -> 
     let mut out = Vec::with_capacity(users.len());
     for chunk in users.chunks(500) {
         let mut q = Query::select();
-        q.columns(["user_id", "display_name", "email", "active", "notification_prefs"].map(Alias::new))
+        q.columns(["user_id", "display_name", "email", "active", "notification_prefs", "locale"].map(Alias::new))
             .from(Alias::new("app_user"))
             .and_where(Expr::col(Alias::new("workspace_id")).eq(ws.to_string()))
             .and_where(Expr::col(Alias::new("user_id")).is_in(chunk.iter().map(|u| u.to_string())));
@@ -54,10 +58,27 @@ pub async fn recipients(c: &mut Conn<'_>, ws: WorkspaceId, users: &[UserId]) -> 
                 email: r.email,
                 active: r.active,
                 prefs: parse_prefs(&r.notification_prefs)?,
+                locale: r.locale.as_deref().and_then(|l| Locale::parse(l).ok()),
             });
         }
     }
     Ok(out)
+}
+
+/// Every person's chosen language (none: the workspace's) and the workspace's, for texts
+/// written to many people at once (the scanners' tasks).
+pub async fn locales(c: &mut Conn<'_>, ws: WorkspaceId) -> StoreResult<(Locale, std::collections::HashMap<UserId, Locale>)> {
+    let (default,): (String,) = c.fetch_one(&sql("SELECT locale FROM workspace WHERE workspace_id = $1").bind(ws.to_string())).await?;
+    let default = Locale::parse(&default).unwrap_or(Locale::ZhCn);
+    let rows: Vec<(String, Option<String>)> =
+        c.fetch_all(&sql("SELECT user_id, locale FROM app_user WHERE workspace_id = $1 AND locale IS NOT NULL").bind(ws.to_string())).await?;
+    let mut out = std::collections::HashMap::new();
+    for (id, locale) in rows {
+        if let Some(l) = locale.as_deref().and_then(|l| Locale::parse(l).ok()) {
+            out.insert(parse_id(&id, UserId::parse)?, l);
+        }
+    }
+    Ok((default, out))
 }
 
 pub async fn get_prefs(c: &mut Conn<'_>, ws: WorkspaceId, user: UserId) -> StoreResult<NotificationPrefs> {

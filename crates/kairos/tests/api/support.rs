@@ -32,7 +32,10 @@ async fn support_requests_are_answered_finished_rated_and_chased_when_nobody_ans
     let o = org(&app).await;
     let person = |email: &str, role: &str| json!({"email": email, "display_name": email.split('@').next().unwrap(), "password": PASSWORD, "org_unit_id": o.hq, "roles": [role]});
     o.admin.create("/api/v1/users", person("presales@acme.test", "presales")).await;
-    let finance_id = o.admin.create("/api/v1/users", person("finance@acme.test", "finance")).await;
+    // Finance reads Kairos in Chinese; the workspace speaks English.
+    let mut fin = person("finance@acme.test", "finance");
+    fin["locale"] = json!("zh-CN");
+    let finance_id = o.admin.create("/api/v1/users", fin).await;
     let presales = app.login("presales@acme.test", PASSWORD).await;
     let finance = app.login("finance@acme.test", PASSWORD).await;
 
@@ -77,6 +80,11 @@ async fn support_requests_are_answered_finished_rated_and_chased_when_nobody_ans
         .create("/api/v1/support-requests", json!({"opportunity_id": deal, "team": "finance", "kind": "报价审核", "description": "请审核折扣", "expected_output": "审核意见", "assignee_id": finance_id}))
         .await;
     let path = format!("/api/v1/support-requests/{req}");
+    let asked = finance.get("/api/v1/notifications").await.body;
+    assert!(
+        items(&asked["items"]).iter().any(|n| n["message"].as_str().unwrap().contains("请求财务支持商机")),
+        "each person is told in their own language: {asked}"
+    );
     assert_eq!(presales.get(&path).await.status, StatusCode::NOT_FOUND, "presales is no party to a finance request");
     let r = o.rep_sh.post(&format!("{path}/accept"), json!({})).await;
     assert_eq!((r.status, r.code()), (StatusCode::UNPROCESSABLE_ENTITY, "not_supporter"));
