@@ -23,7 +23,7 @@ use super::Page;
 use super::forms::{parse_money, query_of};
 use crate::state::AppState;
 
-/// Rows a CSV export carries at most (a spreadsheet, not a backup).
+/// Rows a CSV or XLSX export carries at most (a spreadsheet, not a backup).
 const EXPORT_LIMIT: usize = 20_000;
 
 #[derive(Deserialize, Default)]
@@ -40,8 +40,8 @@ pub async fn list(State(state): State<AppState>, page: Page, RawQuery(raw): RawQ
         Ok(q) => q,
         Err(e) => return page.error(e),
     };
-    if params.format.as_deref() == Some("csv") {
-        return export(&state, &page, query).await;
+    if let Some(format) = params.format.as_deref().filter(|f| matches!(*f, "csv" | "xlsx")) {
+        return export(&state, &page, query, format).await;
     }
     query.limit.get_or_insert_with(|| "50".into());
     let result = match state.app.list_opportunities(&page.actor, &query).await {
@@ -56,10 +56,11 @@ pub async fn list(State(state): State<AppState>, page: Page, RawQuery(raw): RawQ
         .collect();
     let next = result.next_cursor.as_ref().map(|c| with_param(raw_filter.as_deref().unwrap_or(""), "cursor", c));
     let export = with_param(raw_filter.as_deref().unwrap_or(""), "format", "csv");
+    let export_xlsx = with_param(raw_filter.as_deref().unwrap_or(""), "format", "xlsx");
     page.render(
         "opportunities.html",
         "opportunities",
-        context! { rows, total => result.total, next, export, query => json!({
+        context! { rows, total => result.total, next, export, export_xlsx, query => json!({
             "q": query.q, "status": query.status, "sort": query.sort, "close_from": query.close_from, "close_to": query.close_to,
         }) },
     )
@@ -72,7 +73,7 @@ fn with_param(base: &str, key: &str, value: &str) -> String {
     format!("/opportunities?{}", serde_urlencoded::to_string(&pairs).unwrap_or_default())
 }
 
-async fn export(state: &AppState, page: &Page, mut query: OpportunityQuery) -> Response {
+async fn export(state: &AppState, page: &Page, mut query: OpportunityQuery, format: &str) -> Response {
     query.limit = Some("500".into());
     query.cursor = None;
     let mut all = Vec::new();
@@ -87,7 +88,7 @@ async fn export(state: &AppState, page: &Page, mut query: OpportunityQuery) -> R
             _ => break,
         }
     }
-    match crate::export::respond("opportunities", Some("csv"), json!({ "items": all })) {
+    match crate::export::respond("opportunities", Some(format), json!({ "items": all })) {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }

@@ -1,6 +1,6 @@
 //! Reports in the browser: the analytics reports with the common filters, an ECharts
 //! chart each (its option built here, so the browser only draws) and the table behind
-//! it, with CSV export through the REST endpoint.
+//! it, with CSV and XLSX export through the REST endpoint.
 
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
@@ -52,7 +52,9 @@ pub async fn page(State(state): State<AppState>, page: Page, RawQuery(raw): RawQ
     let base = data["base_currency"].as_str().unwrap_or("CNY").to_string();
     let (chart, columns, rows) = present(page.lang, &report, &data, &base, &state, &page).await;
     let api = REPORTS.iter().find(|(n, _)| *n == report).map(|(_, p)| *p).unwrap_or("funnel");
-    let export = format!("/api/v1/reports/{api}?{}format=csv", filter_raw.as_deref().filter(|s| !s.is_empty()).map(|s| format!("{s}&")).unwrap_or_default());
+    let filters = filter_raw.as_deref().filter(|s| !s.is_empty()).map(|s| format!("{s}&")).unwrap_or_default();
+    let export = format!("/api/v1/reports/{api}?{filters}format=csv");
+    let export_xlsx = format!("/api/v1/reports/{api}?{filters}format=xlsx");
     let processes = state.app.list_processes(&page.actor).await.unwrap_or_default();
     let processes: Vec<Value> = processes.iter().map(|p| json!({ "id": p.id.to_string(), "name": p.name })).collect();
     let tabs: Vec<&str> = REPORTS.iter().map(|(n, _)| *n).collect();
@@ -60,7 +62,7 @@ pub async fn page(State(state): State<AppState>, page: Page, RawQuery(raw): RawQ
         "reports.html",
         "reports",
         context! {
-            report, tabs, chart => chart.to_string(), columns, rows, export, processes, filters => serde_json::to_value(&query).unwrap_or_default(),
+            report, tabs, chart => chart.to_string(), columns, rows, export, export_xlsx, processes, filters => serde_json::to_value(&query).unwrap_or_default(),
             sales_holes => data["sales_holes"].clone(), weakest => data["weakest_stage_id"].clone(),
         },
     )

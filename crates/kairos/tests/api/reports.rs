@@ -125,6 +125,17 @@ async fn report_filters_are_validated_and_echoed() {
     assert!(text.trim_start_matches('\u{feff}').starts_with("stage_id,name,probability,count,amount,weighted_amount"), "{text}");
     assert!(text.contains("需求调研"));
     assert_eq!(ws.admin.get("/api/v1/reports/funnel?format=xml").await.error_fields(), vec!["format"]);
+    // XLSX, asked for by the query or by the Accept header (the workbook's cells are checked
+    // in kairos-http's export tests).
+    let xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+    let by_query = ws.admin.get("/api/v1/reports/funnel?format=xlsx").await;
+    assert_eq!((by_query.status, by_query.headers["content-type"].to_str().unwrap()), (StatusCode::OK, xlsx));
+    assert!(by_query.body.as_str().unwrap().starts_with("PK"), "a zip container");
+    let by_accept = ws.admin.send(reqwest::Method::GET, "/api/v1/reports/funnel", None, &[("accept", xlsx)]).await;
+    assert_eq!(by_accept.headers["content-type"].to_str().unwrap(), xlsx);
+    assert_eq!(by_accept.headers["content-disposition"], "attachment; filename=\"funnel.xlsx\"");
+    let csv_by_accept = ws.admin.send(reqwest::Method::GET, "/api/v1/reports/funnel", None, &[("accept", "text/csv")]).await;
+    assert_eq!(csv_by_accept.headers["content-type"], "text/csv; charset=utf-8");
 }
 
 #[tokio::test]
