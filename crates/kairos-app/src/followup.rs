@@ -113,6 +113,9 @@ impl App {
 
     async fn scan_workspace(&self, ws: WorkspaceId, only: Option<OpportunityId>) -> AppResult<ScanReport> {
         let now = self.now();
+        let started = std::time::Instant::now();
+        let mut phases: Vec<(&str, std::time::Duration)> = Vec::new();
+        let lap = |name: &'static str, phases: &mut Vec<(&str, std::time::Duration)>| phases.push((name, started.elapsed()));
         // Reads first, outside the write transaction: on SQLite the transaction holds the
         // only writer, so it should last as long as the writing and no longer.
         let mut conn = self.store.report_read().await?;
@@ -120,17 +123,21 @@ impl App {
         let settings = store::get_settings(&mut c, ws).await?;
         let calendar = crate::calendar::load_calendar(&mut c, ws).await?;
         let deals = store::open_deals(&mut c, ws, only).await?;
+        lap("open_deals", &mut phases);
         let processes = process::list_processes(&mut c, ws).await?;
         let stages: HashMap<StageId, (&Stage, u32)> =
             processes.iter().flat_map(|p| p.stages.iter().map(move |s| (s.id, (s, p.close_reminder_days)))).collect();
         let widest_window = stages.values().map(|(s, _)| i64::from(s.cadence.per_days)).max().unwrap_or(0);
         let touches = store::touches(&mut c, ws, now - Duration::days(widest_window + 1), now, only).await?;
+        lap("touches", &mut phases);
         let next_steps = store::next_steps(&mut c, ws, now, only).await?;
+        lap("next_steps", &mut phases);
         let only_stage = match (only, deals.first()) {
             (Some(_), Some(d)) => Some(d.stage_id),
             _ => None,
         };
         let history = store::dwell_history(&mut c, ws, now - Duration::days(DWELL_HISTORY_DAYS), only_stage).await?;
+        lap("dwell_history", &mut phases);
         let units = org_unit::list_org_units(&mut c, ws).await?;
         let managers = Managers {
             tree: OrgTree::new(units.iter().map(|u| (u.id, u.parent_id)).collect()),
@@ -144,6 +151,7 @@ impl App {
             Vec::new()
         };
         let unanswered = if only.is_none() { kairos_store::support::unanswered(&mut c, ws, now).await? } else { Vec::new() };
+        lap("people_and_overdue", &mut phases);
         drop(c);
         drop(conn);
 
@@ -168,15 +176,19 @@ impl App {
             self.findings_for(&mut found, ws, d, stage, &facts, &a, &calendar, &managers, now);
         }
         let escalated = self.escalations(&mut found, &overdue, &managers);
+        lap("assess", &mut phases);
 
         let mut tx = self.begin().await?;
         let mut c = tx.conn();
         store::replace_risks(&mut c, ws, only, &found.risks).await?;
+        lap("write_risks", &mut phases);
         let tasks_created = task::insert_tasks_once(&mut c, &found.tasks).await?;
+        lap("write_tasks", &mut phases);
         let marked = task::mark_escalated(&mut c, ws, &escalated, now).await?;
         // Only the escalations this scan marked are told: a concurrent scan that marked one
         // first has told the manager already.
-        found.notifications.retain(|t| t.notice.kind() != "task_overdue" || t.record.as_ref().is_some_and(|(_, id)| marked.iter().any(|m| m.to_string() == *id)));
+        let marked_ids: std::collections::HashSet<String> = marked.iter().map(|m| m.to_string()).collect();
+        found.notifications.retain(|t| t.notice.kind() != "task_overdue" || t.record.as_ref().is_some_and(|(_, id)| marked_ids.contains(id)));
         // Support requests nobody answered in time: the requester's manager hears once.
         let ids: Vec<_> = unanswered.iter().map(|r| r.id).collect();
         let reported = kairos_store::support::mark_overdue_notified(&mut c, ws, &ids, now).await?;
@@ -188,6 +200,12 @@ impl App {
         let notifications = self.notify(&mut c, ws, std::mem::take(&mut found.notifications)).await?;
         drop(c);
         tx.commit().await?;
+        lap("write_rest", &mut phases);
+        if only.is_none() {
+            // Where a scan spends its time, cumulatively (ms), for whoever tunes it.
+            let at: Vec<String> = phases.iter().map(|(n, d)| format!("{n}={}", d.as_millis())).collect();
+            tracing::info!(workspace = %ws, deals = deals.len(), phases = %at.join(" "), "follow-up scan");
+        }
         Ok(ScanReport { workspaces: 1, open_deals: deals.len(), at_risk: found.risks.len(), tasks_created, notifications, escalations: marked.len() })
     }
 
@@ -215,8 +233,10 @@ impl App {
                 workspace_id: ws.to_string(),
                 opportunity_id: opp.clone(),
                 stale_level: stale_level.into(),
-                idle_days,
-                days_in_stage: a.days_in_stage,
+                // Whole days: what the risk list shows, and what lets a re-scan see that
+                // nothing changed (the store rewrites only rows that did).
+                idle_days: idle_days.floor(),
+                days_in_stage: a.days_in_stage.floor(),
                 dwell_limit_days: a.dwell_limit.map(|l| l.days()),
                 dwell_basis: a.dwell_limit.map(|l| match l {
                     DwellLimit::Expected { .. } => "expected".into(),

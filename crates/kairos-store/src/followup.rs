@@ -153,11 +153,14 @@ pub async fn next_steps(c: &mut Conn<'_>, ws: WorkspaceId, now: DateTime<Utc>, o
         Some(o) => q.bind(o.to_string()),
         None => q,
     };
+    // Only what a person committed to (a task they set, a next step of an activity) is a
+    // sign of life; the reminders the rules make (cadence, close date, escalation) are not,
+    // or a close-date reminder would hide a deal going stale.
     let tasks: Vec<(String, DateTime<Utc>)> = c
         .fetch_all(&bind(
             sql(format!(
                 "SELECT entity_id, MIN(due_at) FROM task WHERE workspace_id = $1 AND entity = 'opportunity' AND status = 'open' \
-                 AND due_at > $2{} GROUP BY entity_id",
+                 AND origin IN ('manual', 'activity') AND due_at > $2{} GROUP BY entity_id",
                 one("entity_id")
             ))
             .bind(ws.to_string())
@@ -228,7 +231,15 @@ pub struct RiskRow {
     pub close_overdue: bool,
     /// review_with_manager, schedule_next_step or touch_now.
     pub recommended_action: Option<String>,
+    /// When a scan last found the deal's risk different from before (a re-scan that finds
+    /// the same leaves the row alone).
     pub scanned_at: DateTime<Utc>,
+}
+
+impl RiskRow {
+    fn same_finding(&self, other: &RiskRow) -> bool {
+        RiskRow { scanned_at: other.scanned_at, ..self.clone() } == *other
+    }
 }
 
 const RISK_FIELDS: [&str; 12] = [
@@ -236,16 +247,37 @@ const RISK_FIELDS: [&str; 12] = [
     "cadence_short", "close_overdue", "recommended_action", "scanned_at",
 ];
 
-/// Replaces the stored risk of the workspace (or of the one deal scanned) with `rows`.
+/// Makes the stored risk of the workspace (or of the one deal scanned) what `rows` say,
+/// writing only what changed: a steady re-scan of 100,000 deals at risk then writes a few
+/// rows instead of deleting and inserting them all.
 pub async fn replace_risks(c: &mut Conn<'_>, ws: WorkspaceId, only: Option<OpportunityId>, rows: &[RiskRow]) -> StoreResult<()> {
-    match only {
-        Some(o) => {
-            c.execute(&sql("DELETE FROM opportunity_risk WHERE workspace_id = $1 AND opportunity_id = $2").bind(ws.to_string()).bind(o.to_string()))
-                .await?
+    let mut q = Query::select();
+    q.columns(RISK_FIELDS.iter().map(|f| Alias::new(*f)))
+        .from(Alias::new("opportunity_risk"))
+        .and_where(Expr::col(Alias::new("workspace_id")).eq(ws.to_string()));
+    if let Some(o) = only {
+        q.and_where(Expr::col(Alias::new("opportunity_id")).eq(o.to_string()));
+    }
+    let stored: Vec<RiskRow> = c.fetch_all(&q).await?;
+    let mut stored: HashMap<String, RiskRow> = stored.into_iter().map(|r| (r.opportunity_id.clone(), r)).collect();
+    let mut changed: Vec<&RiskRow> = Vec::new();
+    for r in rows {
+        match stored.remove(&r.opportunity_id) {
+            Some(old) if old.same_finding(r) => {}
+            Some(_) => changed.push(r),
+            None => changed.push(r),
         }
-        None => c.execute(&sql("DELETE FROM opportunity_risk WHERE workspace_id = $1").bind(ws.to_string())).await?,
-    };
-    for chunk in rows.chunks(500) {
+    }
+    // What is left of `stored` is no longer at risk; changed rows are replaced.
+    let gone: Vec<&String> = stored.keys().chain(changed.iter().map(|r| &r.opportunity_id)).collect();
+    for chunk in gone.chunks(500) {
+        let mut q = Query::delete();
+        q.from_table(Alias::new("opportunity_risk"))
+            .and_where(Expr::col(Alias::new("workspace_id")).eq(ws.to_string()))
+            .and_where(Expr::col(Alias::new("opportunity_id")).is_in(chunk.iter().map(|s| s.to_string())));
+        c.execute(&q).await?;
+    }
+    for chunk in changed.chunks(500) {
         let mut q = Query::insert();
         q.into_table(Alias::new("opportunity_risk")).columns(RISK_FIELDS.iter().map(|f| Alias::new(*f)));
         for r in chunk {

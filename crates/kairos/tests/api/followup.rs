@@ -198,6 +198,11 @@ async fn the_scan_owes_touches_flags_stale_deals_tells_the_manager_once_and_esca
     let second = later(&app, 22).scan_followups().await.expect("scan");
     assert_eq!((second.tasks_created, second.escalations), (0, 2), "{second:?}");
     assert_eq!(second.notifications, 2, "{second:?}");
+    // A re-scan that finds the same risk leaves its row alone (only changes are written).
+    let again = o.rep_sh.get("/api/v1/risks").await.body;
+    let same = again["items"].as_array().unwrap().iter().find(|r| r["opportunity_id"] == idle.as_str()).cloned().unwrap();
+    assert_eq!(same["scanned_at"], i["scanned_at"], "unchanged finding, unchanged row: {same} {i}");
+    assert_eq!(same["idle_days"], i["idle_days"]);
     let third = later(&app, 22).scan_followups().await.expect("scan");
     assert_eq!((third.tasks_created, third.notifications, third.escalations), (0, 0, 0), "{third:?}");
     let manager = inbox(&o.manager_sh).await;
