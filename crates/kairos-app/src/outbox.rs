@@ -95,10 +95,17 @@ impl App {
         let mut told = plain;
         let mut inserted = told.len() as u64;
         if !keyed.is_empty() {
-            inserted += notification::insert_notifications_once(c, &keyed).await?;
-            let ids: Vec<_> = keyed.iter().map(|(n, _)| n.id).collect();
-            let present = notification::existing_ids(c, ws, &ids).await?;
-            told.extend(keyed.into_iter().map(|(n, _)| n).filter(|n| present.contains(&n.id)));
+            let new = notification::insert_notifications_once(c, &keyed).await?;
+            inserted += new;
+            // A steady scan offers every event again and none is new: then (and when all
+            // are new) there is no need to ask which ones went in.
+            if new as usize == keyed.len() {
+                told.extend(keyed.into_iter().map(|(n, _)| n));
+            } else if new > 0 {
+                let ids: Vec<_> = keyed.iter().map(|(n, _)| n.id).collect();
+                let present = notification::existing_ids(c, ws, &ids).await?;
+                told.extend(keyed.into_iter().map(|(n, _)| n).filter(|n| present.contains(&n.id)));
+            }
         }
         self.enqueue_notifications(c, ws, &told, &people).await?;
         Ok(inserted)
