@@ -15,14 +15,17 @@ pub async fn page(State(state): State<AppState>, page: Page) -> Response {
     let app = &state.app;
     let incoming = SupportQuery { view: Some("incoming".into()), ..Default::default() };
     let mine = SupportQuery { view: Some("mine".into()), ..Default::default() };
-    let (inbox, incoming, mine) = (
+    let (inbox, incoming, mine, prefs) = (
         app.my_notifications(&page.actor, false).await,
         app.list_support_requests(&page.actor, &incoming).await,
         app.list_support_requests(&page.actor, &mine).await,
+        app.my_notification_prefs(&page.actor).await,
     );
-    match (inbox, incoming, mine) {
-        (Ok(inbox), Ok(incoming), Ok(mine)) => page.render("inbox.html", "inbox", context! { inbox, incoming, mine }),
-        (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => page.error(e),
+    match (inbox, incoming, mine, prefs) {
+        (Ok(inbox), Ok(incoming), Ok(mine), Ok(prefs)) => {
+            page.render("inbox.html", "inbox", context! { inbox, incoming, mine, prefs, kinds => kairos_domain::outbox::NOTIFICATION_KINDS })
+        }
+        (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => page.error(e),
     }
 }
 

@@ -31,6 +31,7 @@ pub mod opportunity;
 pub mod pipeline;
 pub mod reports;
 pub mod session;
+pub mod webhooks;
 
 use i18n::Lang;
 
@@ -70,6 +71,10 @@ pub fn routes() -> Router<AppState> {
         .route("/leads/{id}/status", post(leads::set_status))
         .route("/leads/{id}/convert", post(leads::convert))
         .route("/inbox", get(inbox::page))
+        .route("/inbox/email", post(webhooks::save_prefs))
+        .route("/settings/webhooks", get(webhooks::page).post(webhooks::create))
+        .route("/settings/webhooks/{id}/delete", post(webhooks::delete))
+        .route("/settings/deliveries/{id}/retry", post(webhooks::retry))
         .route("/inbox/read", post(inbox::read_all))
         .route("/support/{id}/{action}", post(inbox::act))
         .route("/approvals", get(approvals::inbox))
@@ -112,7 +117,8 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
 });
 
 /// Every template, by name; the render tests walk this list.
-pub const TEMPLATE_SOURCES: [(&str, &str); 23] = [
+pub const TEMPLATE_SOURCES: [(&str, &str); 24] = [
+    ("webhooks.html", include_str!("../../templates/webhooks.html")),
     ("inbox.html", include_str!("../../templates/inbox.html")),
     ("leads.html", include_str!("../../templates/leads.html")),
     ("_import_progress.html", include_str!("../../templates/_import_progress.html")),

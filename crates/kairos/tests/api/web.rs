@@ -462,3 +462,40 @@ async fn the_inbox_lists_notifications_and_support_requests_and_answers_them_in_
     assert_eq!(status, StatusCode::OK);
     assert_eq!(o.rep_sh.get("/api/v1/notifications").await.body["unread"], 0);
 }
+
+#[tokio::test]
+async fn admins_set_up_webhooks_and_see_deliveries_and_everyone_chooses_their_email() {
+    let app = TestApp::spawn().await;
+    let o = org(&app).await;
+    let admin = Browser::login(&app, "admin@acme.test").await;
+    let (status, html) = admin.page("/settings/webhooks").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("event_opportunity.won"), "a checkbox per event");
+    // A generic webhook without its secret is refused, naming the field; nothing is stored.
+    let (status, _, body) = admin
+        .post_form("/settings/webhooks", &[("name", "ERP <sync>"), ("kind", "generic"), ("url", "https://erp.example.com/hooks"), ("event_opportunity.won", "on")])
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(o.admin.get("/api/v1/webhooks").await.body.as_array().unwrap().is_empty());
+    let (status, _, _) = admin
+        .post_form("/settings/webhooks", &[
+            ("name", "ERP <sync>"), ("kind", "generic"), ("url", "https://erp.example.com/hooks"), ("secret", "s3cret"),
+            ("event_opportunity.won", "on"), ("event_notification.deal_stale", "on"),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let stored = o.admin.get("/api/v1/webhooks").await.body;
+    assert_eq!(stored[0]["events"], json!(["opportunity.won", "notification.deal_stale"]));
+    let (_, html) = admin.page("/settings/webhooks").await;
+    assert!(html.contains("ERP &lt;sync&gt;") && !html.contains("s3cret"), "listed, escaped, secret never shown");
+
+    let rep = Browser::login(&app, "rep.sh@acme.test").await;
+    let (status, _) = rep.page("/settings/webhooks").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = rep.post_form("/inbox/email", &[("email", "on"), ("mute_deal_dwell", "on")]).await;
+    assert_eq!(status, StatusCode::OK);
+    let prefs = o.rep_sh.get("/api/v1/me/notification-preferences").await.body;
+    assert_eq!(prefs, json!({"email": true, "email_muted": ["deal_dwell"]}));
+    let (_, inbox) = rep.page("/inbox").await;
+    assert!(inbox.contains("name=\"mute_deal_dwell\" checked"), "the form shows what is saved");
+}

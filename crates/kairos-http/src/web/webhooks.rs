@@ -1,0 +1,100 @@
+//! Settings › Webhooks (admins): chat robots and signed webhooks, and the outbox — what was
+//! sent, what waits, what failed (with a retry). Also each person's e-mail preference, which
+//! the inbox page edits.
+
+use std::collections::HashMap;
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use kairos_app::AppError;
+use kairos_app::outbox::{DeliveryQuery, EndpointInput};
+use kairos_domain::outbox::{EndpointKind, NOTIFICATION_KINDS, NotificationPrefs, OPPORTUNITY_EVENTS};
+use minijinja::context;
+
+use super::Page;
+use crate::state::AppState;
+
+fn events() -> Vec<String> {
+    OPPORTUNITY_EVENTS.iter().map(|e| e.to_string()).chain(NOTIFICATION_KINDS.iter().map(|k| format!("notification.{k}"))).collect()
+}
+
+pub async fn page(State(state): State<AppState>, page: Page) -> Response {
+    let admin = match page.actor.require_admin() {
+        Ok(a) => a,
+        Err(e) => return page.error(e),
+    };
+    let endpoints = state.app.list_endpoints(admin).await;
+    let deliveries = match page.actor.require_admin() {
+        Ok(a) => state.app.list_deliveries(a, &DeliveryQuery { status: None, limit: Some(50) }).await,
+        Err(e) => Err(e),
+    };
+    match (endpoints, deliveries) {
+        (Ok(endpoints), Ok(deliveries)) => page.render(
+            "webhooks.html",
+            "webhooks",
+            context! { endpoints, deliveries, events => events(), kinds => ["wecom", "dingtalk", "feishu", "generic"] },
+        ),
+        (Err(e), _) | (_, Err(e)) => page.error(e),
+    }
+}
+
+/// The add form: name, kind, URL, secret, and a checkbox per event (`event_<name>`).
+pub async fn create(State(state): State<AppState>, page: Page, Form(form): Form<HashMap<String, String>>) -> Response {
+    let admin = match page.actor.require_admin() {
+        Ok(a) => a,
+        Err(e) => return page.error(e),
+    };
+    let field = |k: &str| form.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    let kind = match field("kind").as_deref().map(EndpointKind::parse) {
+        Some(Some(k)) => Some(k),
+        _ => return page.error(AppError::field("kind", "must be wecom, dingtalk, feishu or generic")),
+    };
+    let input = EndpointInput {
+        name: Some(field("name").unwrap_or_default()),
+        kind,
+        url: Some(field("url").unwrap_or_default()),
+        secret: field("secret").map(Some),
+        events: Some(events().into_iter().filter(|e| form.contains_key(&format!("event_{e}"))).collect()),
+        active: None,
+        version: None,
+    };
+    match state.app.create_endpoint(admin, input).await {
+        Ok(_) => ([("hx-refresh", "true")], "").into_response(),
+        Err(e) => page.error(e),
+    }
+}
+
+pub async fn delete(State(state): State<AppState>, page: Page, Path(id): Path<String>) -> Response {
+    let result = match page.actor.require_admin() {
+        Ok(admin) => state.app.delete_endpoint(admin, &id).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => ([("hx-refresh", "true")], "").into_response(),
+        Err(e) => page.error(e),
+    }
+}
+
+pub async fn retry(State(state): State<AppState>, page: Page, Path(id): Path<String>) -> Response {
+    let result = match page.actor.require_admin() {
+        Ok(admin) => state.app.retry_delivery(admin, &id).await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => ([("hx-refresh", "true")], "").into_response(),
+        Err(e) => page.error(e),
+    }
+}
+
+/// The inbox's e-mail form: `email` on or off, and a checkbox per kind to mute (`mute_<kind>`).
+pub async fn save_prefs(State(state): State<AppState>, page: Page, Form(form): Form<HashMap<String, String>>) -> Response {
+    let prefs = NotificationPrefs {
+        email: form.contains_key("email"),
+        email_muted: NOTIFICATION_KINDS.iter().filter(|k| form.contains_key(&format!("mute_{k}"))).map(|k| k.to_string()).collect(),
+    };
+    match state.app.set_my_notification_prefs(&page.actor, prefs).await {
+        Ok(_) => ([("hx-refresh", "true")], "").into_response(),
+        Err(e) => page.error(e),
+    }
+}
