@@ -258,7 +258,9 @@ impl App {
         let id = SupportRequestId::parse(id).map_err(|_| not_found())?;
         let r = store::get(c, ws, id).await?.ok_or_else(not_found)?;
         let party = standing(actor, &r);
-        let deal = if party.requester || party.supporter || r.assignee_id == Some(actor.id()) {
+        // Parties see the request even when the deal lies outside their scope (presales is
+        // asked about deals it does not own).
+        let deal = if party.requester || party.supporter {
             opportunity::find_opportunity(c, ws, &kairos_domain::identity::DataScope::All, r.opportunity_id).await?
         } else {
             opportunity::find_opportunity(c, ws, &actor.scope, r.opportunity_id).await?

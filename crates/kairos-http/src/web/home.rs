@@ -3,7 +3,7 @@
 
 use axum::Form;
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::Datelike;
 use kairos_app::opportunities::OpportunityQuery;
 use kairos_app::followup::RiskQuery;
@@ -81,8 +81,5 @@ pub struct TaskDone {
 /// Ticks a task off from the home page.
 pub async fn task_done(State(state): State<AppState>, page: Page, Path(id): Path<String>, Form(form): Form<TaskDone>) -> Response {
     let patch = TaskPatch { version: Some(form.version), status: Some("done".into()), ..Default::default() };
-    match state.app.update_task(&page.actor, &id, patch).await {
-        Ok(_) => ([("hx-refresh", "true")], "").into_response(),
-        Err(e) => page.error(e),
-    }
+    page.refreshed(state.app.update_task(&page.actor, &id, patch).await)
 }

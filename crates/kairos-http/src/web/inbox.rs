@@ -3,7 +3,7 @@
 
 use axum::Form;
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use kairos_app::support::{SupportActionInput, SupportQuery};
 use minijinja::context;
 use serde::Deserialize;
@@ -31,10 +31,7 @@ pub async fn page(State(state): State<AppState>, page: Page) -> Response {
 
 /// Marks every notification read.
 pub async fn read_all(State(state): State<AppState>, page: Page) -> Response {
-    match state.app.mark_notifications_read(&page.actor, None).await {
-        Ok(()) => ([("hx-refresh", "true")], "").into_response(),
-        Err(e) => page.error(e),
-    }
+    page.refreshed(state.app.mark_notifications_read(&page.actor, None).await)
 }
 
 #[derive(Deserialize)]
@@ -57,8 +54,5 @@ pub async fn act(State(state): State<AppState>, page: Page, Path((id, action)): 
         None => None,
     };
     let input = SupportActionInput { reason: blank(form.reason), note: blank(form.note), rating };
-    match state.app.act_on_support_request(&page.actor, &id, &action, input).await {
-        Ok(_) => ([("hx-refresh", "true")], "").into_response(),
-        Err(e) => page.error(e),
-    }
+    page.refreshed(state.app.act_on_support_request(&page.actor, &id, &action, input).await)
 }

@@ -242,6 +242,15 @@ impl Page {
         i18n::label(self.lang, key)
     }
 
+    /// After a change from an htmx form: the page reloads to show it, or the error shows
+    /// where the form was.
+    pub fn refreshed<T>(&self, result: Result<T, AppError>) -> Response {
+        match result {
+            Ok(_) => ([("hx-refresh", "true")], "").into_response(),
+            Err(e) => self.error(e),
+        }
+    }
+
     /// An app error as the user should see it: a fragment for htmx, a page otherwise.
     pub fn error(&self, err: AppError) -> Response {
         let api = crate::error::ApiError::from(err);

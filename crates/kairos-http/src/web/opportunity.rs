@@ -306,10 +306,7 @@ pub struct TickForm {
 
 pub async fn tick(State(state): State<AppState>, page: Page, Path(id): Path<String>, Form(form): Form<TickForm>) -> Response {
     let request = TickRequest { stage_id: form.stage_id, item_key: form.item_key, ticked: form.ticked.as_deref() == Some("on"), note: form.note.filter(|n| !n.is_empty()) };
-    if let Err(e) = state.app.tick(&page.actor, &id, request).await {
-        return page.error(e);
-    }
-    refresh()
+    page.refreshed(state.app.tick(&page.actor, &id, request).await)
 }
 
 #[derive(Deserialize)]
@@ -351,10 +348,7 @@ pub async fn close(State(state): State<AppState>, page: Page, Path(id): Path<Str
         closed_at: None,
         override_reason: None,
     };
-    match state.app.close_opportunity(&page.actor, &id, request).await {
-        Ok(_) => refresh(),
-        Err(e) => page.error(e),
-    }
+    page.refreshed(state.app.close_opportunity(&page.actor, &id, request).await)
 }
 
 #[derive(Deserialize)]
@@ -366,10 +360,7 @@ pub struct ReopenForm {
 }
 
 pub async fn reopen(State(state): State<AppState>, page: Page, Path(id): Path<String>, Form(form): Form<ReopenForm>) -> Response {
-    match state.app.reopen_opportunity(&page.actor, &id, ReopenRequest { version: form.version, reason: form.reason }).await {
-        Ok(_) => refresh(),
-        Err(e) => page.error(e),
-    }
+    page.refreshed(state.app.reopen_opportunity(&page.actor, &id, ReopenRequest { version: form.version, reason: form.reason }).await)
 }
 
 /// After an action that changes much of the card, htmx reloads the page.
@@ -397,10 +388,7 @@ pub async fn log_activity(State(state): State<AppState>, page: Page, Path(id): P
         next_step: super::form_field(&form, "next_step"),
         next_step_at,
     };
-    match state.app.log_activity(&page.actor, input).await {
-        Ok(_) => refresh(),
-        Err(e) => page.error(e),
-    }
+    page.refreshed(state.app.log_activity(&page.actor, input).await)
 }
 
 #[derive(Deserialize)]
@@ -434,14 +422,7 @@ pub async fn ask_support(State(state): State<AppState>, page: Page, Path(id): Pa
         due_on,
         assignee_id: None,
     };
-    match state.app.create_support_request(&page.actor, input).await {
-        Ok(_) => refresh(),
-        Err(e) => page.error(e),
-    }
-}
-
-fn refresh() -> Response {
-    ([("hx-refresh", "true")], "").into_response()
+    page.refreshed(state.app.create_support_request(&page.actor, input).await)
 }
 
 #[derive(Deserialize)]
@@ -481,8 +462,5 @@ pub async fn chain(State(state): State<AppState>, page: Page, Path(id): Path<Str
         Ok(p) => p,
         Err(e) => return page.error(AppError::field("role", e.to_string())),
     };
-    match state.app.update_opportunity(&page.actor, &id, patch).await {
-        Ok(_) => refresh(),
-        Err(e) => page.error(e),
-    }
+    page.refreshed(state.app.update_opportunity(&page.actor, &id, patch).await)
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use axum::Form;
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use kairos_app::AppError;
 use kairos_app::outbox::{DeliveryQuery, EndpointInput};
 use kairos_domain::outbox::{EndpointKind, NOTIFICATION_KINDS, NotificationPrefs, OPPORTUNITY_EVENTS};
@@ -25,10 +25,7 @@ pub async fn page(State(state): State<AppState>, page: Page) -> Response {
         Err(e) => return page.error(e),
     };
     let endpoints = state.app.list_endpoints(admin).await;
-    let deliveries = match page.actor.require_admin() {
-        Ok(a) => state.app.list_deliveries(a, &DeliveryQuery { status: None, limit: Some(50) }).await,
-        Err(e) => Err(e),
-    };
+    let deliveries = state.app.list_deliveries(admin, &DeliveryQuery { status: None, limit: Some(50) }).await;
     match (endpoints, deliveries) {
         (Ok(endpoints), Ok(deliveries)) => page.render(
             "webhooks.html",
@@ -45,7 +42,7 @@ pub async fn create(State(state): State<AppState>, page: Page, Form(form): Form<
         Ok(a) => a,
         Err(e) => return page.error(e),
     };
-    let field = |k: &str| form.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    let field = |k: &str| super::form_field(&form, k);
     let kind = match field("kind").as_deref().map(EndpointKind::parse) {
         Some(Some(k)) => Some(k),
         _ => return page.error(AppError::field("kind", "must be wecom, dingtalk, feishu or generic")),
@@ -59,10 +56,7 @@ pub async fn create(State(state): State<AppState>, page: Page, Form(form): Form<
         active: None,
         version: None,
     };
-    match state.app.create_endpoint(admin, input).await {
-        Ok(_) => ([("hx-refresh", "true")], "").into_response(),
-        Err(e) => page.error(e),
-    }
+    page.refreshed(state.app.create_endpoint(admin, input).await)
 }
 
 pub async fn delete(State(state): State<AppState>, page: Page, Path(id): Path<String>) -> Response {
@@ -70,10 +64,7 @@ pub async fn delete(State(state): State<AppState>, page: Page, Path(id): Path<St
         Ok(admin) => state.app.delete_endpoint(admin, &id).await,
         Err(e) => Err(e),
     };
-    match result {
-        Ok(()) => ([("hx-refresh", "true")], "").into_response(),
-        Err(e) => page.error(e),
-    }
+    page.refreshed(result)
 }
 
 pub async fn retry(State(state): State<AppState>, page: Page, Path(id): Path<String>) -> Response {
@@ -81,10 +72,7 @@ pub async fn retry(State(state): State<AppState>, page: Page, Path(id): Path<Str
         Ok(admin) => state.app.retry_delivery(admin, &id).await.map(|_| ()),
         Err(e) => Err(e),
     };
-    match result {
-        Ok(()) => ([("hx-refresh", "true")], "").into_response(),
-        Err(e) => page.error(e),
-    }
+    page.refreshed(result)
 }
 
 /// The inbox's e-mail form: `email` on or off, and a checkbox per kind to mute (`mute_<kind>`).
@@ -93,8 +81,5 @@ pub async fn save_prefs(State(state): State<AppState>, page: Page, Form(form): F
         email: form.contains_key("email"),
         email_muted: NOTIFICATION_KINDS.iter().filter(|k| form.contains_key(&format!("mute_{k}"))).map(|k| k.to_string()).collect(),
     };
-    match state.app.set_my_notification_prefs(&page.actor, prefs).await {
-        Ok(_) => ([("hx-refresh", "true")], "").into_response(),
-        Err(e) => page.error(e),
-    }
+    page.refreshed(state.app.set_my_notification_prefs(&page.actor, prefs).await)
 }
