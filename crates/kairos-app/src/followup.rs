@@ -122,13 +122,13 @@ impl App {
         let mut c = conn.conn();
         let settings = store::get_settings(&mut c, ws).await?;
         let calendar = crate::calendar::load_calendar(&mut c, ws).await?;
-        let deals = store::open_deals(&mut c, ws, only).await?;
+        let deals = store::open_deals(&mut c, ws, now, only).await?;
         lap("open_deals", &mut phases);
         let processes = process::list_processes(&mut c, ws).await?;
         let stages: HashMap<StageId, (&Stage, u32)> =
             processes.iter().flat_map(|p| p.stages.iter().map(move |s| (s.id, (s, p.close_reminder_days)))).collect();
         let widest_window = stages.values().map(|(s, _)| i64::from(s.cadence.per_days)).max().unwrap_or(0);
-        let touches = store::touches(&mut c, ws, now - Duration::days(widest_window + 1), now, only).await?;
+        let mut touches = store::recent_touches(&mut c, ws, now - Duration::days(widest_window + 1), now, only).await?;
         lap("touches", &mut phases);
         let next_steps = store::next_steps(&mut c, ws, now, only).await?;
         lap("next_steps", &mut phases);
@@ -157,30 +157,41 @@ impl App {
 
         let limits: HashMap<StageId, Option<DwellLimit>> = stages
             .iter()
-            .map(|(id, (s, _))| (*id, rules::dwell_limit(s.expected_dwell_days, history.get(&id.to_string()).map_or(&[][..], |v| v), &settings)))
+            .map(|(id, (s, _))| (*id, rules::dwell_limit(s.expected_dwell_days, history.get(&id.to_string()).copied(), &settings)))
             .collect();
+        let open_deals = deals.len();
         let mut found = Findings::default();
-        let no_touches = Vec::new();
-        for d in &deals {
+        let mut stored = HashMap::new();
+        for mut d in deals {
             let Some((stage, reminder_days)) = stages.get(&d.stage_id) else { continue };
             let key = d.id.to_string();
+            // The recent touches and the last one however old; `recent` ends before now, so
+            // a touch exactly now is the last touch alone.
+            let mut deal_touches = touches.remove(&key).unwrap_or_default();
+            if let Some(last) = d.last_touch.filter(|t| !deal_touches.contains(t)) {
+                deal_touches.push(last);
+            }
             let facts = DealFacts {
                 now,
                 stage_entered_at: d.stage_entered_at,
                 last_update: d.updated_at,
-                touches: touches.get(&key).unwrap_or(&no_touches),
+                touches: &deal_touches,
                 next_step_at: next_steps.get(&key).copied(),
             };
             let stage_rules = StageRules { cadence: &stage.cadence, dwell_limit: limits.get(&d.stage_id).copied().flatten(), close_reminder_days: *reminder_days };
             let a = rules::assess(&calendar, &facts, &stage_rules, d.expected_close_date, &settings);
-            self.findings_for(&mut found, ws, d, stage, &facts, &a, &calendar, &managers, now);
+            let told = d.risk.take();
+            self.findings_for(&mut found, ws, &d, told.as_ref(), stage, &facts, &a, &calendar, &managers, now);
+            if let Some(t) = told {
+                stored.insert(key, t);
+            }
         }
         let escalated = self.escalations(&mut found, &overdue, &managers);
         lap("assess", &mut phases);
 
         let mut tx = self.begin().await?;
         let mut c = tx.conn();
-        store::replace_risks(&mut c, ws, only, &found.risks).await?;
+        store::replace_risks(&mut c, ws, only, stored, &found.risks).await?;
         lap("write_risks", &mut phases);
         let tasks_created = task::insert_tasks_once(&mut c, &found.tasks).await?;
         lap("write_tasks", &mut phases);
@@ -204,9 +215,9 @@ impl App {
         if only.is_none() {
             // Where a scan spends its time, cumulatively (ms), for whoever tunes it.
             let at: Vec<String> = phases.iter().map(|(n, d)| format!("{n}={}", d.as_millis())).collect();
-            tracing::info!(workspace = %ws, deals = deals.len(), phases = %at.join(" "), "follow-up scan");
+            tracing::info!(workspace = %ws, deals = open_deals, phases = %at.join(" "), "follow-up scan");
         }
-        Ok(ScanReport { workspaces: 1, open_deals: deals.len(), at_risk: found.risks.len(), tasks_created, notifications, escalations: marked.len() })
+        Ok(ScanReport { workspaces: 1, open_deals, at_risk: found.risks.len(), tasks_created, notifications, escalations: marked.len() })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -215,6 +226,7 @@ impl App {
         found: &mut Findings,
         ws: WorkspaceId,
         d: &OpenDeal,
+        told: Option<&RiskRow>,
         stage: &Stage,
         facts: &DealFacts<'_>,
         a: &Assessment,
@@ -223,6 +235,64 @@ impl App {
         now: DateTime<Utc>,
     ) {
         let opp = d.id.to_string();
+        // The events this deal is owed now; those the last scan already made are not offered
+        // again (the unique keys would refuse them, but 100,000 refusals cost seconds).
+        let known: Vec<&str> = told.and_then(|r| r.event_keys.as_deref()).map_or_else(Vec::new, |k| k.split(' ').collect());
+        let mut keys: Vec<String> = Vec::new();
+        let mut is_new = |key: &String| {
+            keys.push(key.clone());
+            !known.contains(&key.as_str())
+        };
+        let mut tasks = Vec::new();
+        let mut tells = Vec::new();
+        let task = |origin: TaskOrigin, key: String, title: String, due: DateTime<Utc>| {
+            let draft = TaskDraft {
+                title,
+                due_at: due,
+                assignee_id: d.owner_id,
+                org_unit_id: d.org_unit_id,
+                record: Some((RecordKind::Opportunity, opp.clone())),
+                origin,
+                origin_key: Some(key),
+                created_by: None,
+            };
+            Task::open(TaskId::from_uuid(self.mint()), ws, draft, now)
+        };
+        if let CadenceCheck::Short { required, due, since, .. } = a.cadence {
+            let key = format!("cadence:{opp}:{}", since.timestamp_micros());
+            if is_new(&key) {
+                let title = notice::cadence_title(managers.locale(d.owner_id), &d.number, &d.name, &stage.name, required, stage.cadence.per_days);
+                tasks.push(task(TaskOrigin::Cadence, key, title, due));
+            }
+        }
+        if let (true, Some(close)) = (a.close_reminder, d.expected_close_date) {
+            let key = format!("close:{opp}:{close}");
+            if is_new(&key) {
+                let title = notice::close_date_title(managers.locale(d.owner_id), &d.number, &d.name, close);
+                tasks.push(task(TaskOrigin::CloseDate, key, title, calendar.start_of_day(close)));
+            }
+        }
+        if let Staleness::Alert { idle_days } = a.staleness
+            && let Some(m) = managers.of(d.owner_id)
+        {
+            let alive = facts.touches.iter().copied().filter(|t| *t <= now).max().map_or(facts.last_update, |t| t.max(facts.last_update));
+            let key = format!("stale:{opp}:{}", alive.timestamp_micros());
+            if is_new(&key) {
+                tells.push((m, Notice::DealStale { number: d.number.clone(), name: d.name.clone(), idle_days }, key));
+            }
+        }
+        if a.dwell_over {
+            let key = format!("dwell:{opp}:{}", d.stage_entered_at.timestamp_micros());
+            if is_new(&key) {
+                let limit = a.dwell_limit.map_or(0.0, |l| l.days());
+                let notice = Notice::DealDwell { number: d.number.clone(), name: d.name.clone(), stage: stage.name.clone(), days: a.days_in_stage, limit };
+                tells.push((d.owner_id, notice, key));
+            }
+        }
+        found.tasks.extend(tasks);
+        for (user, notice, key) in tells {
+            found.notifications.push(Tell::new(user, notice, Some(("opportunity", opp.clone()))).keyed(key));
+        }
         if a.at_risk() {
             let (stale_level, idle_days) = match a.staleness {
                 Staleness::Fresh => ("fresh", 0.0),
@@ -247,44 +317,8 @@ impl App {
                 close_overdue: a.close_overdue,
                 recommended_action: a.recommended.and_then(|r| serde_json::to_value(r).ok()).and_then(|v| v.as_str().map(str::to_string)),
                 scanned_at: now,
+                event_keys: (!keys.is_empty()).then(|| keys.join(" ")),
             });
-        }
-        let task = |origin: TaskOrigin, key: String, title: String, due: DateTime<Utc>| {
-            let draft = TaskDraft {
-                title,
-                due_at: due,
-                assignee_id: d.owner_id,
-                org_unit_id: d.org_unit_id,
-                record: Some((RecordKind::Opportunity, opp.clone())),
-                origin,
-                origin_key: Some(key),
-                created_by: None,
-            };
-            Task::open(TaskId::from_uuid(self.mint()), ws, draft, now)
-        };
-        if let CadenceCheck::Short { required, due, since, .. } = a.cadence {
-            let title = notice::cadence_title(managers.locale(d.owner_id), &d.number, &d.name, &stage.name, required, stage.cadence.per_days);
-            found.tasks.push(task(TaskOrigin::Cadence, format!("cadence:{opp}:{}", since.timestamp_micros()), title, due));
-        }
-        if let (true, Some(close)) = (a.close_reminder, d.expected_close_date) {
-            let due = calendar.start_of_day(close);
-            let title = notice::close_date_title(managers.locale(d.owner_id), &d.number, &d.name, close);
-            found.tasks.push(task(TaskOrigin::CloseDate, format!("close:{opp}:{close}"), title, due));
-        }
-        let mut tell = |user: UserId, notice: Notice, key: String| {
-            found.notifications.push(Tell::new(user, notice, Some(("opportunity", opp.clone()))).keyed(key));
-        };
-        if let Staleness::Alert { idle_days } = a.staleness {
-            if let Some(m) = managers.of(d.owner_id) {
-                let alive = facts.touches.iter().copied().filter(|t| *t <= now).max().map_or(facts.last_update, |t| t.max(facts.last_update));
-                let notice = Notice::DealStale { number: d.number.clone(), name: d.name.clone(), idle_days };
-                tell(m, notice, format!("stale:{opp}:{}", alive.timestamp_micros()));
-            }
-        }
-        if a.dwell_over {
-            let limit = a.dwell_limit.map_or(0.0, |l| l.days());
-            let notice = Notice::DealDwell { number: d.number.clone(), name: d.name.clone(), stage: stage.name.clone(), days: a.days_in_stage, limit };
-            tell(d.owner_id, notice, format!("dwell:{opp}:{}", d.stage_entered_at.timestamp_micros()));
         }
     }
 

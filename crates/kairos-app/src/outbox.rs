@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use kairos_domain::ids::{DeliveryId, EndpointId, NotificationId, UserId, WorkspaceId};
 use kairos_domain::identity::Locale;
-use kairos_domain::notice::Notice;
+use kairos_domain::notice::{self, DealNews, Notice};
 use kairos_domain::notification::Notification;
 use kairos_domain::opportunity::Opportunity;
 use kairos_domain::outbox::{self as rules, Delivery, Endpoint, EndpointKind, NotificationPrefs};
@@ -157,12 +157,15 @@ impl App {
         }
         let amount = format!("{} {:.2}", o.currency, o.amount as f64 / 100.0);
         let stage = ev.stage_name.unwrap_or("");
-        let text = match ev.event {
-            "opportunity.created" => format!("New opportunity {} {} ({amount}) at {stage}", o.number, o.name),
-            "opportunity.stage_changed" => format!("{} {} moved from {} to {stage} ({amount})", o.number, o.name, ev.from_stage_name.unwrap_or("?")),
-            "opportunity.won" => format!("Won: {} {} ({amount})", o.number, o.name),
-            _ => format!("Lost: {} {} ({amount}){}", o.number, o.name, o.close_note.as_deref().map(|r| format!(": {r}")).unwrap_or_default()),
+        let news = match ev.event {
+            "opportunity.created" => DealNews::Created { stage },
+            "opportunity.stage_changed" => DealNews::Moved { from: ev.from_stage_name.unwrap_or("?"), to: stage },
+            "opportunity.won" => DealNews::Won,
+            _ => DealNews::Lost { note: o.close_note.as_deref() },
         };
+        // A group chat has many readers: it reads the workspace's language.
+        let locale = kairos_store::workspace::get_workspace(c, o.workspace_id).await?.locale;
+        let text = notice::deal_news_text(locale, news, &o.number, &o.name, &amount);
         let data = json!({
             "opportunity": {
                 "id": o.id, "number": o.number, "name": o.name, "account_id": o.account_id, "owner_id": o.owner_id,

@@ -21,8 +21,13 @@ use serde_json::json;
 use crate::actor::Actor;
 use crate::app::App;
 use crate::outbox::Tell;
-use kairos_domain::notice::Notice;
+use kairos_domain::notice::{self, Notice};
+use kairos_domain::org::{self, OrgTree};
+use std::collections::HashMap;
 use crate::error::{AppError, AppResult};
+
+/// PRODUCT.md §5: a priority deal asks a director meeting within 7 working days.
+const PRIORITY_MEETING_WORKING_DAYS: u32 = 7;
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -184,6 +189,47 @@ impl App {
         let r = SupportRequest::open(draft, self.now());
         if store::insert(c, &r).await? {
             self.tell_supporters(c, &r, o, "Kairos").await?;
+        }
+        self.ask_director_meeting(c, o).await
+    }
+
+    /// The other half of the priority queue (PRODUCT.md §5): the deal's director is asked to
+    /// meet the customer within 7 working days, as a task of theirs (origin
+    /// `priority_meeting`, once per deal) and a notification. A workspace without an active
+    /// director gets the presales request alone.
+    async fn ask_director_meeting(&self, c: &mut Conn<'_>, o: &Opportunity) -> AppResult<()> {
+        let ws = o.workspace_id;
+        let f = UserFilter { active: Some(true), role: Some("director".into()), ..UserFilter::default() };
+        let directors = user::list_users(c, ws, &f, PageRequest { limit: 200, offset: 0 }).await?.items;
+        let ids: Vec<UserId> = directors.iter().map(|u| u.id).collect();
+        let units = kairos_store::org_unit::list_org_units(c, ws).await?;
+        let tree = OrgTree::new(units.iter().map(|u| (u.id, u.parent_id)).collect());
+        let managers: HashMap<_, _> = units.iter().filter_map(|u| u.manager_id.map(|m| (u.id, m))).collect();
+        let Some(director) = org::director_for(&tree, &managers, o.org_unit_id, &ids).and_then(|d| directors.iter().find(|u| u.id == d)) else {
+            return Ok(());
+        };
+        let calendar = crate::calendar::load_calendar(c, ws).await?;
+        let now = self.now();
+        let by = calendar.add_working_days(calendar.local_date(now), PRIORITY_MEETING_WORKING_DAYS);
+        let locale = match director.locale {
+            Some(l) => l,
+            None => kairos_store::workspace::get_workspace(c, ws).await?.locale,
+        };
+        let draft = TaskDraft {
+            title: notice::priority_meeting_title(locale, &o.number, &o.name),
+            // The end of the working day the meeting is due on.
+            due_at: calendar.start_of_day(by) + chrono::Duration::hours(18),
+            assignee_id: director.id,
+            org_unit_id: director.org_unit_id,
+            record: Some((RecordKind::Opportunity, o.id.to_string())),
+            origin: TaskOrigin::PriorityMeeting,
+            origin_key: Some(format!("priority_meeting:{}", o.id)),
+            created_by: None,
+        };
+        let task = Task::open(TaskId::from_uuid(self.mint()), ws, draft, now);
+        if kairos_store::task::insert_tasks_once(c, &[task]).await? > 0 {
+            let notice = Notice::PriorityMeeting { number: o.number.clone(), name: o.name.clone(), by };
+            self.notify(c, ws, vec![Tell::new(director.id, notice, Some(("opportunity", o.id.to_string())))]).await?;
         }
         Ok(())
     }

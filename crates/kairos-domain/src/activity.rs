@@ -56,6 +56,7 @@ stored_enum!(
         Escalation = "escalation",
         CloseDate = "close_date",
         SupportRequest = "support_request",
+        PriorityMeeting = "priority_meeting",
     }
 );
 

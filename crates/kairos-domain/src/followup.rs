@@ -129,26 +129,38 @@ impl DwellLimit {
     }
 }
 
-/// The dwell limit of a stage: its history's p90 once there is enough of it (the stage's
-/// real pace), else the expected dwell times the factor; none when neither is known.
-pub fn dwell_limit(expected_dwell_days: u32, history_days: &[f64], settings: &FollowUpSettings) -> Option<DwellLimit> {
-    if history_days.len() >= settings.dwell_history_min.max(1) {
-        let mut sorted: Vec<f64> = history_days.iter().copied().filter(|d| d.is_finite()).collect();
-        sorted.sort_by(f64::total_cmp);
-        if let Some(p90) = nearest_rank(&sorted, 0.9) {
-            return Some(DwellLimit::HistoricalP90 { limit_days: p90, samples: sorted.len() });
-        }
-    }
-    (expected_dwell_days > 0).then(|| DwellLimit::Expected { limit_days: f64::from(expected_dwell_days) * settings.dwell_factor })
+/// A stage's past passages, as much as its dwell limit needs: how many there were, and the
+/// 90th percentile of their days. The scanner has the database pick the percentile (only one
+/// row per stage then leaves it), with the same nearest rank as [`p90_rank`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DwellHistory {
+    pub samples: usize,
+    pub p90_days: f64,
 }
 
-/// Nearest-rank percentile of sorted values.
-fn nearest_rank(sorted: &[f64], q: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
+impl DwellHistory {
+    /// From the passages themselves.
+    pub fn of(days: &[f64]) -> Option<DwellHistory> {
+        let mut sorted: Vec<f64> = days.iter().copied().filter(|d| d.is_finite()).collect();
+        sorted.sort_by(f64::total_cmp);
+        let rank = p90_rank(sorted.len())?;
+        Some(DwellHistory { samples: sorted.len(), p90_days: sorted[rank - 1] })
     }
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    sorted.get(rank.clamp(1, sorted.len()) - 1).copied()
+}
+
+/// The 1-based nearest rank of the 90th percentile among `n` sorted values, ⌈0.9·n⌉, in whole
+/// numbers so that SQL can compute the same rank (`(9 * n + 9) / 10`).
+pub fn p90_rank(n: usize) -> Option<usize> {
+    (n > 0).then(|| (9 * n).div_ceil(10))
+}
+
+/// The dwell limit of a stage: its history's p90 once there is enough of it (the stage's
+/// real pace), else the expected dwell times the factor; none when neither is known.
+pub fn dwell_limit(expected_dwell_days: u32, history: Option<DwellHistory>, settings: &FollowUpSettings) -> Option<DwellLimit> {
+    if let Some(h) = history.filter(|h| h.samples >= settings.dwell_history_min.max(1)) {
+        return Some(DwellLimit::HistoricalP90 { limit_days: h.p90_days, samples: h.samples });
+    }
+    (expected_dwell_days > 0).then(|| DwellLimit::Expected { limit_days: f64::from(expected_dwell_days) * settings.dwell_factor })
 }
 
 /// Dwell risk (停留超期): the days in the current stage past its limit.
@@ -329,12 +341,13 @@ mod tests {
     #[test]
     fn dwell_limit_is_history_p90_when_there_is_enough_else_expected_times_factor() {
         let s = FollowUpSettings::default();
-        assert_eq!(dwell_limit(10, &[], &s), Some(DwellLimit::Expected { limit_days: 15.0 }));
-        assert_eq!(dwell_limit(0, &[], &s), None, "nothing to compare with");
+        let limit = |expected, days: &[f64]| dwell_limit(expected, DwellHistory::of(days), &s);
+        assert_eq!(limit(10, &[]), Some(DwellLimit::Expected { limit_days: 15.0 }));
+        assert_eq!(limit(0, &[]), None, "nothing to compare with");
         let few: Vec<f64> = (1..=19).map(f64::from).collect();
-        assert_eq!(dwell_limit(10, &few, &s), Some(DwellLimit::Expected { limit_days: 15.0 }), "19 samples are not enough");
+        assert_eq!(limit(10, &few), Some(DwellLimit::Expected { limit_days: 15.0 }), "19 samples are not enough");
         let history: Vec<f64> = (1..=20).map(f64::from).rev().collect();
-        assert_eq!(dwell_limit(10, &history, &s), Some(DwellLimit::HistoricalP90 { limit_days: 18.0, samples: 20 }));
+        assert_eq!(limit(10, &history), Some(DwellLimit::HistoricalP90 { limit_days: 18.0, samples: 20 }));
         let cases: &[(f64, Option<DwellLimit>, bool)] = &[
             (15.0, Some(DwellLimit::Expected { limit_days: 15.0 }), false),
             (15.1, Some(DwellLimit::Expected { limit_days: 15.0 }), true),
@@ -344,6 +357,17 @@ mod tests {
         for (in_stage, limit, risky) in cases {
             assert_eq!(dwell_risk(*in_stage, *limit).is_some(), *risky, "{in_stage} days against {limit:?}");
         }
+    }
+
+    #[test]
+    fn the_p90_rank_is_the_nearest_rank_in_whole_numbers() {
+        assert_eq!(p90_rank(0), None);
+        for n in 1..=10_000usize {
+            let exact = (0.9 * n as f64 - 1e-9).ceil() as usize;
+            assert_eq!(p90_rank(n), Some(exact.max(1)), "n = {n}");
+            assert_eq!(p90_rank(n), Some((9 * n + 9) / 10), "the SQL form, n = {n}");
+        }
+        assert_eq!(DwellHistory::of(&[3.0, f64::NAN, 1.0, 2.0]), Some(DwellHistory { samples: 3, p90_days: 3.0 }));
     }
 
     #[test]

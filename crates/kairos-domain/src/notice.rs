@@ -21,6 +21,8 @@ pub enum Notice {
     /// `verb`: accepted, rejected, done or cancelled.
     SupportAnswered { by: String, verb: String, team: String, number: String, name: String, reason: Option<String> },
     SupportUnanswered { team: String, what: String, answer_by: DateTime<Utc> },
+    /// A deal became a priority deal: its director is asked to meet the customer by `by`.
+    PriorityMeeting { number: String, name: String, by: NaiveDate },
 }
 
 fn china(t: DateTime<Utc>) -> String {
@@ -51,6 +53,7 @@ impl Notice {
             Notice::DealDwell { .. } => "deal_dwell",
             Notice::TaskOverdue { .. } => "task_overdue",
             Notice::SupportAsked { .. } | Notice::SupportAnswered { .. } | Notice::SupportUnanswered { .. } => "support_request",
+            Notice::PriorityMeeting { .. } => "priority_deal",
         }
     }
 
@@ -115,6 +118,8 @@ impl Notice {
             Notice::SupportUnanswered { team, what, answer_by } => {
                 format!("Nobody in {} answered a request of your team ({what}) by {}", team_en(team), china(*answer_by))
             }
+            Notice::PriorityMeeting { number, name, by } if zh => format!("商机 {number} {name} 已列为重点商机：请在 {by} 前安排总监会面"),
+            Notice::PriorityMeeting { number, name, by } => format!("{number} {name} became a priority deal: please meet the customer by {by}"),
         }
     }
 }
@@ -135,6 +140,38 @@ pub fn close_date_title(locale: Locale, number: &str, name: &str, close: NaiveDa
     }
 }
 
+/// The title of the director's meeting task on a priority deal.
+pub fn priority_meeting_title(locale: Locale, number: &str, name: &str) -> String {
+    match locale {
+        Locale::ZhCn => format!("重点商机总监会面：{number} {name}"),
+        Locale::En => format!("Director meeting on priority deal {number} {name}"),
+    }
+}
+
+/// A deal event as a chat group reads it (the workspace's language): what happened to which
+/// deal, for how much.
+#[derive(Debug, Clone, Copy)]
+pub enum DealNews<'a> {
+    Created { stage: &'a str },
+    Moved { from: &'a str, to: &'a str },
+    Won,
+    Lost { note: Option<&'a str> },
+}
+
+pub fn deal_news_text(locale: Locale, news: DealNews<'_>, number: &str, name: &str, amount: &str) -> String {
+    let zh = locale == Locale::ZhCn;
+    match news {
+        DealNews::Created { stage } if zh => format!("新商机 {number} {name}（{amount}），阶段「{stage}」"),
+        DealNews::Created { stage } => format!("New opportunity {number} {name} ({amount}) at {stage}"),
+        DealNews::Moved { from, to } if zh => format!("商机 {number} {name} 从「{from}」推进到「{to}」（{amount}）"),
+        DealNews::Moved { from, to } => format!("{number} {name} moved from {from} to {to} ({amount})"),
+        DealNews::Won if zh => format!("赢单：{number} {name}（{amount}）"),
+        DealNews::Won => format!("Won: {number} {name} ({amount})"),
+        DealNews::Lost { note } if zh => format!("输单：{number} {name}（{amount}）{}", note.map(|n| format!("：{n}")).unwrap_or_default()),
+        DealNews::Lost { note } => format!("Lost: {number} {name} ({amount}){}", note.map(|n| format!(": {n}")).unwrap_or_default()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,6 +189,12 @@ mod tests {
                 "王 rejected your finance request on N D: 排期已满",
             ),
             (Notice::LeadsAssigned { count: 12 }, "leads_assigned", "12 条线索", "12 leads"),
+            (
+                Notice::PriorityMeeting { number: "N".into(), name: "D".into(), by: at.date_naive() },
+                "priority_deal",
+                "请在 2026-11-23 前安排总监会面",
+                "meet the customer by 2026-11-23",
+            ),
         ];
         for (notice, kind, zh, en) in cases {
             assert_eq!(notice.kind(), kind);
@@ -159,6 +202,9 @@ mod tests {
             assert!(notice.text(Locale::En).contains(en), "{}", notice.text(Locale::En));
         }
         assert!(cadence_title(Locale::ZhCn, "N", "D", "方案", 2, 7).contains("每 7 天至少跟进 2 次"));
+        let moved = DealNews::Moved { from: "需求确认", to: "方案报价" };
+        assert_eq!(deal_news_text(Locale::ZhCn, moved, "N", "D", "CNY 10.00"), "商机 N D 从「需求确认」推进到「方案报价」（CNY 10.00）");
+        assert_eq!(deal_news_text(Locale::En, DealNews::Lost { note: Some("price") }, "N", "D", "CNY 10.00"), "Lost: N D (CNY 10.00): price");
         assert!(close_date_title(Locale::En, "N", "D", at.date_naive()).contains("close on 2026-11-23"));
     }
 }

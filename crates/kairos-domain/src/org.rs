@@ -172,6 +172,15 @@ pub fn manager_of(tree: &OrgTree, managers: &HashMap<OrgUnitId, UserId>, user: U
     tree.ancestors(unit?).into_iter().filter_map(|u| managers.get(&u).copied()).find(|m| *m != user)
 }
 
+/// Who meets the customer on a priority deal (PRODUCT.md §5: a director, within 7 working
+/// days): the nearest unit manager above the deal's unit who is a director, so the meeting
+/// stays in the deal's line; else the first of the workspace's directors (ordered by the
+/// caller), so that a priority deal outside any director's line is not left without one.
+pub fn director_for(tree: &OrgTree, managers: &HashMap<OrgUnitId, UserId>, unit: Option<OrgUnitId>, directors: &[UserId]) -> Option<UserId> {
+    let in_line = unit.map(|u| tree.ancestors(u)).unwrap_or_default().into_iter().filter_map(|u| managers.get(&u).copied()).find(|m| directors.contains(m));
+    in_line.or_else(|| directors.first().copied())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,6 +199,21 @@ mod tests {
         assert_eq!(manager_of(&t, &managers, person(2), Some(u(2))), Some(person(1)), "the branch manager answers to HQ");
         assert_eq!(manager_of(&t, &managers, person(1), Some(u(1))), None, "the top has nobody above");
         assert_eq!(manager_of(&t, &managers, person(9), None), None, "no unit, no manager");
+    }
+
+    #[test]
+    fn a_priority_deal_meets_the_director_in_its_line_else_the_first_director() {
+        let t = OrgTree::new(vec![(u(1), None), (u(2), Some(u(1))), (u(3), Some(u(2))), (u(4), Some(u(1)))]);
+        let person = |n: u128| UserId::from_uuid(Uuid::from_u128(100 + n));
+        // Unit 2's manager is a director, unit 1's (HQ) another; unit 3's manager is a manager.
+        let managers: HashMap<OrgUnitId, UserId> = [(u(1), person(1)), (u(2), person(2)), (u(3), person(3))].into();
+        let directors = [person(1), person(2)];
+        assert_eq!(director_for(&t, &managers, Some(u(3)), &directors), Some(person(2)), "the nearest director above");
+        assert_eq!(director_for(&t, &managers, Some(u(4)), &directors), Some(person(1)), "unit 4 has only HQ above");
+        assert_eq!(director_for(&t, &managers, None, &directors), Some(person(1)), "no unit: the first director");
+        let elsewhere = [person(7)];
+        assert_eq!(director_for(&t, &managers, Some(u(3)), &elsewhere), Some(person(7)), "no director in the line");
+        assert_eq!(director_for(&t, &managers, Some(u(3)), &[]), None, "a workspace without directors");
     }
 
     #[test]

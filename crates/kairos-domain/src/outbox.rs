@@ -20,8 +20,8 @@ pub const OPPORTUNITY_EVENTS: [&str; 4] = ["opportunity.created", "opportunity.s
 
 /// Kinds of in-app notification; each is also an event `notification.<kind>` that chat
 /// groups may subscribe to (e.g. a sales managers' WeCom group hears every stale alert).
-pub const NOTIFICATION_KINDS: [&str; 7] =
-    ["lead_assigned", "leads_assigned", "task_assigned", "deal_stale", "deal_dwell", "task_overdue", "support_request"];
+pub const NOTIFICATION_KINDS: [&str; 8] =
+    ["lead_assigned", "leads_assigned", "task_assigned", "deal_stale", "deal_dwell", "task_overdue", "support_request", "priority_deal"];
 
 /// Whether `event` is something an endpoint can subscribe to.
 pub fn is_known_event(event: &str) -> bool {

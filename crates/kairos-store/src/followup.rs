@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use kairos_domain::followup::FollowUpSettings;
+use kairos_domain::followup::{DwellHistory, FollowUpSettings};
 use kairos_domain::identity::DataScope;
 use kairos_domain::ids::{OpportunityId, OrgUnitId, ProcessId, StageId, UserId, WorkspaceId};
 use sea_query::{Alias, Expr, Order, Query};
@@ -28,7 +28,7 @@ pub async fn set_settings(c: &mut Conn<'_>, ws: WorkspaceId, s: &FollowUpSetting
     Ok(())
 }
 
-/// An open deal as the scanners see it.
+/// An open deal as the scanners see it, with its last touch and what the last scan found.
 #[derive(Debug, Clone)]
 pub struct OpenDeal {
     pub id: OpportunityId,
@@ -41,6 +41,10 @@ pub struct OpenDeal {
     pub stage_entered_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub expected_close_date: Option<NaiveDate>,
+    /// The last activity on the deal up to now, however old.
+    pub last_touch: Option<DateTime<Utc>>,
+    /// The stored risk row, if the last scan found the deal at risk.
+    pub risk: Option<RiskRow>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -55,23 +59,68 @@ struct OpenDealRow {
     stage_entered_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     expected_close_date: Option<NaiveDate>,
+    last_touch: Option<DateTime<Utc>>,
+    r_stale_level: Option<String>,
+    r_idle_days: Option<f64>,
+    r_days_in_stage: Option<f64>,
+    r_dwell_limit_days: Option<f64>,
+    r_dwell_basis: Option<String>,
+    r_dwell_over: Option<bool>,
+    r_cadence_short: Option<bool>,
+    r_close_overdue: Option<bool>,
+    r_recommended_action: Option<String>,
+    r_scanned_at: Option<DateTime<Utc>>,
+    r_event_keys: Option<String>,
 }
 
-/// The open deals of a workspace (or just one of them).
-pub async fn open_deals(c: &mut Conn<'_>, ws: WorkspaceId, only: Option<OpportunityId>) -> StoreResult<Vec<OpenDeal>> {
-    let mut text = "SELECT opportunity_id, number, name, owner_id, org_unit_id, process_id, stage_id, stage_entered_at, updated_at, \
-                    expected_close_date FROM opportunity WHERE workspace_id = $1 AND status = 'open'"
+impl OpenDealRow {
+    fn risk(&mut self, ws: WorkspaceId) -> Option<RiskRow> {
+        Some(RiskRow {
+            workspace_id: ws.to_string(),
+            opportunity_id: self.opportunity_id.clone(),
+            stale_level: self.r_stale_level.take()?,
+            idle_days: self.r_idle_days?,
+            days_in_stage: self.r_days_in_stage?,
+            dwell_limit_days: self.r_dwell_limit_days,
+            dwell_basis: self.r_dwell_basis.take(),
+            dwell_over: self.r_dwell_over?,
+            cadence_short: self.r_cadence_short?,
+            close_overdue: self.r_close_overdue?,
+            recommended_action: self.r_recommended_action.take(),
+            scanned_at: self.r_scanned_at?,
+            event_keys: self.r_event_keys.take(),
+        })
+    }
+}
+
+/// The open deals of a workspace (or just one of them), each with its last touch up to `now`
+/// and its stored risk: one read, since on SQLite each row returned costs about as much as
+/// the work the scan then does with it.
+pub async fn open_deals(c: &mut Conn<'_>, ws: WorkspaceId, now: DateTime<Utc>, only: Option<OpportunityId>) -> StoreResult<Vec<OpenDeal>> {
+    // The last touch is one index seek per deal (activity_opportunity ends in occurred_at),
+    // rather than grouping every activity the workspace ever logged.
+    let mut text = "SELECT o.opportunity_id, o.number, o.name, o.owner_id, o.org_unit_id, o.process_id, o.stage_id, o.stage_entered_at, \
+                    o.updated_at, o.expected_close_date, \
+                    (SELECT MAX(a.occurred_at) FROM activity a WHERE a.workspace_id = o.workspace_id \
+                     AND a.opportunity_id = o.opportunity_id AND a.occurred_at <= $2) AS last_touch, \
+                    r.stale_level AS r_stale_level, r.idle_days AS r_idle_days, r.days_in_stage AS r_days_in_stage, \
+                    r.dwell_limit_days AS r_dwell_limit_days, r.dwell_basis AS r_dwell_basis, r.dwell_over AS r_dwell_over, \
+                    r.cadence_short AS r_cadence_short, r.close_overdue AS r_close_overdue, \
+                    r.recommended_action AS r_recommended_action, r.scanned_at AS r_scanned_at, r.event_keys AS r_event_keys \
+                    FROM opportunity o LEFT JOIN opportunity_risk r ON r.workspace_id = o.workspace_id AND r.opportunity_id = o.opportunity_id \
+                    WHERE o.workspace_id = $1 AND o.status = 'open'"
         .to_string();
     if only.is_some() {
-        text.push_str(" AND opportunity_id = $2");
+        text.push_str(" AND o.opportunity_id = $3");
     }
-    let mut q = sql(text).bind(ws.to_string());
+    let mut q = sql(text).bind(ws.to_string()).bind(now);
     if let Some(o) = only {
         q = q.bind(o.to_string());
     }
     let rows: Vec<OpenDealRow> = c.fetch_all(&q).await?;
     rows.into_iter()
-        .map(|r| {
+        .map(|mut r| {
+            let risk = r.risk(ws);
             Ok(OpenDeal {
                 id: parse_id(&r.opportunity_id, OpportunityId::parse)?,
                 number: r.number,
@@ -83,65 +132,37 @@ pub async fn open_deals(c: &mut Conn<'_>, ws: WorkspaceId, only: Option<Opportun
                 stage_entered_at: r.stage_entered_at,
                 updated_at: r.updated_at,
                 expected_close_date: r.expected_close_date,
+                last_touch: r.last_touch,
+                risk,
             })
         })
         .collect()
 }
 
-/// Touches per deal: every activity that happened in `[since, now]`, plus each deal's last
-/// touch however old (what staleness and the cadence gap need), unordered.
-pub async fn touches(
+/// The activities on deals in `[since, now)`, per deal, unordered: the touches the widest
+/// cadence window needs (each deal's last touch comes with [`open_deals`]).
+pub async fn recent_touches(
     c: &mut Conn<'_>,
     ws: WorkspaceId,
     since: DateTime<Utc>,
     now: DateTime<Utc>,
     only: Option<OpportunityId>,
 ) -> StoreResult<HashMap<String, Vec<DateTime<Utc>>>> {
-    let filter = if only.is_some() { " AND o.opportunity_id = $3" } else { "" };
-    let bind = |q: crate::Sql| match only {
-        Some(o) => q.bind(o.to_string()),
-        None => q,
-    };
-    // One index seek per open deal (activity_opportunity ends in occurred_at), rather than
-    // grouping every activity the workspace ever logged.
-    let last: Vec<(String, Option<DateTime<Utc>>)> = c
-        .fetch_all(&bind(
-            sql(format!(
-                "SELECT o.opportunity_id, (SELECT MAX(a.occurred_at) FROM activity a WHERE a.workspace_id = o.workspace_id \
-                 AND a.opportunity_id = o.opportunity_id AND a.occurred_at <= $2) FROM opportunity o \
-                 WHERE o.workspace_id = $1 AND o.status = 'open'{filter}"
-            ))
-            .bind(ws.to_string())
-            .bind(now),
-        ))
-        .await?;
-    let mut out: HashMap<String, Vec<DateTime<Utc>>> = HashMap::new();
-    for (opp, at) in last.into_iter().filter_map(|(o, at)| at.map(|at| (o, at))) {
-        out.entry(opp).or_default().push(at);
-    }
     let filter = if only.is_some() { " AND opportunity_id = $4" } else { "" };
-    let bind = |q: crate::Sql| match only {
-        Some(o) => q.bind(o.to_string()),
-        None => q,
-    };
-    let recent: Vec<(String, DateTime<Utc>)> = c
-        .fetch_all(&bind(
-            sql(format!(
-                "SELECT opportunity_id, occurred_at FROM activity WHERE workspace_id = $1 AND opportunity_id IS NOT NULL \
-                 AND occurred_at >= $2 AND occurred_at < $3{filter}"
-            ))
-            .bind(ws.to_string())
-            .bind(since)
-            .bind(now),
-        ))
-        .await?;
-    // The last touch is already in; `< now` keeps it from being counted twice when it is
-    // exactly now.
+    let mut q = sql(format!(
+        "SELECT opportunity_id, occurred_at FROM activity WHERE workspace_id = $1 AND opportunity_id IS NOT NULL \
+         AND occurred_at >= $2 AND occurred_at < $3{filter}"
+    ))
+    .bind(ws.to_string())
+    .bind(since)
+    .bind(now);
+    if let Some(o) = only {
+        q = q.bind(o.to_string());
+    }
+    let recent: Vec<(String, DateTime<Utc>)> = c.fetch_all(&q).await?;
+    let mut out: HashMap<String, Vec<DateTime<Utc>>> = HashMap::new();
     for (opp, at) in recent {
-        let list = out.entry(opp).or_default();
-        if !list.contains(&at) {
-            list.push(at);
-        }
+        out.entry(opp).or_default().push(at);
     }
     Ok(out)
 }
@@ -185,24 +206,25 @@ pub async fn next_steps(c: &mut Conn<'_>, ws: WorkspaceId, now: DateTime<Utc>, o
     Ok(out)
 }
 
-/// Calendar days each past passage through a stage took (moves and closes out of it since
-/// `since`): the history a stage's p90 dwell limit comes from.
-pub async fn dwell_history(c: &mut Conn<'_>, ws: WorkspaceId, since: DateTime<Utc>, stage: Option<StageId>) -> StoreResult<HashMap<String, Vec<f64>>> {
+/// Each stage's past passages (moves and closes out of it since `since`): how many, and the
+/// 90th percentile of their days, picked by the database so that one row per stage is read
+/// instead of a year of history.
+pub async fn dwell_history(c: &mut Conn<'_>, ws: WorkspaceId, since: DateTime<Utc>, stage: Option<StageId>) -> StoreResult<HashMap<String, DwellHistory>> {
+    // `(9 * n + 9) / 10` is followup::p90_rank, the nearest rank ⌈0.9·n⌉, in integers.
     let text = format!(
-        "SELECT from_stage_id, days_in_stage FROM opportunity_history WHERE workspace_id = $1 AND kind IN ('moved', 'closed') \
-         AND from_stage_id IS NOT NULL AND days_in_stage IS NOT NULL AND at >= $2{}",
+        "SELECT from_stage_id, n, days_in_stage FROM (SELECT from_stage_id, days_in_stage, \
+         ROW_NUMBER() OVER (PARTITION BY from_stage_id ORDER BY days_in_stage) AS rn, \
+         COUNT(*) OVER (PARTITION BY from_stage_id) AS n \
+         FROM opportunity_history WHERE workspace_id = $1 AND kind IN ('moved', 'closed') \
+         AND from_stage_id IS NOT NULL AND days_in_stage IS NOT NULL AND at >= $2{}) ranked WHERE rn = (9 * n + 9) / 10",
         if stage.is_some() { " AND from_stage_id = $3" } else { "" }
     );
     let mut q = sql(text).bind(ws.to_string()).bind(since);
     if let Some(s) = stage {
         q = q.bind(s.to_string());
     }
-    let rows: Vec<(String, f64)> = c.fetch_all(&q).await?;
-    let mut out: HashMap<String, Vec<f64>> = HashMap::new();
-    for (stage, days) in rows {
-        out.entry(stage).or_default().push(days);
-    }
-    Ok(out)
+    let rows: Vec<(String, i64, f64)> = c.fetch_all(&q).await?;
+    Ok(rows.into_iter().map(|(stage, n, p90)| (stage, DwellHistory { samples: usize::try_from(n).unwrap_or(0), p90_days: p90 })).collect())
 }
 
 /// Every user's org unit, for finding managers.
@@ -234,6 +256,10 @@ pub struct RiskRow {
     /// When a scan last found the deal's risk different from before (a re-scan that finds
     /// the same leaves the row alone).
     pub scanned_at: DateTime<Utc>,
+    /// The keys of the tasks and notices the scan made for the deal, space-separated: the
+    /// next scan offers only the events not among them.
+    #[serde(skip)]
+    pub event_keys: Option<String>,
 }
 
 impl RiskRow {
@@ -242,30 +268,35 @@ impl RiskRow {
     }
 }
 
-const RISK_FIELDS: [&str; 12] = [
+const RISK_FIELDS: [&str; 13] = [
     "workspace_id", "opportunity_id", "stale_level", "idle_days", "days_in_stage", "dwell_limit_days", "dwell_basis", "dwell_over",
-    "cadence_short", "close_overdue", "recommended_action", "scanned_at",
+    "cadence_short", "close_overdue", "recommended_action", "scanned_at", "event_keys",
 ];
 
-/// Makes the stored risk of the workspace (or of the one deal scanned) what `rows` say,
-/// writing only what changed: a steady re-scan of 100,000 deals at risk then writes a few
-/// rows instead of deleting and inserting them all.
-pub async fn replace_risks(c: &mut Conn<'_>, ws: WorkspaceId, only: Option<OpportunityId>, rows: &[RiskRow]) -> StoreResult<()> {
-    let mut q = Query::select();
-    q.columns(RISK_FIELDS.iter().map(|f| Alias::new(*f)))
-        .from(Alias::new("opportunity_risk"))
-        .and_where(Expr::col(Alias::new("workspace_id")).eq(ws.to_string()));
-    if let Some(o) = only {
-        q.and_where(Expr::col(Alias::new("opportunity_id")).eq(o.to_string()));
+/// Makes the stored risk of the deals scanned what `rows` say, writing only what changed:
+/// `stored` is what the deals' rows held (read with them in [`open_deals`]), so a steady
+/// re-scan of 100,000 deals at risk writes a few rows instead of all of them. A full scan
+/// (`only` none) also drops the rows of deals that are no longer open.
+pub async fn replace_risks(
+    c: &mut Conn<'_>,
+    ws: WorkspaceId,
+    only: Option<OpportunityId>,
+    mut stored: HashMap<String, RiskRow>,
+    rows: &[RiskRow],
+) -> StoreResult<()> {
+    if only.is_none() {
+        c.execute(
+            &sql("DELETE FROM opportunity_risk WHERE workspace_id = $1 AND opportunity_id NOT IN \
+                  (SELECT opportunity_id FROM opportunity WHERE workspace_id = $1 AND status = 'open')")
+            .bind(ws.to_string()),
+        )
+        .await?;
     }
-    let stored: Vec<RiskRow> = c.fetch_all(&q).await?;
-    let mut stored: HashMap<String, RiskRow> = stored.into_iter().map(|r| (r.opportunity_id.clone(), r)).collect();
     let mut changed: Vec<&RiskRow> = Vec::new();
     for r in rows {
         match stored.remove(&r.opportunity_id) {
             Some(old) if old.same_finding(r) => {}
-            Some(_) => changed.push(r),
-            None => changed.push(r),
+            _ => changed.push(r),
         }
     }
     // What is left of `stored` is no longer at risk; changed rows are replaced.
@@ -294,6 +325,7 @@ pub async fn replace_risks(c: &mut Conn<'_>, ws: WorkspaceId, only: Option<Oppor
                 r.close_overdue.into(),
                 r.recommended_action.clone().into(),
                 r.scanned_at.into(),
+                r.event_keys.clone().into(),
             ]);
         }
         c.execute(&q).await?;

@@ -139,7 +139,8 @@ async fn deal_events_and_notifications_reach_signed_webhooks_chat_robots_and_ema
     assert_eq!(query["sign"].replace("%2B", "+").replace("%2F", "/").replace("%3D", "="), expected);
     let ding_body: Value = serde_json::from_str(&ding[0].body).unwrap();
     assert_eq!(ding_body["msgtype"], "text");
-    assert!(ding_body["text"]["content"].as_str().unwrap().contains("ERP rollout"));
+    let content = ding_body["text"]["content"].as_str().unwrap();
+    assert!(content.contains("Won: 2026-SH1-001 ERP rollout"), "the workspace's language: {content}");
 
     // WeCom got both task notifications; e-mail only the one before the mute.
     let wecom = sink.at("/wecom");

@@ -63,6 +63,20 @@ async fn support_requests_are_answered_finished_rated_and_chased_when_nobody_ans
     let due: DateTime<Utc> = auto["accept_by"].as_str().unwrap().parse().unwrap();
     assert_eq!(due - opened, Duration::hours(48));
     assert!(items(&finance.get("/api/v1/support-requests?view=incoming").await.body).is_empty(), "finance is not asked");
+    // … and the director (the only one, at HQ above Shanghai) is asked to meet the customer
+    // within 7 working days: a task of theirs on the deal and a notification, once.
+    let meet = items(&o.director.get("/api/v1/tasks?origin=priority_meeting").await.body["items"]);
+    assert_eq!(meet.len(), 1, "{meet:?}");
+    assert_eq!((meet[0]["entity"].as_str(), meet[0]["entity_id"].as_str()), (Some("opportunity"), Some(deal.as_str())));
+    assert_eq!(meet[0]["title"].as_str().unwrap(), format!("Director meeting on priority deal {} 数据中台", auto["opportunity_number"].as_str().unwrap()));
+    let meet_by: DateTime<Utc> = meet[0]["due_at"].as_str().unwrap().parse().unwrap();
+    // Seven working days span at least one weekend: 9 calendar days or more.
+    assert!((Duration::days(9)..Duration::days(16)).contains(&(meet_by - opened)), "{meet_by} from {opened}");
+    let told = items(&o.director.get("/api/v1/notifications").await.body["items"]);
+    let told: Vec<&Value> = told.iter().filter(|n| n["kind"] == "priority_deal").collect();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(told[0]["message"].as_str().unwrap().contains("became a priority deal: please meet the customer by"), "{}", told[0]);
+    assert!(items(&o.rep_sh.get("/api/v1/tasks?origin=priority_meeting").await.body["items"]).is_empty(), "the rep has no meeting task");
 
     // Every bad field of a request is named, and nothing is stored.
     let bad = o
