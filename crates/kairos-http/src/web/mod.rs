@@ -73,6 +73,8 @@ pub fn routes() -> Router<AppState> {
         .route("/inbox", get(inbox::page))
         .route("/inbox/email", post(webhooks::save_prefs))
         .route("/settings/webhooks", get(webhooks::page).post(webhooks::create))
+        .route("/settings/webhooks/{id}", post(webhooks::update))
+        .route("/settings/webhooks/{id}/active", post(webhooks::set_active))
         .route("/settings/webhooks/{id}/delete", post(webhooks::delete))
         .route("/settings/deliveries/{id}/retry", post(webhooks::retry))
         .route("/inbox/read", post(inbox::read_all))

@@ -42,12 +42,64 @@ pub async fn create(State(state): State<AppState>, page: Page, Form(form): Form<
         Ok(a) => a,
         Err(e) => return page.error(e),
     };
-    let field = |k: &str| super::form_field(&form, k);
+    let input = match endpoint_form(&form) {
+        Ok(input) => input,
+        Err(e) => return page.error(e),
+    };
+    page.refreshed(state.app.create_endpoint(admin, input).await)
+}
+
+/// The edit form under each endpoint: the add form's fields plus `active` and `version`. A
+/// blank secret keeps the stored one (it is never sent to the browser); `clear_secret` removes it.
+pub async fn update(State(state): State<AppState>, page: Page, Path(id): Path<String>, Form(form): Form<HashMap<String, String>>) -> Response {
+    let admin = match page.actor.require_admin() {
+        Ok(a) => a,
+        Err(e) => return page.error(e),
+    };
+    let mut input = match endpoint_form(&form) {
+        Ok(input) => input,
+        Err(e) => return page.error(e),
+    };
+    input.secret = match (form.contains_key("clear_secret"), input.secret) {
+        (true, _) => Some(None),
+        (false, Some(Some(secret))) => Some(Some(secret)),
+        (false, _) => None,
+    };
+    input.active = Some(form.contains_key("active"));
+    input.version = match version_field(&form) {
+        Ok(v) => Some(v),
+        Err(e) => return page.error(e),
+    };
+    page.refreshed(state.app.update_endpoint(admin, &id, input).await)
+}
+
+/// Pause or resume in one click (`active` = `true` or `false`, with the endpoint's `version`):
+/// a paused endpoint keeps its settings but is offered no new messages.
+pub async fn set_active(State(state): State<AppState>, page: Page, Path(id): Path<String>, Form(form): Form<HashMap<String, String>>) -> Response {
+    let admin = match page.actor.require_admin() {
+        Ok(a) => a,
+        Err(e) => return page.error(e),
+    };
+    let active = match super::form_field(&form, "active").as_deref() {
+        Some("true") => true,
+        Some("false") => false,
+        _ => return page.error(AppError::field("active", "must be true or false")),
+    };
+    let version = match version_field(&form) {
+        Ok(v) => v,
+        Err(e) => return page.error(e),
+    };
+    let input = EndpointInput { active: Some(active), version: Some(version), ..EndpointInput::default() };
+    page.refreshed(state.app.update_endpoint(admin, &id, input).await)
+}
+
+fn endpoint_form(form: &HashMap<String, String>) -> Result<EndpointInput, AppError> {
+    let field = |k: &str| super::form_field(form, k);
     let kind = match field("kind").as_deref().map(EndpointKind::parse) {
         Some(Some(k)) => Some(k),
-        _ => return page.error(AppError::field("kind", "must be wecom, dingtalk, feishu or generic")),
+        _ => return Err(AppError::field("kind", "must be wecom, dingtalk, feishu or generic")),
     };
-    let input = EndpointInput {
+    Ok(EndpointInput {
         name: Some(field("name").unwrap_or_default()),
         kind,
         url: Some(field("url").unwrap_or_default()),
@@ -55,8 +107,11 @@ pub async fn create(State(state): State<AppState>, page: Page, Form(form): Form<
         events: Some(events().into_iter().filter(|e| form.contains_key(&format!("event_{e}"))).collect()),
         active: None,
         version: None,
-    };
-    page.refreshed(state.app.create_endpoint(admin, input).await)
+    })
+}
+
+fn version_field(form: &HashMap<String, String>) -> Result<i64, AppError> {
+    super::form_field(form, "version").and_then(|v| v.parse().ok()).ok_or_else(|| AppError::field("version", "must be the version the form was loaded with"))
 }
 
 pub async fn delete(State(state): State<AppState>, page: Page, Path(id): Path<String>) -> Response {

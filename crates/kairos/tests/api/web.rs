@@ -489,6 +489,44 @@ async fn admins_set_up_webhooks_and_see_deliveries_and_everyone_chooses_their_em
     let (_, html) = admin.page("/settings/webhooks").await;
     assert!(html.contains("ERP &lt;sync&gt;") && !html.contains("s3cret"), "listed, escaped, secret never shown");
 
+    // Edit in place: rename, move it, subscribe to new deals instead; a blank secret keeps the
+    // stored one (the form never holds it).
+    let hook = stored[0]["id"].as_str().unwrap().to_string();
+    let edit = |version: &'static str, name: &'static str, extra: &'static [(&'static str, &'static str)]| {
+        let mut form = vec![("version", version), ("name", name), ("kind", "generic"), ("url", "https://erp.example.com/v2"), ("secret", ""), ("active", "on"), ("event_opportunity.created", "on")];
+        form.extend_from_slice(extra);
+        form
+    };
+    let (status, _, body) = admin.post_form(&format!("/settings/webhooks/{hook}"), &edit("1", "ERP 同步", &[])).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let shown = o.admin.get(&format!("/api/v1/webhooks/{hook}")).await.body;
+    assert_eq!((&shown["name"], &shown["url"], &shown["events"]), (&json!("ERP 同步"), &json!("https://erp.example.com/v2"), &json!(["opportunity.created"])));
+    assert_eq!((&shown["has_secret"], &shown["active"], &shown["version"]), (&json!(true), &json!(true), &json!(2)));
+    // A form loaded before that edit is refused as stale; a generic webhook cannot lose its
+    // secret; neither changes anything.
+    let (status, _, _) = admin.post_form(&format!("/settings/webhooks/{hook}"), &edit("1", "Other", &[])).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _, body) = admin.post_form(&format!("/settings/webhooks/{hook}"), &edit("2", "Other", &[("clear_secret", "on")])).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains("secret"), "the field is named: {body}");
+    let (status, _, _) = admin.post_form(&format!("/settings/webhooks/{hook}/active"), &[("version", "2"), ("active", "maybe")]).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(o.admin.get(&format!("/api/v1/webhooks/{hook}")).await.body["name"], "ERP 同步");
+
+    // Paused, it is offered nothing; resumed, it is offered the next deal again.
+    let created_deliveries = || async { o.admin.get("/api/v1/deliveries").await.body["items"].as_array().unwrap().iter().filter(|d| d["event"] == "opportunity.created").count() };
+    let (status, _, _) = admin.post_form(&format!("/settings/webhooks/{hook}/active"), &[("version", "2"), ("active", "false")]).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, html) = admin.page("/settings/webhooks").await;
+    assert!(html.contains(&format!("/settings/webhooks/{hook}/active")) && html.contains("name=\"active\" value=\"true\""), "the button now resumes");
+    let acct = o.rep_sh.create("/api/v1/accounts", json!({"name": "暂停期间客户"})).await;
+    o.rep_sh.create("/api/v1/opportunities", json!({"name": "暂停期间", "account_id": acct})).await;
+    assert_eq!(created_deliveries().await, 0);
+    let (status, _, _) = admin.post_form(&format!("/settings/webhooks/{hook}/active"), &[("version", "3"), ("active", "true")]).await;
+    assert_eq!(status, StatusCode::OK);
+    o.rep_sh.create("/api/v1/opportunities", json!({"name": "恢复之后", "account_id": acct})).await;
+    assert_eq!(created_deliveries().await, 1);
+
     let rep = Browser::login(&app, "rep.sh@acme.test").await;
     let (status, _) = rep.page("/settings/webhooks").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
