@@ -76,10 +76,20 @@ fn symbol(currency: &str) -> String {
 
 /// Minor units → "¥1,234,567.89"; whole amounts drop the ".00".
 pub fn money(minor: i64, currency: &str) -> String {
+    let amount = decimal(minor);
+    match amount.strip_prefix('-') {
+        Some(magnitude) => format!("-{}{magnitude}", symbol(currency)),
+        None => format!("{}{amount}", symbol(currency)),
+    }
+}
+
+/// Minor units → "1,234,567.89" without a currency, as a money input shows (and reads back)
+/// an amount; whole amounts drop the ".00".
+pub fn decimal(minor: i64) -> String {
     let sign = if minor < 0 { "-" } else { "" };
     let (units, cents) = (minor.unsigned_abs() / 100, minor.unsigned_abs() % 100);
     let units = group(units as i64);
-    if cents == 0 { format!("{sign}{}{units}", symbol(currency)) } else { format!("{sign}{}{units}.{cents:02}", symbol(currency)) }
+    if cents == 0 { format!("{sign}{units}") } else { format!("{sign}{units}.{cents:02}") }
 }
 
 /// Compact money for kanban headers and cards: 万/亿 in Chinese, K/M/B in English.
@@ -120,6 +130,8 @@ mod tests {
         assert_eq!(money(50_000_000, "CNY"), "¥500,000");
         assert_eq!(money(-100, "USD"), "-$1");
         assert_eq!(money(1234, "SGD"), "SGD 12.34");
+        assert_eq!(decimal(350_000_050), "3,500,000.50");
+        assert_eq!(decimal(i64::MIN), "-92,233,720,368,547,758.08");
         assert_eq!(group(999), "999");
         assert_eq!(group(1000), "1,000");
         assert_eq!(group(-1_000_000), "-1,000,000");

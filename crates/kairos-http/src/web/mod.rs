@@ -31,6 +31,9 @@ pub mod opportunity;
 pub mod pipeline;
 pub mod reports;
 pub mod session;
+pub mod settings;
+pub mod targets;
+pub mod org;
 pub mod webhooks;
 
 use i18n::Lang;
@@ -72,6 +75,21 @@ pub fn routes() -> Router<AppState> {
         .route("/leads/{id}/convert", post(leads::convert))
         .route("/inbox", get(inbox::page))
         .route("/inbox/email", post(webhooks::save_prefs))
+        .route("/settings", get(settings::page))
+        .route("/settings/workspace", post(settings::save_workspace))
+        .route("/settings/close-reasons", post(settings::add_reason))
+        .route("/settings/close-reasons/{id}", post(settings::save_reason))
+        .route("/settings/calendar", post(settings::save_calendar))
+        .route("/settings/fx-rates", post(settings::add_fx_rate))
+        .route("/settings/targets", get(targets::page).post(targets::create))
+        .route("/settings/targets/{id}", post(targets::update))
+        .route("/settings/targets/{id}/delete", post(targets::delete))
+        .route("/settings/org", get(org::page))
+        .route("/settings/org-units", post(org::add_unit))
+        .route("/settings/org-units/{id}", post(org::save_unit))
+        .route("/settings/org-units/{id}/archive", post(org::archive_unit))
+        .route("/settings/users", post(org::add_user))
+        .route("/settings/users/{id}", post(org::save_user))
         .route("/settings/webhooks", get(webhooks::page).post(webhooks::create))
         .route("/settings/webhooks/{id}", post(webhooks::update))
         .route("/settings/webhooks/{id}/active", post(webhooks::set_active))
@@ -96,6 +114,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env.add_filter("money", |minor: i64, currency: String| i18n::money(minor, &currency));
     env.add_filter("money_short", |state: &minijinja::State, minor: i64, currency: String| i18n::money_short(lang_in(state), minor, &currency));
     env.add_filter("num", |n: i64| i18n::group(n));
+    env.add_filter("decimal", |minor: i64| i18n::decimal(minor));
     env.add_filter("fdate", |state: &minijinja::State, text: Option<String>| {
         let text = text.unwrap_or_default();
         match chrono::NaiveDate::parse_from_str(text.get(..10).unwrap_or(""), "%Y-%m-%d") {
@@ -119,7 +138,11 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
 });
 
 /// Every template, by name; the render tests walk this list.
-pub const TEMPLATE_SOURCES: [(&str, &str); 24] = [
+pub const TEMPLATE_SOURCES: [(&str, &str); 28] = [
+    ("_settings_nav.html", include_str!("../../templates/_settings_nav.html")),
+    ("settings.html", include_str!("../../templates/settings.html")),
+    ("targets.html", include_str!("../../templates/targets.html")),
+    ("org.html", include_str!("../../templates/org.html")),
     ("webhooks.html", include_str!("../../templates/webhooks.html")),
     ("inbox.html", include_str!("../../templates/inbox.html")),
     ("leads.html", include_str!("../../templates/leads.html")),

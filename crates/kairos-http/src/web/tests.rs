@@ -16,6 +16,10 @@ fn every_label_key_used_anywhere_exists_in_both_catalogs() {
         include_str!("leads.rs"),
         include_str!("session.rs"),
         include_str!("mod.rs"),
+        include_str!("settings.rs"),
+        include_str!("targets.rs"),
+        include_str!("org.rs"),
+        include_str!("webhooks.rs"),
     ];
     sources.extend(rust);
     let mut keys = std::collections::BTreeSet::new();
@@ -35,7 +39,11 @@ fn every_label_key_used_anywhere_exists_in_both_catalogs() {
         }
     }
     // Keys built from values (status.{s}, report.{r}, …): every value they can take.
-    let families: [(&str, &[&str]); 17] = [
+    let families: [(&str, &[&str]); 21] = [
+        ("settings.outcome", &["lost", "invalid"]),
+        ("settings.weekday", &["1", "2", "3", "4", "5", "6", "7"]),
+        ("settings.kind", &["headquarters", "branch", "team"]),
+        ("settings.subject", &["user", "org_unit"]),
         ("lead_status", &["new", "working", "qualified", "disqualified", "converted"]),
         ("source", &["exhibition", "web", "ad", "social", "partner", "referral", "inbound_call", "other"]),
         ("account_type", &["enterprise", "government", "institution", "individual"]),
@@ -63,6 +71,9 @@ fn every_label_key_used_anywhere_exists_in_both_catalogs() {
     for (name, _) in super::reports::REPORTS {
         keys.insert(format!("report.{name}"));
         keys.insert(format!("explain.{name}"));
+    }
+    for r in kairos_domain::identity::Role::ALL {
+        keys.insert(format!("user_role.{}", r.as_str()));
     }
     for k in kairos_domain::process::OppField::ALL {
         keys.insert(format!("field.{}", k.as_str()));

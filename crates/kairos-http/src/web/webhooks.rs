@@ -29,7 +29,7 @@ pub async fn page(State(state): State<AppState>, page: Page) -> Response {
     match (endpoints, deliveries) {
         (Ok(endpoints), Ok(deliveries)) => page.render(
             "webhooks.html",
-            "webhooks",
+            "settings",
             context! { endpoints, deliveries, events => events(), kinds => ["wecom", "dingtalk", "feishu", "generic"] },
         ),
         (Err(e), _) | (_, Err(e)) => page.error(e),

@@ -20,3 +20,4 @@ mod schema;
 mod scopes;
 mod support;
 mod web;
+mod web_settings;

@@ -9,14 +9,14 @@ use serde_json::{Value, json};
 use crate::fixture::{Org, org};
 
 /// A browser: cookies, no redirects followed, and the page's CSRF token.
-struct Browser {
+pub(crate) struct Browser {
     http: reqwest::Client,
     base: String,
     csrf: String,
 }
 
 impl Browser {
-    async fn login(app: &TestApp, email: &str) -> Browser {
+    pub(crate) async fn login(app: &TestApp, email: &str) -> Browser {
         let http = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
         let page = http.get(format!("{}/login", app.address)).send().await.unwrap().text().await.unwrap();
         let token = between(&page, "name=\"csrf_token\" value=\"", "\"");
@@ -27,12 +27,12 @@ impl Browser {
         Browser { http, base: app.address.clone(), csrf }
     }
 
-    async fn page(&self, path: &str) -> (StatusCode, String) {
+    pub(crate) async fn page(&self, path: &str) -> (StatusCode, String) {
         let r = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
         (r.status(), r.text().await.unwrap())
     }
 
-    async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> (StatusCode, String, String) {
+    pub(crate) async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> (StatusCode, String, String) {
         let r = self.http.post(format!("{}{path}", self.base)).header("x-csrf-token", &self.csrf).header("hx-request", "true").form(form).send().await.unwrap();
         let outcome = r.headers().get("x-kairos-outcome").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
         (r.status(), outcome, r.text().await.unwrap())
