@@ -16,7 +16,7 @@ use kairos_domain::followup::{self as rules, Assessment, CadenceCheck, DealFacts
 use kairos_domain::ids::{OpportunityId, OrgUnitId, StageId, TaskId, UserId, WorkspaceId};
 use kairos_domain::org::{OrgTree, manager_of};
 use kairos_domain::process::Stage;
-use kairos_store::followup::{self as store, OpenDeal, RiskListRow, RiskRow};
+use kairos_store::followup::{self as store, OpenDeal, RiskListRow, RiskRow, StoredRisk};
 use kairos_store::{org_unit, process, task, workspace};
 use serde::{Deserialize, Serialize};
 
@@ -83,6 +83,19 @@ impl Managers {
     }
 }
 
+/// What a scan reads besides the open deals.
+struct ScanContext {
+    settings: FollowUpSettings,
+    calendar: WorkCalendar,
+    processes: Vec<kairos_domain::process::SalesProcess>,
+    touches: HashMap<String, Vec<DateTime<Utc>>>,
+    next_steps: HashMap<String, DateTime<Utc>>,
+    history: HashMap<String, rules::DwellHistory>,
+    managers: Managers,
+    overdue: Vec<Task>,
+    unanswered: Vec<kairos_domain::support::SupportRequest>,
+}
+
 /// What one workspace's scan writes.
 #[derive(Default)]
 struct Findings {
@@ -117,43 +130,22 @@ impl App {
         let mut phases: Vec<(&str, std::time::Duration)> = Vec::new();
         let lap = |name: &'static str, phases: &mut Vec<(&str, std::time::Duration)>| phases.push((name, started.elapsed()));
         // Reads first, outside the write transaction: on SQLite the transaction holds the
-        // only writer, so it should last as long as the writing and no longer.
-        let mut conn = self.store.report_read().await?;
-        let mut c = conn.conn();
-        let settings = store::get_settings(&mut c, ws).await?;
-        let calendar = crate::calendar::load_calendar(&mut c, ws).await?;
-        let deals = store::open_deals(&mut c, ws, now, only).await?;
-        lap("open_deals", &mut phases);
-        let processes = process::list_processes(&mut c, ws).await?;
+        // only writer, so it should last as long as the writing and no longer. A full scan
+        // reads the open deals on one connection while a second reads everything else (the
+        // deals are most of the work, and SQLite's readers run side by side); a one-deal
+        // re-scan needs its deal's stage first, to read that stage's history alone.
+        let (deals, ctx) = if only.is_some() {
+            let deals = self.read_open_deals(ws, now, only).await?;
+            let stage = deals.first().map(|d| d.stage_id);
+            (deals, self.read_scan_context(ws, now, only, stage).await?)
+        } else {
+            let (deals, ctx) = tokio::join!(self.read_open_deals(ws, now, None), self.read_scan_context(ws, now, None, None));
+            (deals?, ctx?)
+        };
+        lap("reads", &mut phases);
+        let ScanContext { settings, calendar, processes, mut touches, next_steps, history, managers, overdue, unanswered } = ctx;
         let stages: HashMap<StageId, (&Stage, u32)> =
             processes.iter().flat_map(|p| p.stages.iter().map(move |s| (s.id, (s, p.close_reminder_days)))).collect();
-        let widest_window = stages.values().map(|(s, _)| i64::from(s.cadence.per_days)).max().unwrap_or(0);
-        let mut touches = store::recent_touches(&mut c, ws, now - Duration::days(widest_window + 1), now, only).await?;
-        lap("touches", &mut phases);
-        let next_steps = store::next_steps(&mut c, ws, now, only).await?;
-        lap("next_steps", &mut phases);
-        let only_stage = match (only, deals.first()) {
-            (Some(_), Some(d)) => Some(d.stage_id),
-            _ => None,
-        };
-        let history = store::dwell_history(&mut c, ws, now - Duration::days(DWELL_HISTORY_DAYS), only_stage).await?;
-        lap("dwell_history", &mut phases);
-        let units = org_unit::list_org_units(&mut c, ws).await?;
-        let managers = Managers {
-            tree: OrgTree::new(units.iter().map(|u| (u.id, u.parent_id)).collect()),
-            by_unit: units.iter().filter_map(|u| u.manager_id.map(|m| (u.id, m))).collect(),
-            unit_of: store::user_units(&mut c, ws).await?.into_iter().collect(),
-            locales: kairos_store::outbox::locales(&mut c, ws).await?,
-        };
-        let overdue = if only.is_none() {
-            task::overdue_unescalated(&mut c, ws, now - Duration::hours(i64::from(settings.task_grace_hours))).await?
-        } else {
-            Vec::new()
-        };
-        let unanswered = if only.is_none() { kairos_store::support::unanswered(&mut c, ws, now).await? } else { Vec::new() };
-        lap("people_and_overdue", &mut phases);
-        drop(c);
-        drop(conn);
 
         let limits: HashMap<StageId, Option<DwellLimit>> = stages
             .iter()
@@ -183,7 +175,7 @@ impl App {
             let told = d.risk.take();
             self.findings_for(&mut found, ws, &d, told.as_ref(), stage, &facts, &a, &calendar, &managers, now);
             if let Some(t) = told {
-                stored.insert(key, t);
+                stored.insert(key, t.finding);
             }
         }
         let escalated = self.escalations(&mut found, &overdue, &managers);
@@ -220,13 +212,45 @@ impl App {
         Ok(ScanReport { workspaces: 1, open_deals, at_risk: found.risks.len(), tasks_created, notifications, escalations: marked.len() })
     }
 
+    async fn read_open_deals(&self, ws: WorkspaceId, now: DateTime<Utc>, only: Option<OpportunityId>) -> AppResult<Vec<OpenDeal>> {
+        let mut conn = self.store.report_read().await?;
+        Ok(store::open_deals(&mut conn.conn(), ws, now, only).await?)
+    }
+
+    /// Everything a scan reads besides the deals themselves.
+    async fn read_scan_context(&self, ws: WorkspaceId, now: DateTime<Utc>, only: Option<OpportunityId>, only_stage: Option<StageId>) -> AppResult<ScanContext> {
+        let mut conn = self.store.report_read().await?;
+        let mut c = conn.conn();
+        let settings = store::get_settings(&mut c, ws).await?;
+        let calendar = crate::calendar::load_calendar(&mut c, ws).await?;
+        let processes = process::list_processes(&mut c, ws).await?;
+        let widest_window = processes.iter().flat_map(|p| p.stages.iter()).map(|s| i64::from(s.cadence.per_days)).max().unwrap_or(0);
+        let touches = store::recent_touches(&mut c, ws, now - Duration::days(widest_window + 1), now, only).await?;
+        let next_steps = store::next_steps(&mut c, ws, now, only).await?;
+        let history = store::dwell_history(&mut c, ws, now - Duration::days(DWELL_HISTORY_DAYS), only_stage).await?;
+        let units = org_unit::list_org_units(&mut c, ws).await?;
+        let managers = Managers {
+            tree: OrgTree::new(units.iter().map(|u| (u.id, u.parent_id)).collect()),
+            by_unit: units.iter().filter_map(|u| u.manager_id.map(|m| (u.id, m))).collect(),
+            unit_of: store::user_units(&mut c, ws).await?.into_iter().collect(),
+            locales: kairos_store::outbox::locales(&mut c, ws).await?,
+        };
+        let overdue = if only.is_none() {
+            task::overdue_unescalated(&mut c, ws, now - Duration::hours(i64::from(settings.task_grace_hours))).await?
+        } else {
+            Vec::new()
+        };
+        let unanswered = if only.is_none() { kairos_store::support::unanswered(&mut c, ws, now).await? } else { Vec::new() };
+        Ok(ScanContext { settings, calendar, processes, touches, next_steps, history, managers, overdue, unanswered })
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn findings_for(
         &self,
         found: &mut Findings,
         ws: WorkspaceId,
         d: &OpenDeal,
-        told: Option<&RiskRow>,
+        told: Option<&StoredRisk>,
         stage: &Stage,
         facts: &DealFacts<'_>,
         a: &Assessment,

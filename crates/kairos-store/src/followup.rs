@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use kairos_domain::followup::{DwellHistory, FollowUpSettings};
 use kairos_domain::identity::DataScope;
-use kairos_domain::ids::{OpportunityId, OrgUnitId, ProcessId, StageId, UserId, WorkspaceId};
+use kairos_domain::ids::{OpportunityId, OrgUnitId, StageId, UserId, WorkspaceId};
 use sea_query::{Alias, Expr, Order, Query};
 use serde::Serialize;
 
@@ -36,15 +36,23 @@ pub struct OpenDeal {
     pub name: String,
     pub owner_id: UserId,
     pub org_unit_id: Option<OrgUnitId>,
-    pub process_id: ProcessId,
     pub stage_id: StageId,
     pub stage_entered_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub expected_close_date: Option<NaiveDate>,
     /// The last activity on the deal up to now, however old.
     pub last_touch: Option<DateTime<Utc>>,
-    /// The stored risk row, if the last scan found the deal at risk.
-    pub risk: Option<RiskRow>,
+    /// What the last scan stored, if it found the deal at risk.
+    pub risk: Option<StoredRisk>,
+}
+
+/// A stored risk row as the next scan needs it: the finding to compare with
+/// ([`RiskRow::finding`]; empty for rows written before findings were kept) and the keys of
+/// the events already made for the deal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRisk {
+    pub finding: String,
+    pub event_keys: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -54,43 +62,13 @@ struct OpenDealRow {
     name: String,
     owner_id: String,
     org_unit_id: Option<String>,
-    process_id: String,
     stage_id: String,
     stage_entered_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     expected_close_date: Option<NaiveDate>,
     last_touch: Option<DateTime<Utc>>,
-    r_stale_level: Option<String>,
-    r_idle_days: Option<f64>,
-    r_days_in_stage: Option<f64>,
-    r_dwell_limit_days: Option<f64>,
-    r_dwell_basis: Option<String>,
-    r_dwell_over: Option<bool>,
-    r_cadence_short: Option<bool>,
-    r_close_overdue: Option<bool>,
-    r_recommended_action: Option<String>,
-    r_scanned_at: Option<DateTime<Utc>>,
+    r_finding: Option<String>,
     r_event_keys: Option<String>,
-}
-
-impl OpenDealRow {
-    fn risk(&mut self, ws: WorkspaceId) -> Option<RiskRow> {
-        Some(RiskRow {
-            workspace_id: ws.to_string(),
-            opportunity_id: self.opportunity_id.clone(),
-            stale_level: self.r_stale_level.take()?,
-            idle_days: self.r_idle_days?,
-            days_in_stage: self.r_days_in_stage?,
-            dwell_limit_days: self.r_dwell_limit_days,
-            dwell_basis: self.r_dwell_basis.take(),
-            dwell_over: self.r_dwell_over?,
-            cadence_short: self.r_cadence_short?,
-            close_overdue: self.r_close_overdue?,
-            recommended_action: self.r_recommended_action.take(),
-            scanned_at: self.r_scanned_at?,
-            event_keys: self.r_event_keys.take(),
-        })
-    }
 }
 
 /// The open deals of a workspace (or just one of them), each with its last touch up to `now`
@@ -99,14 +77,11 @@ impl OpenDealRow {
 pub async fn open_deals(c: &mut Conn<'_>, ws: WorkspaceId, now: DateTime<Utc>, only: Option<OpportunityId>) -> StoreResult<Vec<OpenDeal>> {
     // The last touch is one index seek per deal (activity_opportunity ends in occurred_at),
     // rather than grouping every activity the workspace ever logged.
-    let mut text = "SELECT o.opportunity_id, o.number, o.name, o.owner_id, o.org_unit_id, o.process_id, o.stage_id, o.stage_entered_at, \
+    let mut text = "SELECT o.opportunity_id, o.number, o.name, o.owner_id, o.org_unit_id, o.stage_id, o.stage_entered_at, \
                     o.updated_at, o.expected_close_date, \
                     (SELECT MAX(a.occurred_at) FROM activity a WHERE a.workspace_id = o.workspace_id \
                      AND a.opportunity_id = o.opportunity_id AND a.occurred_at <= $2) AS last_touch, \
-                    r.stale_level AS r_stale_level, r.idle_days AS r_idle_days, r.days_in_stage AS r_days_in_stage, \
-                    r.dwell_limit_days AS r_dwell_limit_days, r.dwell_basis AS r_dwell_basis, r.dwell_over AS r_dwell_over, \
-                    r.cadence_short AS r_cadence_short, r.close_overdue AS r_close_overdue, \
-                    r.recommended_action AS r_recommended_action, r.scanned_at AS r_scanned_at, r.event_keys AS r_event_keys \
+                    CASE WHEN r.opportunity_id IS NULL THEN NULL ELSE COALESCE(r.finding, '') END AS r_finding, r.event_keys AS r_event_keys \
                     FROM opportunity o LEFT JOIN opportunity_risk r ON r.workspace_id = o.workspace_id AND r.opportunity_id = o.opportunity_id \
                     WHERE o.workspace_id = $1 AND o.status = 'open'"
         .to_string();
@@ -119,15 +94,14 @@ pub async fn open_deals(c: &mut Conn<'_>, ws: WorkspaceId, now: DateTime<Utc>, o
     }
     let rows: Vec<OpenDealRow> = c.fetch_all(&q).await?;
     rows.into_iter()
-        .map(|mut r| {
-            let risk = r.risk(ws);
+        .map(|r| {
+            let risk = r.r_finding.map(|finding| StoredRisk { finding, event_keys: r.r_event_keys });
             Ok(OpenDeal {
                 id: parse_id(&r.opportunity_id, OpportunityId::parse)?,
                 number: r.number,
                 name: r.name,
                 owner_id: parse_id(&r.owner_id, UserId::parse)?,
                 org_unit_id: parse_opt_id(r.org_unit_id.as_deref(), OrgUnitId::parse)?,
-                process_id: parse_id(&r.process_id, ProcessId::parse)?,
                 stage_id: parse_id(&r.stage_id, StageId::parse)?,
                 stage_entered_at: r.stage_entered_at,
                 updated_at: r.updated_at,
@@ -210,21 +184,37 @@ pub async fn next_steps(c: &mut Conn<'_>, ws: WorkspaceId, now: DateTime<Utc>, o
 /// 90th percentile of their days, picked by the database so that one row per stage is read
 /// instead of a year of history.
 pub async fn dwell_history(c: &mut Conn<'_>, ws: WorkspaceId, since: DateTime<Utc>, stage: Option<StageId>) -> StoreResult<HashMap<String, DwellHistory>> {
-    // `(9 * n + 9) / 10` is followup::p90_rank, the nearest rank ⌈0.9·n⌉, in integers.
-    let text = format!(
-        "SELECT from_stage_id, n, days_in_stage FROM (SELECT from_stage_id, days_in_stage, \
-         ROW_NUMBER() OVER (PARTITION BY from_stage_id ORDER BY days_in_stage) AS rn, \
-         COUNT(*) OVER (PARTITION BY from_stage_id) AS n \
-         FROM opportunity_history WHERE workspace_id = $1 AND kind IN ('moved', 'closed') \
-         AND from_stage_id IS NOT NULL AND days_in_stage IS NOT NULL AND at >= $2{}) ranked WHERE rn = (9 * n + 9) / 10",
+    // Two steps, both on opportunity_history_stage_dwell: count each stage's passages, then
+    // read the one at the nearest rank ⌈0.9·n⌉ (followup::p90_rank) by walking that stage's
+    // index entries in days_in_stage order. A window function over the same rows sorts a
+    // year of passages on every scan instead.
+    const PASSAGES: &str = "FROM opportunity_history WHERE workspace_id = $1 AND from_stage_id IS NOT NULL AND days_in_stage IS NOT NULL \
+                            AND at >= $2 AND kind IN ('moved', 'closed')";
+    let mut count = sql(format!(
+        "SELECT from_stage_id, COUNT(*) {PASSAGES}{} GROUP BY from_stage_id",
         if stage.is_some() { " AND from_stage_id = $3" } else { "" }
-    );
-    let mut q = sql(text).bind(ws.to_string()).bind(since);
+    ))
+    .bind(ws.to_string())
+    .bind(since);
     if let Some(s) = stage {
-        q = q.bind(s.to_string());
+        count = count.bind(s.to_string());
     }
-    let rows: Vec<(String, i64, f64)> = c.fetch_all(&q).await?;
-    Ok(rows.into_iter().map(|(stage, n, p90)| (stage, DwellHistory { samples: usize::try_from(n).unwrap_or(0), p90_days: p90 })).collect())
+    let counts: Vec<(String, i64)> = c.fetch_all(&count).await?;
+    let mut out = HashMap::with_capacity(counts.len());
+    for (stage, n) in counts {
+        let samples = usize::try_from(n).unwrap_or(0);
+        let Some(rank) = kairos_domain::followup::p90_rank(samples) else { continue };
+        let at_rank = sql(format!("SELECT days_in_stage {PASSAGES} AND from_stage_id = $3 ORDER BY days_in_stage LIMIT 1 OFFSET $4"))
+            .bind(ws.to_string())
+            .bind(since)
+            .bind(stage.clone())
+            .bind(i64::try_from(rank - 1).unwrap_or(i64::MAX));
+        let p90: Option<(f64,)> = c.fetch_optional(&at_rank).await?;
+        if let Some((p90_days,)) = p90 {
+            out.insert(stage, DwellHistory { samples, p90_days });
+        }
+    }
+    Ok(out)
 }
 
 /// Every user's org unit, for finding managers.
@@ -263,25 +253,39 @@ pub struct RiskRow {
 }
 
 impl RiskRow {
-    fn same_finding(&self, other: &RiskRow) -> bool {
-        RiskRow { scanned_at: other.scanned_at, ..self.clone() } == *other
+    /// Everything the scan found about the deal but when, in one text: two scans that find
+    /// the same give the same text, so a re-scan rewrites only the rows whose text changed.
+    pub fn finding(&self) -> String {
+        format!(
+            "{}|{:?}|{:?}|{:?}|{:?}|{}|{}|{}|{:?}|{:?}",
+            self.stale_level,
+            self.idle_days,
+            self.days_in_stage,
+            self.dwell_limit_days,
+            self.dwell_basis,
+            self.dwell_over,
+            self.cadence_short,
+            self.close_overdue,
+            self.recommended_action,
+            self.event_keys
+        )
     }
 }
 
-const RISK_FIELDS: [&str; 13] = [
+const RISK_FIELDS: [&str; 14] = [
     "workspace_id", "opportunity_id", "stale_level", "idle_days", "days_in_stage", "dwell_limit_days", "dwell_basis", "dwell_over",
-    "cadence_short", "close_overdue", "recommended_action", "scanned_at", "event_keys",
+    "cadence_short", "close_overdue", "recommended_action", "scanned_at", "event_keys", "finding",
 ];
 
 /// Makes the stored risk of the deals scanned what `rows` say, writing only what changed:
-/// `stored` is what the deals' rows held (read with them in [`open_deals`]), so a steady
+/// `stored` is each deal's stored finding (read with it in [`open_deals`]), so a steady
 /// re-scan of 100,000 deals at risk writes a few rows instead of all of them. A full scan
 /// (`only` none) also drops the rows of deals that are no longer open.
 pub async fn replace_risks(
     c: &mut Conn<'_>,
     ws: WorkspaceId,
     only: Option<OpportunityId>,
-    mut stored: HashMap<String, RiskRow>,
+    mut stored: HashMap<String, String>,
     rows: &[RiskRow],
 ) -> StoreResult<()> {
     if only.is_none() {
@@ -295,7 +299,7 @@ pub async fn replace_risks(
     let mut changed: Vec<&RiskRow> = Vec::new();
     for r in rows {
         match stored.remove(&r.opportunity_id) {
-            Some(old) if old.same_finding(r) => {}
+            Some(old) if old == r.finding() => {}
             _ => changed.push(r),
         }
     }
@@ -326,6 +330,7 @@ pub async fn replace_risks(
                 r.recommended_action.clone().into(),
                 r.scanned_at.into(),
                 r.event_keys.clone().into(),
+                r.finding().into(),
             ]);
         }
         c.execute(&q).await?;

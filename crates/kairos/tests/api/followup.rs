@@ -262,3 +262,74 @@ async fn two_instances_run_each_job_once_and_a_dead_instances_lease_runs_out() {
     b.stop().await;
     a.stop().await;
 }
+
+/// The p90 dwell the scanner compares with comes from the database in two steps (count,
+/// then the passage at the rank); checked here against the domain's plain sort of the same
+/// passages, with passages that must not count mixed in.
+#[tokio::test]
+async fn each_stages_p90_dwell_is_the_nearest_rank_of_its_passages_in_the_last_year() {
+    use kairos_domain::followup::DwellHistory;
+    use kairos_store::opportunity::{HistoryEntry, insert_history};
+
+    let app = TestApp::spawn().await;
+    let o = org(&app).await;
+    let ws = {
+        let mut conn = app.app.store.read().await.unwrap();
+        kairos_store::workspace::list_workspaces(&mut conn.conn()).await.unwrap()[0].id
+    };
+    let stages: Vec<String> =
+        o.admin.get("/api/v1/processes").await.body[0]["stages"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect();
+    let (a, b, quiet) = (&stages[0], &stages[1], &stages[2]);
+    let now = Utc::now();
+    let since = now - Duration::days(365);
+    let passage = |i: u64, stage: &str, kind: &str, days_ago: i64, days: Option<f64>| HistoryEntry {
+        id: kairos_store::opportunity::new_history_id(uuid::Uuid::now_v7()),
+        at: now - Duration::days(days_ago) - Duration::minutes(i as i64),
+        actor_id: None,
+        kind: kind.into(),
+        from_stage_id: Some(stage.to_string()),
+        from_stage_name: None,
+        to_stage_id: None,
+        to_stage_name: None,
+        from_status: None,
+        to_status: None,
+        amount: 0,
+        currency: "CNY".into(),
+        probability: 0,
+        days_in_stage: days,
+        working_days_in_stage: days,
+        field: None,
+        old_value: None,
+        new_value: None,
+        reason: None,
+        override_reason: None,
+        imported: false,
+    };
+    // Stage a: 37 counted passages, unevenly spread and out of order, plus four that must not
+    // count (too old, a field change, no duration, and one on another stage's row is b's).
+    let mut rows: Vec<HistoryEntry> = (0..37u64).map(|i| passage(i, a, if i % 5 == 0 { "closed" } else { "moved" }, (i as i64 * 7) % 300, Some(((i * 37) % 101) as f64 / 4.0))).collect();
+    rows.push(passage(40, a, "moved", 400, Some(1000.0)));
+    rows.push(passage(41, a, "field", 3, Some(999.0)));
+    rows.push(passage(42, a, "moved", 3, None));
+    rows.push(passage(43, b, "moved", 10, Some(6.5)));
+    let opp = kairos_domain::ids::OpportunityId::from_uuid(uuid::Uuid::now_v7());
+    let mut tx = app.app.store.begin().await.unwrap();
+    insert_history(&mut tx.conn(), ws, opp, &rows).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let counted = |stage: &str| -> Vec<f64> {
+        rows.iter()
+            .filter(|r| r.from_stage_id.as_deref() == Some(stage) && (r.kind == "moved" || r.kind == "closed") && r.at >= since)
+            .filter_map(|r| r.days_in_stage)
+            .collect()
+    };
+    let mut conn = app.app.store.read().await.unwrap();
+    let got = kairos_store::followup::dwell_history(&mut conn.conn(), ws, since, None).await.unwrap();
+    assert_eq!(got.len(), 2, "a stage without passages has no history: {got:?}");
+    assert_eq!(got.get(a.as_str()).copied(), DwellHistory::of(&counted(a)));
+    assert_eq!(got[a.as_str()].samples, 37);
+    assert_eq!(got.get(b.as_str()).copied(), Some(DwellHistory { samples: 1, p90_days: 6.5 }));
+    assert!(!got.contains_key(quiet.as_str()));
+    let one = kairos_store::followup::dwell_history(&mut conn.conn(), ws, since, Some(kairos_domain::ids::StageId::parse(b).unwrap())).await.unwrap();
+    assert_eq!(one.keys().collect::<Vec<_>>(), vec![b], "a one-deal re-scan reads its stage alone");
+}
