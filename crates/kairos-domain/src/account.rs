@@ -74,6 +74,8 @@ pub enum AccountType {
 }
 
 impl AccountType {
+    pub const ALL: [AccountType; 4] = [AccountType::Enterprise, AccountType::Government, AccountType::Institution, AccountType::Individual];
+
     pub fn as_str(self) -> &'static str {
         match self {
             AccountType::Enterprise => "enterprise",
@@ -84,9 +86,7 @@ impl AccountType {
     }
 
     pub fn from_stored(text: &str) -> Option<Self> {
-        [Self::Enterprise, Self::Government, Self::Institution, Self::Individual]
-            .into_iter()
-            .find(|t| t.as_str() == text)
+        Self::ALL.into_iter().find(|t| t.as_str() == text)
     }
 }
 

@@ -29,6 +29,7 @@ pub mod i18n;
 pub mod leads;
 pub mod opportunity;
 pub mod pipeline;
+pub mod process_designer;
 pub mod reports;
 pub mod session;
 pub mod settings;
@@ -84,6 +85,8 @@ pub fn routes() -> Router<AppState> {
         .route("/settings/targets", get(targets::page).post(targets::create))
         .route("/settings/targets/{id}", post(targets::update))
         .route("/settings/targets/{id}/delete", post(targets::delete))
+        .route("/settings/processes", get(process_designer::list))
+        .route("/settings/processes/{id}", get(process_designer::edit).post(process_designer::save))
         .route("/settings/org", get(org::page))
         .route("/settings/org-units", post(org::add_unit))
         .route("/settings/org-units/{id}", post(org::save_unit))
@@ -138,7 +141,9 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
 });
 
 /// Every template, by name; the render tests walk this list.
-pub const TEMPLATE_SOURCES: [(&str, &str); 28] = [
+pub const TEMPLATE_SOURCES: [(&str, &str); 30] = [
+    ("processes.html", include_str!("../../templates/processes.html")),
+    ("_stage_fields.html", include_str!("../../templates/_stage_fields.html")),
     ("_settings_nav.html", include_str!("../../templates/_settings_nav.html")),
     ("settings.html", include_str!("../../templates/settings.html")),
     ("targets.html", include_str!("../../templates/targets.html")),

@@ -19,6 +19,7 @@ fn every_label_key_used_anywhere_exists_in_both_catalogs() {
         include_str!("settings.rs"),
         include_str!("targets.rs"),
         include_str!("org.rs"),
+        include_str!("process_designer.rs"),
         include_str!("webhooks.rs"),
     ];
     sources.extend(rust);
@@ -39,7 +40,8 @@ fn every_label_key_used_anywhere_exists_in_both_catalogs() {
         }
     }
     // Keys built from values (status.{s}, report.{r}, …): every value they can take.
-    let families: [(&str, &[&str]); 21] = [
+    let families: [(&str, &[&str]); 22] = [
+        ("forecast_category", &["pipeline", "best_case", "commit", "closed", "omitted"]),
         ("settings.outcome", &["lost", "invalid"]),
         ("settings.weekday", &["1", "2", "3", "4", "5", "6", "7"]),
         ("settings.kind", &["headquarters", "branch", "team"]),
@@ -74,7 +76,10 @@ fn every_label_key_used_anywhere_exists_in_both_catalogs() {
     }
     for r in kairos_domain::identity::Role::ALL {
         keys.insert(format!("user_role.{}", r.as_str()));
+        keys.insert(format!("approval_rule.role:{}", r.as_str()));
     }
+    keys.insert("approval_rule.none".into());
+    keys.insert("approval_rule.direct_manager".into());
     for k in kairos_domain::process::OppField::ALL {
         keys.insert(format!("field.{}", k.as_str()));
     }

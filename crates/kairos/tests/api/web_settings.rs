@@ -217,3 +217,117 @@ async fn an_admin_builds_the_organisation_and_its_people_in_the_browser() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(find(&o.admin.get("/api/v1/org-units").await.body, "id", &other)["archived"], true);
 }
+
+/// The designer's form for a process as the page fills it: every stage's row, then the
+/// blank row for a new stage.
+fn designer_form(p: &Value) -> Vec<(String, String)> {
+    let mut f: Vec<(String, String)> = vec![
+        ("version".into(), p["version"].to_string()),
+        ("name".into(), p["name"].as_str().unwrap().into()),
+        ("description".into(), p["description"].as_str().unwrap_or("").into()),
+        ("close_reminder_days".into(), p["close_reminder_days"].to_string()),
+    ];
+    let stages = p["stages"].as_array().unwrap();
+    for (i, s) in stages.iter().enumerate() {
+        let c = &s["criteria"];
+        let approval = match (c["approval"]["kind"].as_str().unwrap(), c["approval"]["role"].as_str()) {
+            ("role", Some(r)) => format!("role:{r}"),
+            (kind, _) => kind.to_string(),
+        };
+        let checklist: String = c["checklist"].as_array().unwrap().iter().map(|x| format!("{}{}: {}\n", if x["required"] == true { "" } else { "?" }, x["key"].as_str().unwrap(), x["label"].as_str().unwrap())).collect();
+        let docs: Vec<&str> = c["required_documents"].as_array().unwrap().iter().map(|d| d.as_str().unwrap()).collect();
+        for (k, v) in [
+            ("id", s["id"].as_str().unwrap().to_string()), ("name", s["name"].as_str().unwrap().into()), ("position", s["position"].to_string()),
+            ("probability", s["probability"].to_string()), ("category", s["forecast_category"].as_str().unwrap().into()),
+            ("dwell", s["expected_dwell_days"].to_string()), ("touches", s["cadence"]["touches"].to_string()), ("per_days", s["cadence"]["per_days"].to_string()),
+            ("refuse", c["health_refuse_below"].to_string()), ("pass", c["health_pass_above"].to_string()), ("approval", approval),
+            ("guidance", s["guidance"].as_str().unwrap_or("").into()), ("checklist", checklist), ("documents", docs.join("\n")),
+            ("channels", s["cadence"]["channels"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect::<Vec<_>>().join(", ")),
+        ] {
+            f.push((format!("s{i}.{k}"), v));
+        }
+        for field in c["required_fields"].as_array().unwrap() {
+            f.push((format!("s{i}.field.{}", field.as_str().unwrap()), "on".into()));
+        }
+        if s["retired"] == true {
+            f.push((format!("s{i}.retired"), "on".into()));
+        }
+    }
+    let n = stages.len();
+    for k in ["id", "name", "position", "guidance", "checklist", "documents"] {
+        f.push((format!("s{n}.{k}"), String::new()));
+    }
+    f
+}
+
+fn set(form: &mut Vec<(String, String)>, key: &str, value: &str) {
+    match form.iter_mut().find(|(k, _)| k == key) {
+        Some(pair) => pair.1 = value.to_string(),
+        None => form.push((key.to_string(), value.to_string())),
+    }
+}
+
+async fn post_designer(admin: &Browser, id: &str, form: &[(String, String)]) -> (StatusCode, String) {
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (status, _, body) = admin.post_form(&format!("/settings/processes/{id}"), &pairs).await;
+    (status, body)
+}
+
+#[tokio::test]
+async fn an_admin_designs_a_process_in_the_browser_and_a_round_trip_keeps_what_the_form_does_not_change() {
+    let app = TestApp::spawn().await;
+    let o = org(&app).await;
+    let admin = Browser::login(&app, "admin@acme.test").await;
+    let process = o.admin.get("/api/v1/processes").await.body[0].clone();
+    let id = process["id"].as_str().unwrap().to_string();
+    let (status, html) = admin.page("/settings/processes").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains(&format!("/settings/processes/{id}")));
+    let (status, html) = admin.page(&format!("/settings/processes/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let first = process["stages"][0]["name"].as_str().unwrap();
+    assert!(html.contains(&format!("value=\"{first}\"")) && html.contains("name=\"s0.checklist\""), "every stage is a row of the form");
+    let rep = Browser::login(&app, "rep.sh@acme.test").await;
+    assert_eq!(rep.page(&format!("/settings/processes/{id}")).await.0, StatusCode::FORBIDDEN);
+
+    // The page's form sent back unchanged changes nothing but the version.
+    let (status, body) = post_designer(&admin, &id, &designer_form(&process)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let same = o.admin.get(&format!("/api/v1/processes/{id}")).await.body;
+    assert_eq!(same["stages"], process["stages"], "a round trip keeps every stage as it was");
+
+    // Changes: the first stage asks for a checklist item and the amount; the second needs a
+    // director's approval; a new stage goes in second place.
+    let n = process["stages"].as_array().unwrap().len();
+    let mut form = designer_form(&same);
+    set(&mut form, "s0.checklist", "budget_confirmed: 预算已确认\n?site_visit: 现场拜访");
+    set(&mut form, "s0.field.amount", "on");
+    set(&mut form, "s1.approval", "role:director");
+    set(&mut form, &format!("s{n}.name"), "技术交流");
+    set(&mut form, &format!("s{n}.position"), "1");
+    set(&mut form, &format!("s{n}.probability"), "20");
+    set(&mut form, &format!("s{n}.category"), "pipeline");
+    // A probability over 100 is named and nothing is saved.
+    let mut bad = form.clone();
+    set(&mut bad, "s1.probability", "300");
+    let (status, body) = post_designer(&admin, &id, &bad).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains("stages[1].probability"), "{body}");
+    assert_eq!(o.admin.get(&format!("/api/v1/processes/{id}")).await.body["version"], same["version"]);
+
+    let (status, body) = post_designer(&admin, &id, &form).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let saved = o.admin.get(&format!("/api/v1/processes/{id}")).await.body;
+    let names: Vec<&str> = saved["stages"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names[0], first);
+    assert_eq!(names[1], "技术交流", "the new stage went in where its position put it: {names:?}");
+    assert_eq!(names.len(), n + 1);
+    let s0 = &saved["stages"][0]["criteria"];
+    assert_eq!(s0["checklist"], json!([{"key": "budget_confirmed", "label": "预算已确认", "required": true}, {"key": "site_visit", "label": "现场拜访", "required": false}]));
+    assert!(s0["required_fields"].as_array().unwrap().contains(&json!("amount")));
+    assert_eq!(saved["stages"][2]["criteria"]["approval"], json!({"kind": "role", "role": "director"}));
+    assert_eq!(saved["stages"][1]["probability"], 20);
+    // A stale form (the version it was loaded with is gone) is refused.
+    let (status, _) = post_designer(&admin, &id, &designer_form(&same)).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+}
