@@ -62,59 +62,42 @@ pub async fn page(State(state): State<AppState>, page: Page) -> Response {
 }
 
 pub async fn add_unit(State(state): State<AppState>, page: Page, Form(form): Form<FormMap>) -> Response {
-    let admin = match page.actor.require_admin() {
-        Ok(a) => a,
-        Err(e) => return page.error(e),
+    let result = async {
+        let input = NewOrgUnit {
+            name: form_field(&form, "name").unwrap_or_default(),
+            code: form_field(&form, "code").unwrap_or_default(),
+            kind: unit_kind(&form)?,
+            parent_id: form_field(&form, "parent_id"),
+            manager_id: form_field(&form, "manager_id"),
+        };
+        state.app.create_org_unit(page.actor.require_admin()?, input).await
     };
-    let kind = match unit_kind(&form) {
-        Ok(k) => k,
-        Err(e) => return page.error(e),
-    };
-    let input = NewOrgUnit {
-        name: form_field(&form, "name").unwrap_or_default(),
-        code: form_field(&form, "code").unwrap_or_default(),
-        kind,
-        parent_id: form_field(&form, "parent_id"),
-        manager_id: form_field(&form, "manager_id"),
-    };
-    page.refreshed(state.app.create_org_unit(admin, input).await)
+    page.refreshed(result.await)
 }
 
 /// A unit's row: name, code, kind, parent and manager (empty = none), with its `version`.
 pub async fn save_unit(State(state): State<AppState>, page: Page, Path(id): Path<String>, Form(form): Form<FormMap>) -> Response {
-    let admin = match page.actor.require_admin() {
-        Ok(a) => a,
-        Err(e) => return page.error(e),
+    let result = async {
+        let patch = OrgUnitPatch {
+            version: form_field(&form, "version").and_then(|v| v.parse().ok()),
+            name: form_field(&form, "name"),
+            code: form_field(&form, "code"),
+            kind: Some(unit_kind(&form)?),
+            parent_id: Some(form_field(&form, "parent_id")),
+            manager_id: Some(form_field(&form, "manager_id")),
+        };
+        state.app.update_org_unit(page.actor.require_admin()?, &id, patch).await
     };
-    let kind = match unit_kind(&form) {
-        Ok(k) => k,
-        Err(e) => return page.error(e),
-    };
-    let patch = OrgUnitPatch {
-        version: form_field(&form, "version").and_then(|v| v.parse().ok()),
-        name: form_field(&form, "name"),
-        code: form_field(&form, "code"),
-        kind: Some(kind),
-        parent_id: Some(form_field(&form, "parent_id")),
-        manager_id: Some(form_field(&form, "manager_id")),
-    };
-    page.refreshed(state.app.update_org_unit(admin, &id, patch).await)
+    page.refreshed(result.await)
 }
 
 pub async fn archive_unit(State(state): State<AppState>, page: Page, Path(id): Path<String>) -> Response {
-    let result = match page.actor.require_admin() {
-        Ok(admin) => state.app.archive_org_unit(admin, &id).await,
-        Err(e) => Err(e),
-    };
-    page.refreshed(result)
+    let result = async { state.app.archive_org_unit(page.actor.require_admin()?, &id).await };
+    page.refreshed(result.await)
 }
 
 /// A new person: e-mail, name, initial password, unit and a checkbox per role (`role_<name>`).
 pub async fn add_user(State(state): State<AppState>, page: Page, Form(form): Form<FormMap>) -> Response {
-    let admin = match page.actor.require_admin() {
-        Ok(a) => a,
-        Err(e) => return page.error(e),
-    };
     let input = NewUser {
         email: form_field(&form, "email").unwrap_or_default(),
         display_name: form_field(&form, "display_name").unwrap_or_default(),
@@ -123,15 +106,12 @@ pub async fn add_user(State(state): State<AppState>, page: Page, Form(form): For
         roles: Some(checked_roles(&form)),
         locale: None,
     };
-    page.refreshed(state.app.create_user(admin, input).await)
+    let result = async { state.app.create_user(page.actor.require_admin()?, input).await };
+    page.refreshed(result.await)
 }
 
 /// A person's row: unit, roles and the `active` checkbox, with the row's `version`.
 pub async fn save_user(State(state): State<AppState>, page: Page, Path(id): Path<String>, Form(form): Form<FormMap>) -> Response {
-    let admin = match page.actor.require_admin() {
-        Ok(a) => a,
-        Err(e) => return page.error(e),
-    };
     let patch = UserPatch {
         version: form_field(&form, "version").and_then(|v| v.parse().ok()),
         org_unit_id: Some(form_field(&form, "org_unit_id")),
@@ -139,7 +119,8 @@ pub async fn save_user(State(state): State<AppState>, page: Page, Path(id): Path
         active: Some(form.contains_key("active")),
         ..UserPatch::default()
     };
-    page.refreshed(state.app.update_user(admin, &id, patch).await)
+    let result = async { state.app.update_user(page.actor.require_admin()?, &id, patch).await };
+    page.refreshed(result.await)
 }
 
 fn checked_roles(form: &FormMap) -> Vec<Role> {

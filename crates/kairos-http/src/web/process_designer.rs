@@ -77,20 +77,14 @@ pub async fn edit(State(state): State<AppState>, page: Page, Path(id): Path<Stri
 /// The designer's form: `name`, `description`, `close_reminder_days`, `version`, and for
 /// each stage row `i` the fields `s<i>.<name>` (see [`stage_rows`]).
 pub async fn save(State(state): State<AppState>, page: Page, Path(id): Path<String>, Form(form): Form<FormMap>) -> Response {
-    let admin = match page.actor.require_admin() {
-        Ok(a) => a,
-        Err(e) => return page.error(e),
-    };
-    let current = match state.app.get_process(&page.actor, &id).await {
-        Ok(p) => p,
-        Err(e) => return page.error(e),
-    };
-    let parsed = (|| {
+    let result = async {
+        let admin = page.actor.require_admin()?;
+        let current = state.app.get_process(&page.actor, &id).await?;
         let reminder = match form_field(&form, "close_reminder_days") {
             Some(v) => Some(v.parse::<u32>().map_err(|_| AppError::field("close_reminder_days", "must be a whole number of days"))?),
             None => None,
         };
-        Ok::<_, AppError>(ProcessPatch {
+        let patch = ProcessPatch {
             version: form_field(&form, "version").and_then(|v| v.parse().ok()),
             name: form_field(&form, "name"),
             description: Some(form.get("description").cloned().unwrap_or_default()),
@@ -104,12 +98,10 @@ pub async fn save(State(state): State<AppState>, page: Page, Path(id): Path<Stri
             }),
             stages: Some(stage_rows(&form)?),
             ..ProcessPatch::default()
-        })
-    })();
-    match parsed {
-        Ok(patch) => page.refreshed(state.app.update_process(admin, &id, patch).await),
-        Err(e) => page.error(e),
-    }
+        };
+        state.app.update_process(admin, &id, patch).await
+    };
+    page.refreshed(result.await)
 }
 
 /// The stage rows of the form, in the order of their `s<i>.position` (ties keep the form's

@@ -46,11 +46,7 @@ pub async fn page(State(state): State<AppState>, page: Page) -> Response {
 
 /// Workspace form: name, base currency, number pattern, priority thresholds, and `version`.
 pub async fn save_workspace(State(state): State<AppState>, page: Page, Form(form): Form<FormMap>) -> Response {
-    let admin = match page.actor.require_admin() {
-        Ok(a) => a,
-        Err(e) => return page.error(e),
-    };
-    let parsed = (|| {
+    let result = async {
         let health = match form_field(&form, "priority_health_above") {
             Some(v) => Some(v.parse::<i64>().map_err(|_| AppError::field("priority_health_above", "must be a whole number from 0 to 100"))?),
             None => None,
@@ -59,78 +55,60 @@ pub async fn save_workspace(State(state): State<AppState>, page: Page, Form(form
             Some(v) => Some(parse_money(&v).map_err(|key| AppError::field("priority_amount_above", page.label(key)))?),
             None => None,
         };
-        Ok::<_, AppError>(SettingsPatch {
+        let patch = SettingsPatch {
             version: Some(version(&form)?),
             name: form_field(&form, "name"),
             base_currency: form_field(&form, "base_currency"),
             number_pattern: form_field(&form, "number_pattern"),
             priority_health_above: health,
             priority_amount_above: amount,
-        })
-    })();
-    match parsed {
-        Ok(patch) => page.refreshed(state.app.update_workspace_settings(admin, patch).await),
-        Err(e) => page.error(e),
-    }
+        };
+        state.app.update_workspace_settings(page.actor.require_admin()?, patch).await
+    };
+    page.refreshed(result.await)
 }
 
 pub async fn add_reason(State(state): State<AppState>, page: Page, Form(form): Form<FormMap>) -> Response {
-    let result = match page.actor.require_admin() {
-        Ok(admin) => {
-            let input = NewCloseReason { outcome: form_field(&form, "outcome").unwrap_or_default(), label: form_field(&form, "label").unwrap_or_default() };
-            state.app.create_close_reason(admin, input).await
-        }
-        Err(e) => Err(e),
-    };
-    page.refreshed(result)
+    let input = NewCloseReason { outcome: form_field(&form, "outcome").unwrap_or_default(), label: form_field(&form, "label").unwrap_or_default() };
+    let result = async { state.app.create_close_reason(page.actor.require_admin()?, input).await };
+    page.refreshed(result.await)
 }
 
 /// Rename, reorder or retire a reason: `label`, `position` and the `active` checkbox.
 pub async fn save_reason(State(state): State<AppState>, page: Page, Path(id): Path<String>, Form(form): Form<FormMap>) -> Response {
-    let admin = match page.actor.require_admin() {
-        Ok(a) => a,
-        Err(e) => return page.error(e),
+    let result = async {
+        let position = match form_field(&form, "position") {
+            Some(p) => Some(p.parse::<i64>().map_err(|_| AppError::field("position", "must be a whole number"))?),
+            None => None,
+        };
+        let patch = CloseReasonPatch { label: form_field(&form, "label"), position, active: Some(form.contains_key("active")) };
+        state.app.update_close_reason(page.actor.require_admin()?, &id, patch).await
     };
-    let position = match form_field(&form, "position").map(|p| p.parse::<i64>()) {
-        Some(Ok(p)) => Some(p),
-        Some(Err(_)) => return page.error(AppError::field("position", "must be a whole number")),
-        None => None,
-    };
-    let patch = CloseReasonPatch { label: form_field(&form, "label"), position, active: Some(form.contains_key("active")) };
-    page.refreshed(state.app.update_close_reason(admin, &id, patch).await)
+    page.refreshed(result.await)
 }
 
 /// Calendar form: a checkbox per weekend day (`weekend_1` … `weekend_7`) and the special
 /// days, one per line: `2026-10-01 holiday 国庆节` or `2026-10-11 workday 调休`.
 pub async fn save_calendar(State(state): State<AppState>, page: Page, Form(form): Form<FormMap>) -> Response {
-    let admin = match page.actor.require_admin() {
-        Ok(a) => a,
-        Err(e) => return page.error(e),
+    let result = async {
+        let weekend = (1..=7u8).filter(|d| form.contains_key(&format!("weekend_{d}"))).collect();
+        let days = parse_days(form.get("days").map(String::as_str).unwrap_or(""))?;
+        state.app.set_calendar(page.actor.require_admin()?, CalendarSettings { weekend, days }).await
     };
-    let weekend = (1..=7u8).filter(|d| form.contains_key(&format!("weekend_{d}"))).collect();
-    let days = match parse_days(form.get("days").map(String::as_str).unwrap_or("")) {
-        Ok(days) => days,
-        Err(e) => return page.error(e),
-    };
-    page.refreshed(state.app.set_calendar(admin, CalendarSettings { weekend, days }).await)
+    page.refreshed(result.await)
 }
 
 /// One FX rate: `currency`, `valid_on`, `rate` (base-currency units per unit).
 pub async fn add_fx_rate(State(state): State<AppState>, page: Page, Form(form): Form<FormMap>) -> Response {
-    let admin = match page.actor.require_admin() {
-        Ok(a) => a,
-        Err(e) => return page.error(e),
+    let result = async {
+        let valid_on = form_field(&form, "valid_on")
+            .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
+            .ok_or_else(|| AppError::field("valid_on", "must be a date (YYYY-MM-DD)"))?;
+        let rate = form_field(&form, "rate").and_then(|r| r.replace(',', "").parse::<f64>().ok()).ok_or_else(|| AppError::field("rate", "must be a positive number"))?;
+        let input = FxRateInput { currency: form_field(&form, "currency").unwrap_or_default().to_uppercase(), valid_on, rate };
+        state.app.put_fx_rates(page.actor.require_admin()?, vec![input]).await
     };
-    let valid_on = match form_field(&form, "valid_on").map(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d")) {
-        Some(Ok(d)) => d,
-        _ => return page.error(AppError::field("valid_on", "must be a date (YYYY-MM-DD)")),
-    };
-    let rate = match form_field(&form, "rate").map(|r| r.replace(',', "").parse::<f64>()) {
-        Some(Ok(r)) => r,
-        _ => return page.error(AppError::field("rate", "must be a positive number")),
-    };
-    let input = FxRateInput { currency: form_field(&form, "currency").unwrap_or_default().to_uppercase(), valid_on, rate };
-    page.refreshed(state.app.put_fx_rates(admin, vec![input]).await)
+    page.refreshed(result.await)
 }
 
 fn version(form: &FormMap) -> Result<i64, AppError> {

@@ -51,26 +51,22 @@ pub async fn page(State(state): State<AppState>, page: Page) -> Response {
 /// The add form: `subject` (`user:<id>` or `org_unit:<id>`), `period` (2026, 2026-Q1 or
 /// 2026-03) and `amount` as people type it.
 pub async fn create(State(state): State<AppState>, page: Page, Form(form): Form<FormMap>) -> Response {
-    let subject = form_field(&form, "subject").unwrap_or_default();
-    let Some((kind, id)) = subject.split_once(':') else {
-        return page.error(AppError::field("subject_id", "choose a person or a unit"));
+    let result = async {
+        let subject = form_field(&form, "subject").unwrap_or_default();
+        let (kind, id) = subject.split_once(':').ok_or_else(|| AppError::field("subject_id", "choose a person or a unit"))?;
+        let input = NewTarget { subject_kind: kind.to_string(), subject_id: id.to_string(), period: form_field(&form, "period").unwrap_or_default(), amount: amount(&page, &form)? };
+        state.app.create_target(&page.actor, input).await
     };
-    let amount = match amount(&page, &form) {
-        Ok(a) => a,
-        Err(e) => return page.error(e),
-    };
-    let input = NewTarget { subject_kind: kind.to_string(), subject_id: id.to_string(), period: form_field(&form, "period").unwrap_or_default(), amount };
-    page.refreshed(state.app.create_target(&page.actor, input).await)
+    page.refreshed(result.await)
 }
 
 /// A row's amount, with the `version` it was loaded with.
 pub async fn update(State(state): State<AppState>, page: Page, Path(id): Path<String>, Form(form): Form<FormMap>) -> Response {
-    let amount = match amount(&page, &form) {
-        Ok(a) => a,
-        Err(e) => return page.error(e),
+    let result = async {
+        let patch = TargetPatch { version: form_field(&form, "version").and_then(|v| v.parse().ok()), amount: amount(&page, &form)? };
+        state.app.update_target(&page.actor, &id, patch).await
     };
-    let version = form_field(&form, "version").and_then(|v| v.parse().ok());
-    page.refreshed(state.app.update_target(&page.actor, &id, TargetPatch { version, amount }).await)
+    page.refreshed(result.await)
 }
 
 pub async fn delete(State(state): State<AppState>, page: Page, Path(id): Path<String>) -> Response {

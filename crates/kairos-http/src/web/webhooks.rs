@@ -38,59 +38,40 @@ pub async fn page(State(state): State<AppState>, page: Page) -> Response {
 
 /// The add form: name, kind, URL, secret, and a checkbox per event (`event_<name>`).
 pub async fn create(State(state): State<AppState>, page: Page, Form(form): Form<HashMap<String, String>>) -> Response {
-    let admin = match page.actor.require_admin() {
-        Ok(a) => a,
-        Err(e) => return page.error(e),
-    };
-    let input = match endpoint_form(&form) {
-        Ok(input) => input,
-        Err(e) => return page.error(e),
-    };
-    page.refreshed(state.app.create_endpoint(admin, input).await)
+    let result = async { state.app.create_endpoint(page.actor.require_admin()?, endpoint_form(&form)?).await };
+    page.refreshed(result.await)
 }
 
 /// The edit form under each endpoint: the add form's fields plus `active` and `version`. A
 /// blank secret keeps the stored one (it is never sent to the browser); `clear_secret` removes it.
 pub async fn update(State(state): State<AppState>, page: Page, Path(id): Path<String>, Form(form): Form<HashMap<String, String>>) -> Response {
-    let admin = match page.actor.require_admin() {
-        Ok(a) => a,
-        Err(e) => return page.error(e),
+    let result = async {
+        let mut input = endpoint_form(&form)?;
+        input.secret = match (form.contains_key("clear_secret"), input.secret) {
+            (true, _) => Some(None),
+            (false, Some(Some(secret))) => Some(Some(secret)),
+            (false, _) => None,
+        };
+        input.active = Some(form.contains_key("active"));
+        input.version = Some(version_field(&form)?);
+        state.app.update_endpoint(page.actor.require_admin()?, &id, input).await
     };
-    let mut input = match endpoint_form(&form) {
-        Ok(input) => input,
-        Err(e) => return page.error(e),
-    };
-    input.secret = match (form.contains_key("clear_secret"), input.secret) {
-        (true, _) => Some(None),
-        (false, Some(Some(secret))) => Some(Some(secret)),
-        (false, _) => None,
-    };
-    input.active = Some(form.contains_key("active"));
-    input.version = match version_field(&form) {
-        Ok(v) => Some(v),
-        Err(e) => return page.error(e),
-    };
-    page.refreshed(state.app.update_endpoint(admin, &id, input).await)
+    page.refreshed(result.await)
 }
 
 /// Pause or resume in one click (`active` = `true` or `false`, with the endpoint's `version`):
 /// a paused endpoint keeps its settings but is offered no new messages.
 pub async fn set_active(State(state): State<AppState>, page: Page, Path(id): Path<String>, Form(form): Form<HashMap<String, String>>) -> Response {
-    let admin = match page.actor.require_admin() {
-        Ok(a) => a,
-        Err(e) => return page.error(e),
+    let result = async {
+        let active = match super::form_field(&form, "active").as_deref() {
+            Some("true") => true,
+            Some("false") => false,
+            _ => return Err(AppError::field("active", "must be true or false")),
+        };
+        let input = EndpointInput { active: Some(active), version: Some(version_field(&form)?), ..EndpointInput::default() };
+        state.app.update_endpoint(page.actor.require_admin()?, &id, input).await
     };
-    let active = match super::form_field(&form, "active").as_deref() {
-        Some("true") => true,
-        Some("false") => false,
-        _ => return page.error(AppError::field("active", "must be true or false")),
-    };
-    let version = match version_field(&form) {
-        Ok(v) => v,
-        Err(e) => return page.error(e),
-    };
-    let input = EndpointInput { active: Some(active), version: Some(version), ..EndpointInput::default() };
-    page.refreshed(state.app.update_endpoint(admin, &id, input).await)
+    page.refreshed(result.await)
 }
 
 fn endpoint_form(form: &HashMap<String, String>) -> Result<EndpointInput, AppError> {
