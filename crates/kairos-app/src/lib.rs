@@ -37,6 +37,7 @@ pub mod password;
 pub mod pipeline;
 pub mod processes;
 pub mod reports;
+pub mod saved_views;
 pub mod stage_engine;
 pub mod support;
 pub mod targets;

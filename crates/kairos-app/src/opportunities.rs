@@ -443,6 +443,15 @@ impl App {
         Ok(OpportunityView { opportunity, members: to_members(members), contacts })
     }
 
+    /// Whether `query` is a filter the list accepts, without running it (a saved view must be).
+    pub(crate) fn check_opportunity_query(query: &OpportunityQuery) -> AppResult<()> {
+        let mut errors = FieldErrors::new();
+        parse_filter(&mut errors, query);
+        listing::sort(&mut errors, query.sort.as_deref(), SORTS, Sort { column: "updated_at", descending: true });
+        listing::page_request(&mut errors, query.limit.as_deref(), query.cursor.as_deref());
+        Ok(errors.finish()?)
+    }
+
     pub async fn list_opportunities(&self, actor: &Actor, query: &OpportunityQuery) -> AppResult<ListPage<Opportunity>> {
         let mut errors = FieldErrors::new();
         let filter_units;

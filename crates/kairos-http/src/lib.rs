@@ -47,6 +47,7 @@ use crate::error::ApiError;
         api::reports::funnel, api::reports::win_rate, api::reports::loss_reasons, api::reports::forecast,
         api::reports::dwell, api::reports::cycle, api::reports::conversion, api::reports::movement, api::reports::trend, api::reports::team, api::reports::forecast_accuracy, api::reports::lead_sources,
         api::targets::list, api::targets::create, api::targets::update, api::targets::delete,
+        api::saved_views::list, api::saved_views::create, api::saved_views::delete,
         api::leads::list, api::leads::create, api::leads::get, api::leads::update, api::leads::archive, api::leads::restore,
         api::leads::claim, api::leads::convert, api::leads::import, api::leads::start_import, api::leads::import_job, api::leads::get_rules, api::leads::put_rules,
         api::leads::list_forms, api::leads::create_form, api::leads::update_form, api::leads::public_submit,
@@ -132,6 +133,8 @@ pub fn router(app: App, settings: HttpSettings) -> Router {
         .route("/reports/lead-sources", get(api::reports::lead_sources))
         .route("/targets", get(api::targets::list).post(api::targets::create))
         .route("/targets/{id}", axum::routing::patch(api::targets::update).delete(api::targets::delete))
+        .route("/saved-views", get(api::saved_views::list).post(api::saved_views::create))
+        .route("/saved-views/{id}", axum::routing::delete(api::saved_views::delete))
         .route("/fx-rates", get(api::pipeline::fx_rates).put(api::pipeline::put_fx_rates))
         .route("/leads", get(api::leads::list).post(api::leads::create))
         .route("/leads/{id}", get(api::leads::get).patch(api::leads::update).delete(api::leads::archive))

@@ -31,6 +31,7 @@ pub mod notification;
 pub mod opportunity;
 pub mod pipeline;
 pub mod process;
+pub mod saved_view;
 pub mod reports;
 pub mod settings;
 pub mod approval;

@@ -19,6 +19,7 @@ pub mod outbox;
 pub mod pipeline;
 pub mod processes;
 pub mod reports;
+pub mod saved_views;
 pub mod settings;
 pub mod support;
 pub mod targets;

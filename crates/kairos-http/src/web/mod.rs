@@ -52,6 +52,8 @@ pub fn routes() -> Router<AppState> {
         .route("/pipeline/board", get(pipeline::board))
         .route("/opportunities", get(opportunity::list))
         .route("/opportunities/{id}", get(opportunity::card))
+        .route("/views", post(opportunity::save_view))
+        .route("/views/{id}/delete", post(opportunity::delete_view))
         .route("/opportunities/{id}/move", post(pipeline::move_card))
         .route("/opportunities/{id}/gate", post(pipeline::supply_and_retry))
         .route("/opportunities/{id}/facts", post(opportunity::save_facts))

@@ -12,6 +12,7 @@ use kairos_app::AppError;
 use kairos_app::activities::{ActivityQuery, NewActivity};
 use kairos_app::contacts::ContactQuery;
 use kairos_app::opportunities::{OpportunityPatch, OpportunityQuery, OpportunityView};
+use kairos_app::saved_views::NewSavedView;
 use kairos_app::stage_engine::{CloseRequest, ReopenRequest, TickRequest};
 use kairos_domain::activity::ActivityKind;
 use kairos_domain::opportunity::OppStatus;
@@ -49,6 +50,10 @@ pub async fn list(State(state): State<AppState>, page: Page, RawQuery(raw): RawQ
         Err(e) => return page.error(e),
     };
     let stages = super::stage_names(&state, &page).await.unwrap_or_default();
+    let views = match state.app.list_saved_views(&page.actor, Some("opportunities")).await {
+        Ok(v) => v,
+        Err(e) => return page.error(e),
+    };
     let rows: Vec<Value> = result
         .items
         .iter()
@@ -60,10 +65,21 @@ pub async fn list(State(state): State<AppState>, page: Page, RawQuery(raw): RawQ
     page.render(
         "opportunities.html",
         "opportunities",
-        context! { rows, total => result.total, next, export, export_xlsx, query => json!({
+        context! { rows, total => result.total, next, export, export_xlsx, views, current => raw_filter.unwrap_or_default(), query => json!({
             "q": query.q, "status": query.status, "sort": query.sort, "close_from": query.close_from, "close_to": query.close_to,
         }) },
     )
+}
+
+/// "Save this view": `list`, `name` and the list's current `query`.
+pub async fn save_view(State(state): State<AppState>, page: Page, Form(form): Form<HashMap<String, String>>) -> Response {
+    let field = |k: &str| form.get(k).cloned().unwrap_or_default();
+    let input = NewSavedView { list: field("list"), name: field("name"), query: field("query") };
+    page.refreshed(state.app.create_saved_view(&page.actor, input).await)
+}
+
+pub async fn delete_view(State(state): State<AppState>, page: Page, Path(id): Path<String>) -> Response {
+    page.refreshed(state.app.delete_saved_view(&page.actor, &id).await)
 }
 
 fn with_param(base: &str, key: &str, value: &str) -> String {

@@ -16,6 +16,7 @@ mod opportunities;
 mod outbox;
 mod processes;
 mod reports;
+mod saved_views;
 mod schema;
 mod scopes;
 mod support;
