@@ -443,6 +443,21 @@ impl App {
         Ok(OpportunityView { opportunity, members: to_members(members), contacts })
     }
 
+    /// The deals among `ids` the caller may see, in one read (an inbox's worth; ids that do
+    /// not parse or are out of scope are left out).
+    pub async fn opportunities_by_id(&self, actor: &Actor, ids: &[&str]) -> AppResult<Vec<Opportunity>> {
+        let ids: Vec<OpportunityId> = ids.iter().filter_map(|i| OpportunityId::parse(i).ok()).collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let limit = ids.len() as u64;
+        let filter = OppFilter { ids: Some(ids), ..Default::default() };
+        let mut conn = self.store.read().await?;
+        let page = kairos_store::page::PageRequest { limit, offset: 0 };
+        let found = store::list_opportunities(&mut conn.conn(), actor.workspace(), &actor.scope, &filter, Sort { column: "updated_at", descending: true }, page).await?;
+        Ok(found.items)
+    }
+
     /// Whether `query` is a filter the list accepts, without running it (a saved view must be).
     pub(crate) fn check_opportunity_query(query: &OpportunityQuery) -> AppResult<()> {
         let mut errors = FieldErrors::new();
@@ -696,6 +711,7 @@ pub(crate) fn parse_filter(errors: &mut FieldErrors, q: &OpportunityQuery) -> (O
         health_max: int(errors, "health_max", &q.health_max),
         tag: nonempty(&q.tag),
         priority: listing::flag(errors, "priority", q.priority.as_deref()),
+        ids: None,
     };
     let unit = errors.check_opt("org_unit_id", nonempty(&q.org_unit_id).as_deref().map(OrgUnitId::parse));
     (filter, unit)

@@ -256,10 +256,15 @@ pub struct OppFilter {
     pub health_max: Option<i64>,
     pub tag: Option<String>,
     pub priority: Option<bool>,
+    /// Only these deals (an inbox's worth, read at once).
+    pub ids: Option<Vec<OpportunityId>>,
 }
 
 /// The filter as conditions on alias `o` (the kanban reuses it).
 pub fn apply_filter(q: &mut SelectStatement, f: &OppFilter) {
+    if let Some(ids) = &f.ids {
+        q.and_where(col("o", "opportunity_id").is_in(ids.iter().map(|i| i.to_string())));
+    }
     if let Some(text) = f.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
         let pattern = |t: &str| LikeExpr::new(format!("%{}%", like_escape(t))).escape('\\');
         let lower = text.to_lowercase();

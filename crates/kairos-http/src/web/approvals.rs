@@ -1,5 +1,7 @@
 //! The approvals inbox: requests the user may decide, with the deal and the reason.
 
+use std::collections::HashMap;
+
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -26,14 +28,15 @@ pub async fn rows(state: &AppState, page: &Page) -> Result<Vec<Value>, AppError>
     }
     let names = super::user_names(state, page).await?;
     let stages = super::stage_names(state, page).await?;
+    // The deals in one read, within the caller's scope.
+    let ids: Vec<&str> = waiting.iter().map(|a| a.opportunity_id.as_str()).collect();
+    let deals: HashMap<String, _> = state.app.opportunities_by_id(&page.actor, &ids).await?.into_iter().map(|o| (o.id.to_string(), o)).collect();
     let mut out = Vec::new();
-    for a in waiting {
-        // Inboxes hold a handful of requests; each deal is read within the caller's scope.
-        let deal = state.app.get_opportunity(&page.actor, &a.opportunity_id).await.ok();
+    for a in &waiting {
+        let deal = deals.get(&a.opportunity_id);
         out.push(context! {
-            a => &a,
-            deal => deal.as_ref().map(|d| context! { name => d.opportunity.name.clone(), number => d.opportunity.number.clone(),
-                amount => d.opportunity.amount, currency => d.opportunity.currency.clone(), health => d.opportunity.health.score }),
+            a => a,
+            deal => deal.map(|d| context! { name => d.name.clone(), number => d.number.clone(), amount => d.amount, currency => d.currency.clone(), health => d.health.score }),
             requester => names.get(&a.requested_by).cloned().unwrap_or_default(),
             from => stages.get(&a.from_stage_id).cloned().unwrap_or_default(),
             to => stages.get(&a.to_stage_id).cloned().unwrap_or_default(),

@@ -182,7 +182,7 @@ async fn an_approval_gated_move_is_pending_until_the_manager_approves_in_the_inb
 
     let manager = Browser::login(&app, "manager.sh@acme.test").await;
     let (_, inbox) = manager.page("/approvals").await;
-    assert!(inbox.contains("Needs approval"), "{inbox}");
+    assert!(inbox.contains("Needs approval") && inbox.contains("¥800,000"), "the request shows its deal and amount: {inbox}");
     let approval = between(&inbox, "hx-post=\"/approvals/", "/decide");
     let (status, _, html) = manager.post_form(&format!("/approvals/{approval}/decide"), &[("decision", "approve"), ("comment", "同意")]).await;
     assert_eq!(status, StatusCode::OK, "{html}");
