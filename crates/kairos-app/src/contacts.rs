@@ -215,6 +215,17 @@ impl App {
         Ok(ListPage::from_page(found))
     }
 
+    /// The account names of contacts the caller listed (a contact is visible through its
+    /// account, so its account's name is too), in one read.
+    pub async fn account_names_of(&self, actor: &Actor, contacts: &[Contact]) -> AppResult<std::collections::HashMap<String, String>> {
+        let mut ids: Vec<_> = contacts.iter().map(|c| c.account_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut conn = self.store.read().await?;
+        let names = kairos_store::account::names_of(&mut conn.conn(), actor.workspace(), &ids).await?;
+        Ok(names.into_iter().map(|(id, name)| (id.to_string(), name)).collect())
+    }
+
     pub async fn update_contact(&self, actor: &Actor, id: &str, input: ContactPatch) -> AppResult<Contact> {
         let id = parse_contact_id(id)?;
         let ws = actor.workspace();

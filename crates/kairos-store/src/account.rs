@@ -265,3 +265,20 @@ pub async fn replace_account_members(
     }
     Ok(())
 }
+
+/// The name of each of these accounts (for lists that show them beside other records).
+pub async fn names_of(c: &mut Conn<'_>, ws: WorkspaceId, ids: &[AccountId]) -> StoreResult<std::collections::HashMap<AccountId, String>> {
+    let mut out = std::collections::HashMap::new();
+    for chunk in ids.chunks(500) {
+        let mut q = Query::select();
+        q.columns(["account_id", "name"].map(Alias::new))
+            .from(Alias::new("account"))
+            .and_where(Expr::col(Alias::new("workspace_id")).eq(ws.to_string()))
+            .and_where(Expr::col(Alias::new("account_id")).is_in(chunk.iter().map(|i| i.to_string())));
+        let rows: Vec<(String, String)> = c.fetch_all(&q).await?;
+        for (id, name) in rows {
+            out.insert(parse_id(&id, AccountId::parse)?, name);
+        }
+    }
+    Ok(out)
+}

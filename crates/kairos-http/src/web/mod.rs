@@ -22,6 +22,7 @@ use crate::state::AppState;
 pub mod accounts;
 pub mod approvals;
 pub mod assets;
+pub mod contacts;
 pub mod forms;
 pub mod home;
 pub mod inbox;
@@ -69,6 +70,8 @@ pub fn routes() -> Router<AppState> {
         .route("/accounts/{id}", get(accounts::show))
         .route("/accounts/{id}/contacts", post(accounts::add_contact))
         .route("/accounts/{id}/opportunities", post(accounts::new_opportunity))
+        .route("/contacts", get(contacts::list))
+        .route("/contacts/{id}", get(contacts::show).post(contacts::save))
         .route("/leads", get(leads::list).post(leads::create))
         .route("/leads/import", post(leads::import))
         .route("/leads/imports/{id}", get(leads::import_job))
@@ -143,7 +146,9 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
 });
 
 /// Every template, by name; the render tests walk this list.
-pub const TEMPLATE_SOURCES: [(&str, &str); 30] = [
+pub const TEMPLATE_SOURCES: [(&str, &str); 32] = [
+    ("contacts.html", include_str!("../../templates/contacts.html")),
+    ("contact.html", include_str!("../../templates/contact.html")),
     ("processes.html", include_str!("../../templates/processes.html")),
     ("_stage_fields.html", include_str!("../../templates/_stage_fields.html")),
     ("_settings_nav.html", include_str!("../../templates/_settings_nav.html")),

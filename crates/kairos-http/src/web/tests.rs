@@ -20,6 +20,7 @@ fn every_label_key_used_anywhere_exists_in_both_catalogs() {
         include_str!("targets.rs"),
         include_str!("org.rs"),
         include_str!("process_designer.rs"),
+        include_str!("contacts.rs"),
         include_str!("webhooks.rs"),
     ];
     sources.extend(rust);

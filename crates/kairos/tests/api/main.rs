@@ -21,4 +21,5 @@ mod schema;
 mod scopes;
 mod support;
 mod web;
+mod web_contacts;
 mod web_settings;

@@ -78,7 +78,8 @@ async fn every_page_renders_for_every_role_and_pages_need_a_session() {
     let r = anon.get(format!("{}/pipeline/board", app.address)).header("hx-request", "true").send().await.unwrap();
     assert_eq!((r.status(), r.headers()["hx-redirect"].to_str().unwrap()), (StatusCode::UNAUTHORIZED, "/login"));
 
-    let mut pages = vec!["/".to_string(), "/pipeline".into(), "/pipeline/board".into(), "/opportunities".into(), "/accounts".into(), "/approvals".into(), "/inbox".into(), format!("/opportunities/{id}")];
+    let mut pages = vec!["/".to_string(), "/pipeline".into(), "/pipeline/board".into(), "/opportunities".into(), "/accounts".into(), "/approvals".into(), "/inbox".into(), format!("/opportunities/{id}"),
+        "/contacts".into(), "/settings/targets".into(), "/leads".into()];
     for r in ["funnel", "conversion", "dwell", "cycle", "win_rate", "loss_reasons", "forecast", "movement", "trend", "team", "forecast_accuracy"] {
         pages.push(format!("/reports?report={r}"));
     }
@@ -88,6 +89,12 @@ async fn every_page_renders_for_every_role_and_pages_need_a_session() {
             let (status, html) = b.page(p).await;
             assert_eq!(status, StatusCode::OK, "{email} {p}: {html}");
             assert!(!html.contains("<测试>"), "{p} must escape the deal name");
+        }
+        // The admin's settings pages: every one renders for the admin and is refused to others.
+        for p in ["/settings", "/settings/org", "/settings/processes", "/settings/webhooks"] {
+            let (status, html) = b.page(p).await;
+            let expected = if email == "admin@acme.test" { StatusCode::OK } else { StatusCode::FORBIDDEN };
+            assert_eq!(status, expected, "{email} {p}: {html}");
         }
         let (_, board) = b.page("/pipeline").await;
         assert!(board.contains("页面 &lt;测试&gt;"), "{email} sees the deal on the kanban");
