@@ -59,6 +59,7 @@ pub fn routes() -> Router<AppState> {
         .route("/opportunities/{id}/gate", post(pipeline::supply_and_retry))
         .route("/opportunities/{id}/facts", post(opportunity::save_facts))
         .route("/opportunities/{id}/tick", post(opportunity::tick))
+        .route("/opportunities/{id}/health", post(opportunity::save_health))
         .route("/opportunities/{id}/contacts", post(opportunity::chain))
         .route("/opportunities/{id}/activities", post(opportunity::log_activity))
         .route("/opportunities/{id}/support", post(opportunity::ask_support))

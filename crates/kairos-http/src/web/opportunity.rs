@@ -310,6 +310,27 @@ pub async fn save_facts(State(state): State<AppState>, page: Page, Path(id): Pat
     }
 }
 
+/// The health panel's form: the ten need-confirmation items (`need_1` … `need_10`, 0–10
+/// each, as the customer confirmed them) and whether the deal is in the customer's annual plan.
+pub async fn save_health(State(state): State<AppState>, page: Page, Path(id): Path<String>, Form(form): Form<HashMap<String, String>>) -> Response {
+    let result = async {
+        let mut items = Vec::with_capacity(10);
+        for n in 1..=10 {
+            let text = form.get(&format!("need_{n}")).map(|v| v.trim()).unwrap_or("");
+            let value = if text.is_empty() { 0 } else { text.parse::<i64>().map_err(|_| AppError::field("need_items", format!("need item {n} must be a whole number from 0 to 10")))? };
+            items.push(value);
+        }
+        let patch = OpportunityPatch {
+            version: form.get("version").and_then(|v| v.parse().ok()),
+            need_items: Some(items),
+            in_annual_plan: Some(form.contains_key("in_annual_plan")),
+            ..OpportunityPatch::default()
+        };
+        state.app.update_opportunity(&page.actor, &id, patch).await
+    };
+    page.refreshed(result.await)
+}
+
 #[derive(Deserialize)]
 pub struct TickForm {
     stage_id: String,

@@ -544,3 +544,44 @@ async fn admins_set_up_webhooks_and_see_deliveries_and_everyone_chooses_their_em
     let (_, inbox) = rep.page("/inbox").await;
     assert!(inbox.contains("name=\"mute_deal_dwell\" checked"), "the form shows what is saved");
 }
+
+#[tokio::test]
+async fn the_card_scores_need_confirmation_and_the_health_follows() {
+    let app = TestApp::spawn().await;
+    let o = org(&app).await;
+    let acct = o.rep_sh.create("/api/v1/accounts", json!({"name": "需求确认客户"})).await;
+    let id = o.rep_sh.create("/api/v1/opportunities", json!({"name": "需求打分", "account_id": acct})).await;
+    let rep = Browser::login(&app, "rep.sh@acme.test").await;
+    let (status, html) = rep.page(&format!("/opportunities/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("name=\"need_10\""), "ten need items to score");
+    let form = |item3: &'static str, version: &'static str| {
+        let mut f: Vec<(String, String)> = (1..=10).map(|n| (format!("need_{n}"), "8".to_string())).collect();
+        f[2].1 = item3.to_string();
+        f.push(("version".into(), version.into()));
+        f.push(("in_annual_plan".into(), "on".into()));
+        f
+    };
+    let post = |f: Vec<(String, String)>| {
+        let rep = &rep;
+        let path = format!("/opportunities/{id}/health");
+        async move {
+            let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            rep.post_form(&path, &pairs).await
+        }
+    };
+    for bad in ["11", "x"] {
+        let (status, _, body) = post(form(bad, "1")).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
+        assert!(body.contains("need"), "{body}");
+    }
+    assert_eq!(o.rep_sh.get(&format!("/api/v1/opportunities/{id}")).await.body["version"], 1, "nothing saved");
+    let (status, _, body) = post(form("6", "1")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let saved = o.rep_sh.get(&format!("/api/v1/opportunities/{id}")).await.body;
+    assert_eq!(saved["need_items"], json!([8, 8, 6, 8, 8, 8, 8, 8, 8, 8]));
+    assert_eq!(saved["in_annual_plan"], true);
+    assert_eq!(saved["health"]["need_match"], 78.0, "the mean of the items × 10");
+    let (status, _, _) = post(form("9", "1")).await;
+    assert_eq!(status, StatusCode::CONFLICT, "a stale form is refused");
+}
