@@ -24,24 +24,25 @@ pub async fn home(State(state): State<AppState>, page: Page) -> Response {
     let quarter = format!("{}-Q{}", today.year(), today.month0() / 3 + 1);
     let overdue = OpportunityQuery { status: Some("open".into()), close_to: Some(yesterday), sort: Some("-amount".into()), limit: Some("10".into()), ..Default::default() };
     let weak = OpportunityQuery { status: Some("open".into()), health_max: Some("39".into()), sort: Some("-amount".into()), limit: Some("10".into()), ..Default::default() };
-    let (overdue, weak, funnel, forecast, approvals) = (
-        app.list_opportunities(&page.actor, &overdue).await,
-        app.list_opportunities(&page.actor, &weak).await,
-        app.funnel(&page.actor, &ReportQuery::default()).await,
-        app.forecast(&page.actor, &ReportQuery { period: Some(quarter.clone()), interval: Some("quarter".into()), ..Default::default() }).await,
-        super::approvals::rows(&state, &page).await,
-    );
-    let (overdue, weak, funnel, forecast, approvals) = match (overdue, weak, funnel, forecast, approvals) {
-        (Ok(a), Ok(b), Ok(c), Ok(d), Ok(e)) => (a, b, c, d, e),
-        (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), ..) | (_, _, _, Err(e), _) | (.., Err(e)) => return page.error(e),
-    };
     let limit = Some(RISK_ROWS.to_string());
-    let (tasks, scanned) = match (
-        app.list_tasks(&page.actor, &TaskQuery { limit: limit.clone(), ..Default::default() }).await,
-        app.list_risks(&page.actor, &RiskQuery { limit, ..Default::default() }).await,
-    ) {
-        (Ok(t), Ok(r)) => (t.items, r.items),
-        (Err(e), _) | (_, Err(e)) => return page.error(e),
+    let (tasks_q, risks_q) = (TaskQuery { limit: limit.clone(), ..Default::default() }, RiskQuery { limit, ..Default::default() });
+    let forecast_q = ReportQuery { period: Some(quarter.clone()), interval: Some("quarter".into()), ..Default::default() };
+    let funnel_q = ReportQuery::default();
+    // Seven independent reads, side by side: each takes its own pooled connection, so the
+    // page costs about its slowest read rather than their sum.
+    let (overdue, weak, funnel, forecast, approvals, tasks, scanned) = tokio::join!(
+        app.list_opportunities(&page.actor, &overdue),
+        app.list_opportunities(&page.actor, &weak),
+        app.funnel(&page.actor, &funnel_q),
+        app.forecast(&page.actor, &forecast_q),
+        super::approvals::rows(&state, &page),
+        app.list_tasks(&page.actor, &tasks_q),
+        app.list_risks(&page.actor, &risks_q),
+    );
+    let loaded = (|| Ok::<_, kairos_app::AppError>((overdue?, weak?, funnel?, forecast?, approvals?, tasks?.items, scanned?.items)))();
+    let (overdue, weak, funnel, forecast, approvals, tasks, scanned) = match loaded {
+        Ok(all) => all,
+        Err(e) => return page.error(e),
     };
     let mut risks: Vec<Value> = Vec::new();
     let mut seen = std::collections::HashSet::new();
