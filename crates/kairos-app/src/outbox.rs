@@ -155,7 +155,7 @@ impl App {
         if targets.is_empty() {
             return Ok(());
         }
-        let amount = format!("{} {:.2}", o.currency, o.amount as f64 / 100.0);
+        let amount = notice::amount_text(o.amount, &o.currency);
         let stage = ev.stage_name.unwrap_or("");
         let news = match ev.event {
             "opportunity.created" => DealNews::Created { stage },

@@ -46,9 +46,19 @@ impl App {
         let mut conn = self.store.read().await?;
         let mut c = conn.conn();
         let all = store::list_targets(&mut c, actor.workspace()).await?;
+        if matches!(actor.scope, DataScope::All) {
+            return Ok(all);
+        }
+        // Everyone's unit in one read, rather than a look-up per target.
+        let units: std::collections::HashMap<UserId, Option<OrgUnitId>> = kairos_store::followup::user_units(&mut c, actor.workspace()).await?.into_iter().collect();
         let mut out = Vec::new();
         for t in all {
-            if visible(&mut c, actor, &t).await? {
+            let subject = subject_of(&t)?;
+            let unit = match subject {
+                Subject::Unit(u) => Some(u),
+                Subject::User(u) => units.get(&u).copied().flatten(),
+            };
+            if visible_given(actor, subject, unit) {
                 out.push(t);
             }
         }
@@ -194,11 +204,22 @@ async fn may_set(c: &mut Conn<'_>, actor: &Actor, subject: Subject) -> AppResult
 
 async fn visible(c: &mut Conn<'_>, actor: &Actor, t: &Target) -> AppResult<bool> {
     let subject = subject_of(t)?;
-    Ok(match &actor.scope {
+    let unit = match actor.scope {
+        DataScope::All => None,
+        _ => unit_of(c, actor.workspace(), subject).await?,
+    };
+    Ok(visible_given(actor, subject, unit))
+}
+
+/// Whether the caller sees a target of `subject`, whose unit (its own, or its person's) is
+/// `unit`: all of them for admins and directors; a manager's subtree and their own; a rep's
+/// own and their unit's.
+fn visible_given(actor: &Actor, subject: Subject, unit: Option<OrgUnitId>) -> bool {
+    match &actor.scope {
         DataScope::All => true,
-        DataScope::Subtree { units, user } => subject == Subject::User(*user) || unit_of(c, actor.workspace(), subject).await?.is_some_and(|u| units.contains(&u)),
-        DataScope::Own { user } => subject == Subject::User(*user) || (actor.user.org_unit_id.is_some() && subject == Subject::Unit(actor.user.org_unit_id.unwrap_or_else(|| OrgUnitId::from_uuid(uuid::Uuid::nil())))),
-    })
+        DataScope::Subtree { units, user } => subject == Subject::User(*user) || unit.is_some_and(|u| units.contains(&u)),
+        DataScope::Own { user } => subject == Subject::User(*user) || actor.user.org_unit_id.is_some_and(|own| subject == Subject::Unit(own)),
+    }
 }
 
 /// The target lines of a subject. A unit with no targets of its own takes the sum of its

@@ -158,6 +158,22 @@ pub enum DealNews<'a> {
     Lost { note: Option<&'a str> },
 }
 
+/// An amount as a chat message shows it: `CNY 120,000.00` (a chat robot has no locale of
+/// its own, so both languages group by thousands).
+pub fn amount_text(minor: i64, currency: &str) -> String {
+    let sign = if minor < 0 { "-" } else { "" };
+    let (units, cents) = (minor.unsigned_abs() / 100, minor.unsigned_abs() % 100);
+    let digits = units.to_string();
+    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(ch);
+    }
+    format!("{currency} {sign}{grouped}.{cents:02}")
+}
+
 pub fn deal_news_text(locale: Locale, news: DealNews<'_>, number: &str, name: &str, amount: &str) -> String {
     let zh = locale == Locale::ZhCn;
     match news {
@@ -205,6 +221,10 @@ mod tests {
         let moved = DealNews::Moved { from: "需求确认", to: "方案报价" };
         assert_eq!(deal_news_text(Locale::ZhCn, moved, "N", "D", "CNY 10.00"), "商机 N D 从「需求确认」推进到「方案报价」（CNY 10.00）");
         assert_eq!(deal_news_text(Locale::En, DealNews::Lost { note: Some("price") }, "N", "D", "CNY 10.00"), "Lost: N D (CNY 10.00): price");
+        assert_eq!(amount_text(12_000_000, "CNY"), "CNY 120,000.00");
+        assert_eq!(amount_text(123_456_789_05, "USD"), "USD 123,456,789.05");
+        assert_eq!(amount_text(-99, "CNY"), "CNY -0.99");
+        assert_eq!(amount_text(i64::MIN, "CNY"), "CNY -92,233,720,368,547,758.08");
         assert!(close_date_title(Locale::En, "N", "D", at.date_naive()).contains("close on 2026-11-23"));
     }
 }

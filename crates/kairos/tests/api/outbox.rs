@@ -140,7 +140,7 @@ async fn deal_events_and_notifications_reach_signed_webhooks_chat_robots_and_ema
     let ding_body: Value = serde_json::from_str(&ding[0].body).unwrap();
     assert_eq!(ding_body["msgtype"], "text");
     let content = ding_body["text"]["content"].as_str().unwrap();
-    assert!(content.contains("Won: 2026-SH1-001 ERP rollout"), "the workspace's language: {content}");
+    assert!(content.contains("Won: 2026-SH1-001 ERP rollout (CNY 120,000.00)"), "the workspace's language, the amount grouped: {content}");
 
     // WeCom got both task notifications; e-mail only the one before the mute.
     let wecom = sink.at("/wecom");
