@@ -1,7 +1,7 @@
 //! Saved views (§10): each person keeps named filters of the list pages. A view is the list
 //! page's query string, checked to be a filter that list understands, without the paging
-//! cursor or an export format. The opportunity list has them now; the lists are named so
-//! that accounts and leads can follow without a migration.
+//! cursor or an export format. The opportunity and lead lists have them; the account list,
+//! with only a search box, does not need them.
 
 use kairos_store::StoreError;
 use kairos_store::saved_view::{self as store, SavedView};
@@ -13,7 +13,7 @@ use crate::app::App;
 use crate::error::{AppError, AppResult};
 
 /// The lists a view can filter.
-pub const LISTS: [&str; 1] = ["opportunities"];
+pub const LISTS: [&str; 2] = ["opportunities", "leads"];
 /// Views a person may keep per list: a menu, not a database.
 const MAX_PER_LIST: usize = 50;
 const MAX_QUERY_CHARS: usize = 2000;
@@ -21,7 +21,7 @@ const MAX_QUERY_CHARS: usize = 2000;
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSavedView {
-    /// The list the view filters: opportunities.
+    /// The list the view filters: opportunities or leads.
     pub list: String,
     pub name: String,
     /// The list's query string (`stage_id=…&sort=-amount`); `cursor` and `format` are dropped.
@@ -40,17 +40,14 @@ impl App {
 
     pub async fn create_saved_view(&self, actor: &Actor, input: NewSavedView) -> AppResult<SavedView> {
         let mut errors = kairos_domain::FieldErrors::new();
-        let list = errors.check("list", check_list(&input.list).map_err(|_| kairos_domain::Problem::new("must be opportunities")));
+        let list = errors.check("list", check_list(&input.list).map_err(|_| kairos_domain::Problem::new("must be opportunities or leads")));
         let name = errors.check("name", kairos_domain::text::required_text(&input.name, 60));
         let query = kept_query(&input.query);
         if query.chars().count() > MAX_QUERY_CHARS {
             errors.add("query", "must be at most 2,000 characters");
-        } else if list.is_some() {
-            let parsed = serde_urlencoded::from_str::<crate::opportunities::OpportunityQuery>(&query)
-                .map_err(|e| e.to_string())
-                .and_then(|q| App::check_opportunity_query(&q).map_err(|e| e.to_string()));
-            if let Err(e) = parsed {
-                errors.add("query", format!("is not a filter of the opportunity list: {e}"));
+        } else if let Some(list) = list {
+            if let Err(e) = self.check_view_query(actor, list, &query).await {
+                errors.add("query", format!("is not a filter of the {list} list: {e}"));
             }
         }
         errors.finish()?;
@@ -85,8 +82,26 @@ impl App {
 
 }
 
+impl App {
+    /// Whether `query` is a filter `list` accepts: the opportunity filter is checked as the
+    /// list parses it; the lead list's checks live in its query, so it runs for one row.
+    async fn check_view_query(&self, actor: &Actor, list: &str, query: &str) -> Result<(), String> {
+        if list == "opportunities" {
+            let q = serde_urlencoded::from_str::<crate::opportunities::OpportunityQuery>(query).map_err(|e| e.to_string())?;
+            return App::check_opportunity_query(&q).map_err(|e| e.to_string());
+        }
+        let mut q = serde_urlencoded::from_str::<crate::leads::LeadQuery>(query).map_err(|e| e.to_string())?;
+        if q.owner_id.as_deref() == Some("me") {
+            // The lead page's "mine": whoever opens the view.
+            q.owner_id = Some(actor.id().to_string());
+        }
+        q.limit = Some("1".into());
+        self.list_leads(actor, &q).await.map(|_| ()).map_err(|e| e.to_string())
+    }
+}
+
 fn check_list(list: &str) -> AppResult<&'static str> {
-    LISTS.iter().copied().find(|l| *l == list).ok_or_else(|| AppError::field("list", "must be opportunities"))
+    LISTS.iter().copied().find(|l| *l == list).ok_or_else(|| AppError::field("list", "must be opportunities or leads"))
 }
 
 /// The query without paging, export format and empty inputs (a form submits every field).

@@ -16,7 +16,7 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ViewListQuery {
-    /// opportunities; all lists when absent.
+    /// opportunities or leads; all lists when absent.
     pub list: Option<String>,
 }
 

@@ -40,6 +40,10 @@ pub async fn list(State(state): State<AppState>, page: Page, RawQuery(raw): RawQ
         Ok(o) => o,
         Err(e) => return page.error(e),
     };
+    let views = match state.app.list_saved_views(&page.actor, Some("leads")).await {
+        Ok(v) => v,
+        Err(e) => return page.error(e),
+    };
     let qs = serde_urlencoded::to_string([
         ("q", query.q.clone().unwrap_or_default()),
         ("status", query.status.clone().unwrap_or_default()),
@@ -51,7 +55,8 @@ pub async fn list(State(state): State<AppState>, page: Page, RawQuery(raw): RawQ
     page.render(
         "leads.html",
         "leads",
-        context! { rows => result.items, total => result.total, next, query => &query, owners, sources => SOURCES, my_id => page.actor.id().to_string() },
+        context! { rows => result.items, total => result.total, next, query => &query, owners, sources => SOURCES, my_id => page.actor.id().to_string(),
+            views, current => raw.unwrap_or_default() },
     )
 }
 

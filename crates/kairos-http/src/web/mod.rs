@@ -147,7 +147,8 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
 });
 
 /// Every template, by name; the render tests walk this list.
-pub const TEMPLATE_SOURCES: [(&str, &str); 32] = [
+pub const TEMPLATE_SOURCES: [(&str, &str); 33] = [
+    ("_views.html", include_str!("../../templates/_views.html")),
     ("contacts.html", include_str!("../../templates/contacts.html")),
     ("contact.html", include_str!("../../templates/contact.html")),
     ("processes.html", include_str!("../../templates/processes.html")),

@@ -174,8 +174,10 @@ fn lead_pages_render_scores_statuses_and_the_import_report() {
         let rows = vec![lead.clone()];
         let owners: HashMap<String, String> = HashMap::new();
         let query = serde_json::json!({"q": null, "status": "qualified", "source": null, "owner_id": "pool"});
-        let html = render_ok("leads.html", context! { rows, total => 1, next => (), query, owners, sources => ["exhibition", "web"], my_id => "u1", ..base(lang) });
+        let html = render_ok("leads.html", context! { rows, total => 1, next => (), query, owners, sources => ["exhibition", "web"], my_id => "u1",
+            views => vec![context! { id => "v1", name => "<我的>", query => "status=new" }], current => "status=new", ..base(lang) });
         assert!(html.contains("href=\"/leads/l1\"") && html.contains(&i18n::label(lang, "leads.pool")));
+        assert!(html.contains("href=\"/leads?status=new\" aria-current=\"true\">&lt;我的&gt;"), "a saved view, escaped and marked as showing");
         let report = serde_json::json!({"rows": 3, "created": 1, "merged": 1, "refused": 1, "committed": false, "outcomes": []});
         let refused = vec![serde_json::json!({"row": 4, "outcome": "refused", "lead_id": null, "problems": [{"field": "phone", "problem": "<dup>"}]})];
         let html = render_ok("_import_report.html", context! { r => report, refused, ..base(lang) });

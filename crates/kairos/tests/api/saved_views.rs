@@ -32,12 +32,18 @@ async fn people_save_name_open_and_delete_their_own_views() {
     }
     let r = o.rep_sh.post("/api/v1/saved-views", json!({"list": "opportunities", "name": "大单", "query": "status=won"})).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
-    assert_eq!(o.rep_sh.get("/api/v1/saved-views").await.body.as_array().unwrap().len(), 1);
+    assert_eq!(o.rep_sh.get("/api/v1/saved-views?list=opportunities").await.body.as_array().unwrap().len(), 1);
     // Another person sees none of it and cannot delete it.
     assert!(o.rep_bj.get("/api/v1/saved-views?list=opportunities").await.body.as_array().unwrap().is_empty());
     assert_eq!(o.rep_bj.delete(&format!("/api/v1/saved-views/{id}")).await.status, StatusCode::NOT_FOUND);
 
     assert_eq!(o.rep_sh.get("/api/v1/saved-views?list=nothing").await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // The lead list has views too, checked by the lead list's own rules ("me" is whoever opens it).
+    let r = o.rep_sh.post("/api/v1/saved-views", json!({"list": "leads", "name": "我的合格线索", "query": "status=qualified&owner_id=me"})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let r = o.rep_sh.post("/api/v1/saved-views", json!({"list": "leads", "name": "睡着的", "query": "status=sleeping"})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(r.error_fields().contains(&"query".to_string()), "{}", r.body);
 
     // In the browser: the list offers the view as a link, saves the current filter under a
     // name, and deletes.
@@ -52,8 +58,10 @@ async fn people_save_name_open_and_delete_their_own_views() {
     assert!(html.contains("赢单 &lt;按名称&gt;") && html.contains("aria-current=\"true\">赢单"), "listed, escaped, and marked as the one showing");
     let views = o.rep_sh.get("/api/v1/saved-views?list=opportunities").await.body;
     assert_eq!(views.as_array().unwrap().len(), 2);
+    let (_, leads) = rep.page("/leads").await;
+    assert!(leads.contains("href=\"/leads?status=qualified&amp;owner_id=me\"") && !leads.contains("赢单"), "the lead list shows its own views only");
     let (status, _, _) = rep.post_form(&format!("/views/{id}/delete"), &[]).await;
     assert_eq!(status, StatusCode::OK);
-    let left = o.rep_sh.get("/api/v1/saved-views").await.body;
+    let left = o.rep_sh.get("/api/v1/saved-views?list=opportunities").await.body;
     assert_eq!(left.as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect::<Vec<_>>(), vec!["赢单 <按名称>"]);
 }
