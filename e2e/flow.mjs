@@ -1,7 +1,8 @@
 // The sales flow in a real headless Chromium against `kairos serve --demo`:
 // a rep drags a deal to a later stage and sees the gate's refusal, supplies what is
 // missing inline, moves again; a gated move waits for approval; the manager approves in
-// the inbox; the rep closes it won and sees it in the funnel chart; then English.
+// the inbox; the rep closes it won and sees it in the funnel chart; then English; last, the
+// admin edits a stage in the process designer.
 // Screenshots of every step go to target/e2e/. Run by scripts/e2e.
 import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -14,6 +15,7 @@ const PASSWORD = "kairos-demo-2026";
 const REP = "rep.sh1.1@demo.kairos";
 const MANAGER = "manager.sh1@demo.kairos";
 const DIRECTOR = "director@demo.kairos";
+const ADMIN = "admin@demo.kairos";
 mkdirSync(OUT, { recursive: true });
 
 let step = 0;
@@ -223,6 +225,21 @@ try {
     figures.page_p50_ms[p.replace(deal.id, "{id}")] = Math.round(times[7] * 10) / 10;
   }
   await dir.context.close();
+
+  console.log("12. the admin rewrites a stage's guidance in the process designer");
+  const admin = await login(browser, ADMIN);
+  const { token: adminToken } = await api(null, "POST", "/api/v1/auth/tokens", { email: ADMIN, password: PASSWORD });
+  const [process] = await api(adminToken, "GET", "/api/v1/processes");
+  await admin.page.goto(`${BASE}/settings/processes/${process.id}`);
+  const guidance = `E2E 指引 ${stamp}`;
+  await admin.page.fill("input[name='s0.guidance']", guidance);
+  await shot(admin.page, "process-designer");
+  await Promise.all([admin.page.waitForEvent("load"), admin.page.click("form.designer > button[type=submit]")]);
+  assert.equal(await admin.page.inputValue("input[name='s0.guidance']"), guidance, "the designer shows what was saved");
+  const saved = await api(adminToken, "GET", `/api/v1/processes/${process.id}`);
+  assert.equal(saved.stages[0].guidance, guidance);
+  assert.deepEqual(saved.stages.map((s) => s.name), process.stages.map((s) => s.name), "no stage was lost on the way");
+  await admin.context.close();
   writeFileSync(`${OUT}/figures.json`, JSON.stringify(figures, null, 2));
   console.log("figures:", JSON.stringify(figures));
   console.log("e2e: all steps passed");
