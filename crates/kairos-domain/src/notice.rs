@@ -163,15 +163,7 @@ pub enum DealNews<'a> {
 pub fn amount_text(minor: i64, currency: &str) -> String {
     let sign = if minor < 0 { "-" } else { "" };
     let (units, cents) = (minor.unsigned_abs() / 100, minor.unsigned_abs() % 100);
-    let digits = units.to_string();
-    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(ch);
-    }
-    format!("{currency} {sign}{grouped}.{cents:02}")
+    format!("{currency} {sign}{}.{cents:02}", crate::text::group_thousands(units))
 }
 
 pub fn deal_news_text(locale: Locale, news: DealNews<'_>, number: &str, name: &str, amount: &str) -> String {

@@ -322,3 +322,17 @@ mod tests {
         }
     }
 }
+
+/// 1234567 → "1,234,567": how amounts are grouped in both languages (web pages and chat
+/// texts alike).
+pub fn group_thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}

@@ -73,7 +73,7 @@ pub async fn save(State(state): State<AppState>, page: Page, Path(id): Path<Stri
             None => None,
         };
         let patch = ContactPatch {
-            version: form_field(&form, "version").and_then(|v| v.parse().ok()),
+            version: super::form_version(&form),
             name: Some(form_field(&form, "name").unwrap_or_default()),
             title: optional("title"),
             phone: optional("phone"),

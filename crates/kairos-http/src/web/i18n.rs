@@ -51,14 +51,7 @@ pub fn label(lang: Lang, key: &str) -> String {
 
 /// 1234567 → "1,234,567" (both languages group by thousands).
 pub fn group(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
+    let out = kairos_domain::text::group_thousands(n.unsigned_abs());
     if n < 0 { format!("-{out}") } else { out }
 }
 
@@ -88,7 +81,7 @@ pub fn money(minor: i64, currency: &str) -> String {
 pub fn decimal(minor: i64) -> String {
     let sign = if minor < 0 { "-" } else { "" };
     let (units, cents) = (minor.unsigned_abs() / 100, minor.unsigned_abs() % 100);
-    let units = group(units as i64);
+    let units = kairos_domain::text::group_thousands(units);
     if cents == 0 { format!("{sign}{units}") } else { format!("{sign}{units}.{cents:02}") }
 }
 

@@ -342,6 +342,17 @@ pub fn form_field(form: &HashMap<String, String>, key: &str) -> Option<String> {
     form.get(key).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
 }
 
+/// The `version` a form was loaded with (optimistic locking), if it sent one; the app
+/// refuses a missing one where it needs it.
+pub fn form_version(form: &HashMap<String, String>) -> Option<i64> {
+    form_field(form, "version").and_then(|v| v.parse().ok())
+}
+
+/// The same, for app calls that take the version as given.
+pub fn required_form_version(form: &HashMap<String, String>) -> Result<i64, AppError> {
+    form_version(form).ok_or_else(|| AppError::field("version", "must be the version the form was loaded with"))
+}
+
 /// HTML-escapes text for the few fragments built without a template.
 pub fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#x27;")

@@ -79,7 +79,7 @@ pub async fn add_unit(State(state): State<AppState>, page: Page, Form(form): For
 pub async fn save_unit(State(state): State<AppState>, page: Page, Path(id): Path<String>, Form(form): Form<FormMap>) -> Response {
     let result = async {
         let patch = OrgUnitPatch {
-            version: form_field(&form, "version").and_then(|v| v.parse().ok()),
+            version: super::form_version(&form),
             name: form_field(&form, "name"),
             code: form_field(&form, "code"),
             kind: Some(unit_kind(&form)?),
@@ -113,7 +113,7 @@ pub async fn add_user(State(state): State<AppState>, page: Page, Form(form): For
 /// A person's row: unit, roles and the `active` checkbox, with the row's `version`.
 pub async fn save_user(State(state): State<AppState>, page: Page, Path(id): Path<String>, Form(form): Form<FormMap>) -> Response {
     let patch = UserPatch {
-        version: form_field(&form, "version").and_then(|v| v.parse().ok()),
+        version: super::form_version(&form),
         org_unit_id: Some(form_field(&form, "org_unit_id")),
         roles: Some(checked_roles(&form)),
         active: Some(form.contains_key("active")),

@@ -85,7 +85,7 @@ pub async fn save(State(state): State<AppState>, page: Page, Path(id): Path<Stri
             None => None,
         };
         let patch = ProcessPatch {
-            version: form_field(&form, "version").and_then(|v| v.parse().ok()),
+            version: super::form_version(&form),
             name: form_field(&form, "name"),
             description: Some(form.get("description").cloned().unwrap_or_default()),
             close_reminder_days: reminder,

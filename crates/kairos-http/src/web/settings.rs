@@ -56,7 +56,7 @@ pub async fn save_workspace(State(state): State<AppState>, page: Page, Form(form
             None => None,
         };
         let patch = SettingsPatch {
-            version: Some(version(&form)?),
+            version: Some(super::required_form_version(&form)?),
             name: form_field(&form, "name"),
             base_currency: form_field(&form, "base_currency"),
             number_pattern: form_field(&form, "number_pattern"),
@@ -109,10 +109,6 @@ pub async fn add_fx_rate(State(state): State<AppState>, page: Page, Form(form): 
         state.app.put_fx_rates(page.actor.require_admin()?, vec![input]).await
     };
     page.refreshed(result.await)
-}
-
-fn version(form: &FormMap) -> Result<i64, AppError> {
-    form_field(form, "version").and_then(|v| v.parse().ok()).ok_or_else(|| AppError::field("version", "must be the version the form was loaded with"))
 }
 
 /// The calendar's text area: one day per line, `YYYY-MM-DD kind [name]`; blank lines and

@@ -63,7 +63,7 @@ pub async fn create(State(state): State<AppState>, page: Page, Form(form): Form<
 /// A row's amount, with the `version` it was loaded with.
 pub async fn update(State(state): State<AppState>, page: Page, Path(id): Path<String>, Form(form): Form<FormMap>) -> Response {
     let result = async {
-        let patch = TargetPatch { version: form_field(&form, "version").and_then(|v| v.parse().ok()), amount: amount(&page, &form)? };
+        let patch = TargetPatch { version: super::form_version(&form), amount: amount(&page, &form)? };
         state.app.update_target(&page.actor, &id, patch).await
     };
     page.refreshed(result.await)

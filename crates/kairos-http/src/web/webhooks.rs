@@ -53,7 +53,7 @@ pub async fn update(State(state): State<AppState>, page: Page, Path(id): Path<St
             (false, _) => None,
         };
         input.active = Some(form.contains_key("active"));
-        input.version = Some(version_field(&form)?);
+        input.version = Some(super::required_form_version(&form)?);
         state.app.update_endpoint(page.actor.require_admin()?, &id, input).await
     };
     page.refreshed(result.await)
@@ -68,7 +68,7 @@ pub async fn set_active(State(state): State<AppState>, page: Page, Path(id): Pat
             Some("false") => false,
             _ => return Err(AppError::field("active", "must be true or false")),
         };
-        let input = EndpointInput { active: Some(active), version: Some(version_field(&form)?), ..EndpointInput::default() };
+        let input = EndpointInput { active: Some(active), version: Some(super::required_form_version(&form)?), ..EndpointInput::default() };
         state.app.update_endpoint(page.actor.require_admin()?, &id, input).await
     };
     page.refreshed(result.await)
@@ -89,10 +89,6 @@ fn endpoint_form(form: &HashMap<String, String>) -> Result<EndpointInput, AppErr
         active: None,
         version: None,
     })
-}
-
-fn version_field(form: &HashMap<String, String>) -> Result<i64, AppError> {
-    super::form_field(form, "version").and_then(|v| v.parse().ok()).ok_or_else(|| AppError::field("version", "must be the version the form was loaded with"))
 }
 
 pub async fn delete(State(state): State<AppState>, page: Page, Path(id): Path<String>) -> Response {
