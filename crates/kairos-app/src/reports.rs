@@ -600,7 +600,10 @@ pub struct ConversionStage {
 }
 
 impl App {
-    async fn history_context(&self, actor: &Actor, q: &ReportQuery, with_fields: bool) -> AppResult<(Vec<kairos_store::reports::HistoryRow>, Value, Option<Period>, kairos_domain::calendar::WorkCalendar, Vec<kairos_domain::process::SalesProcess>)> {
+    /// The filter, calendar and processes of a history report. Each report then reads only
+    /// the events and columns it uses (`store::passages`, `won_closes`, `stage_events`, or
+    /// `replay_rows` for the replays).
+    async fn history_context(&self, actor: &Actor, q: &ReportQuery) -> AppResult<HistoryContext> {
         let ws = actor.workspace();
         let mut errors = FieldErrors::new();
         let mut parsed = parse(&mut errors, q);
@@ -610,7 +613,6 @@ impl App {
         if let Some(u) = parsed.unit {
             parsed.filter.org_units = Some(org_unit::subtree_ids(&mut c, ws, u).await?);
         }
-        let rows = store::history_rows(&mut c, ws, &actor.scope, &parsed.filter, with_fields).await?;
         let calendar = crate::calendar::load_calendar(&mut c, ws).await?;
         let processes = process_store::list_processes(&mut c, ws).await?;
         let mut filters = serde_json::to_value(q).unwrap_or(json!({}));
@@ -618,22 +620,22 @@ impl App {
             obj.insert("from".into(), json!(p.from));
             obj.insert("to".into(), json!(p.to.pred_opt()));
         }
-        Ok((rows, filters, parsed.period, calendar, processes))
+        let window = parsed.period.map(|p| p.instants(calendar.utc_offset_minutes()));
+        Ok(HistoryContext { filter: parsed.filter, filters, period: parsed.period, window, calendar, processes })
     }
 
     /// `dwell`: days in each stage (calendar and working) of deals that left it in the period.
     pub async fn dwell(&self, actor: &Actor, q: &ReportQuery) -> AppResult<Dwell> {
-        let (rows, filters, period, calendar, processes) = self.history_context(actor, q, false).await?;
-        let window = period.map(|p| p.instants(calendar.utc_offset_minutes()));
+        let HistoryContext { filter, filters, window, processes, .. } = self.history_context(actor, q).await?;
+        let passages = {
+            let mut conn = self.store.report_read().await?;
+            store::passages(&mut conn.conn(), actor.workspace(), &actor.scope, &filter, window).await?
+        };
         let mut by_stage: HashMap<String, (Vec<f64>, Vec<f64>)> = HashMap::new();
-        for r in rows.iter().filter(|r| r.kind == "moved" || r.kind == "closed") {
-            if window.is_some_and(|(a, b)| r.at < a || r.at >= b) {
-                continue;
-            }
-            let (Some(stage), Some(days), Some(work)) = (&r.from_stage_id, r.days_in_stage, r.working_days_in_stage) else { continue };
-            let e = by_stage.entry(stage.clone()).or_default();
-            e.0.push(days);
-            e.1.push(work);
+        for p in passages {
+            let e = by_stage.entry(p.from_stage_id).or_default();
+            e.0.push(p.days_in_stage);
+            e.1.push(p.working_days_in_stage);
         }
         let stages = processes
             .iter()
@@ -649,12 +651,17 @@ impl App {
 
     /// `cycle`: creation to won for deals won in the period.
     pub async fn cycle(&self, actor: &Actor, q: &ReportQuery) -> AppResult<Cycle> {
-        let (rows, filters, period, calendar, _) = self.history_context(actor, q, false).await?;
-        let window = period.map(|p| p.instants(calendar.utc_offset_minutes()));
+        let HistoryContext { mut filter, filters, window, calendar, .. } = self.history_context(actor, q).await?;
+        // A deal's last won close is at or after any won close inside the window.
+        filter.alive_since = window.map(|(a, _)| a);
+        let closes = {
+            let mut conn = self.store.report_read().await?;
+            store::won_closes(&mut conn.conn(), actor.workspace(), &actor.scope, &filter).await?
+        };
         let (mut cal, mut work) = (Vec::new(), Vec::new());
         // The last won close of each deal (a deal reopened and won again counts once).
-        let mut last_won: HashMap<&str, &kairos_store::reports::HistoryRow> = HashMap::new();
-        for r in rows.iter().filter(|r| r.kind == "closed" && r.to_status.as_deref() == Some("won")) {
+        let mut last_won: HashMap<&str, &kairos_store::reports::WonClose> = HashMap::new();
+        for r in &closes {
             last_won.insert(r.opportunity_id.as_str(), r);
         }
         for r in last_won.values() {
@@ -670,13 +677,18 @@ impl App {
     /// `conversion`: of the deals that entered each stage in the period, the share that later
     /// reached a later stage, and the share that was won.
     pub async fn conversion(&self, actor: &Actor, q: &ReportQuery) -> AppResult<Conversion> {
-        let (rows, filters, period, calendar, processes) = self.history_context(actor, q, false).await?;
-        let window = period.map(|p| p.instants(calendar.utc_offset_minutes()));
+        let HistoryContext { mut filter, filters, window, processes, .. } = self.history_context(actor, q).await?;
+        // Only a deal open inside the window can enter a stage in it.
+        filter.alive_since = window.map(|(a, _)| a);
+        let rows = {
+            let mut conn = self.store.report_read().await?;
+            store::stage_events(&mut conn.conn(), actor.workspace(), &actor.scope, &filter).await?
+        };
         let position: HashMap<String, (i32, String)> =
             processes.iter().flat_map(|p| p.stages.iter().map(move |s| (s.id.to_string(), (s.position, p.id.to_string())))).collect();
         // (stage, deal) → whether it advanced / was won after entering.
         let mut cohort: HashMap<(String, String), (bool, bool)> = HashMap::new();
-        let mut by_deal: BTreeMap<&str, Vec<&kairos_store::reports::HistoryRow>> = BTreeMap::new();
+        let mut by_deal: BTreeMap<&str, Vec<&kairos_store::reports::StageEvent>> = BTreeMap::new();
         for r in &rows {
             by_deal.entry(r.opportunity_id.as_str()).or_default().push(r);
         }
@@ -772,6 +784,24 @@ pub struct TrendStage {
     pub totals: Totals,
 }
 
+/// What a history report works from once its query is understood.
+struct HistoryContext {
+    filter: ReportFilter,
+    filters: Value,
+    period: Option<Period>,
+    /// The period as instants in the workspace's time zone.
+    window: Option<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>,
+    calendar: kairos_domain::calendar::WorkCalendar,
+    processes: Vec<kairos_domain::process::SalesProcess>,
+}
+
+impl App {
+    async fn replay_rows(&self, actor: &Actor, filter: ReportFilter) -> AppResult<Vec<kairos_store::reports::HistoryRow>> {
+        let mut conn = self.store.report_read().await?;
+        Ok(store::history_rows(&mut conn.conn(), actor.workspace(), &actor.scope, &filter).await?)
+    }
+}
+
 type Replayed = Vec<(String, String, Option<NaiveDate>, Vec<kairos_domain::replay::Event>)>;
 
 /// Each deal's id, currency, current expected close and events.
@@ -803,7 +833,7 @@ impl App {
     /// moved in between (default period: this month).
     pub async fn movement(&self, actor: &Actor, q: &ReportQuery) -> AppResult<Movement> {
         use kairos_domain::replay::state_at;
-        let (rows, filters, period, calendar, processes) = self.history_context(actor, q, true).await?;
+        let HistoryContext { filter, filters, period, calendar, processes, .. } = self.history_context(actor, q).await?;
         let ws = actor.workspace();
         let period = match period {
             Some(p) => p,
@@ -811,6 +841,8 @@ impl App {
         };
         let (a, b) = period.instants(calendar.utc_offset_minutes());
         let b = b.min(self.now());
+        // A deal closed before `a` was closed at both ends and moved in no category.
+        let rows = self.replay_rows(actor, ReportFilter { alive_since: Some(a), ..filter }).await?;
         let (base, rates) = {
             let mut conn = self.store.read().await?;
             let base = workspace::get_workspace(&mut conn.conn(), ws).await?.base_currency;
@@ -880,10 +912,13 @@ impl App {
         if interval != "month" && interval != "week" {
             return Err(AppError::field("interval", "must be week or month"));
         }
-        let (rows, filters, period, calendar, processes) = self.history_context(actor, q, true).await?;
+        let HistoryContext { filter, filters, period, calendar, processes, .. } = self.history_context(actor, q).await?;
         let ws = actor.workspace();
         let today = calendar.local_date(self.now());
         let period = period.unwrap_or(Period { from: today - chrono::Duration::days(182), to: today + chrono::Duration::days(1) });
+        // Every point is at or after the period's start: deals closed before it are never open.
+        let (since, _) = period.instants(calendar.utc_offset_minutes());
+        let rows = self.replay_rows(actor, ReportFilter { alive_since: Some(since), ..filter }).await?;
         let mut dates = Vec::new();
         if interval == "week" {
             let mut d = period.from + chrono::Duration::days(6);
@@ -1064,7 +1099,7 @@ impl App {
             Some(t) => t.parse().ok().filter(|d| (0..=365).contains(d)).ok_or_else(|| AppError::field("days_before", "must be a whole number of days from 0 to 365"))?,
         };
         let ws = actor.workspace();
-        let (rows, filters, period, calendar, _) = self.history_context(actor, q, true).await?;
+        let HistoryContext { filter, filters, period, calendar, .. } = self.history_context(actor, q).await?;
         let today = calendar.local_date(self.now());
         let this_month = Period::parse(&analytics::month_key(today)).map_err(|p| AppError::internal(p.0))?;
         let period = period.unwrap_or(Period { from: this_month.from - chrono::Duration::days(1), to: this_month.from });
@@ -1084,8 +1119,11 @@ impl App {
             let base = workspace::get_workspace(&mut conn.conn(), ws).await?.base_currency;
             (base, latest_rates(&mut conn.conn(), ws, today).await?)
         };
-        let deals = replayable(&rows);
         let offset = calendar.utc_offset_minutes();
+        // The earliest instant any period looks at: its forecast, N days before it starts.
+        let (since, _) = period.instants(offset);
+        let rows = self.replay_rows(actor, ReportFilter { alive_since: Some(since - chrono::Duration::days(days_before)), ..filter }).await?;
+        let deals = replayable(&rows);
         let mut periods = Vec::new();
         for (key, p) in analytics::buckets(&period, false) {
             let (start, end) = p.instants(offset);

@@ -51,6 +51,10 @@ pub struct ReportFilter {
     pub status: Option<&'static str>,
     pub closed_between: Option<(DateTime<Utc>, DateTime<Utc>)>,
     pub expected_close_between: Option<(NaiveDate, NaiveDate)>,
+    /// Only deals open now or closed at or after this instant: a deal closed before it was
+    /// closed at every later instant (closing stamps `closed_at` with the close event's time,
+    /// and reopening clears it), so replays from here on can skip it.
+    pub alive_since: Option<DateTime<Utc>>,
 }
 
 fn filtered(ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, need_account: bool) -> sea_query::SelectStatement {
@@ -100,6 +104,9 @@ fn filtered(ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, need_account: 
     if let Some((a, b)) = f.expected_close_between {
         q.and_where(col("o", "expected_close_date").gte(a)).and_where(col("o", "expected_close_date").lt(b));
     }
+    if let Some(t) = f.alive_since {
+        q.cond_where(Cond::any().add(col("o", "status").eq("open")).add(col("o", "closed_at").is_null()).add(col("o", "closed_at").gte(t)));
+    }
     q
 }
 
@@ -113,18 +120,14 @@ pub async fn report_rows(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f
     c.fetch_all(&q).await
 }
 
-/// One stage or status event of a deal in scope.
+/// What the replay of a deal's past needs from one of its events.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct HistoryRow {
     pub opportunity_id: String,
     pub at: DateTime<Utc>,
     pub kind: String,
-    pub from_stage_id: Option<String>,
     pub to_stage_id: Option<String>,
     pub to_status: Option<String>,
-    pub days_in_stage: Option<f64>,
-    pub working_days_in_stage: Option<f64>,
-    pub created_at: DateTime<Utc>,
     pub amount: i64,
     pub currency: String,
     pub probability: i64,
@@ -135,9 +138,10 @@ pub struct HistoryRow {
     pub expected_close_date: Option<NaiveDate>,
 }
 
-/// The history of the deals the filter selects, in time order per deal; field changes are
-/// included only when `with_fields`.
-pub async fn history_rows(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, with_fields: bool) -> StoreResult<Vec<HistoryRow>> {
+/// The filtered deals joined to their history, in time order per deal. The history reports
+/// read only the columns they use: SQLite's driver copies every value it hands over, and at
+/// demo scale that copying, not the query, is most of a report's time.
+fn with_history(ws: WorkspaceId, scope: &DataScope, f: &ReportFilter) -> sea_query::SelectStatement {
     let mut q = filtered(ws, scope, f, false);
     q.join_as(
         JoinType::InnerJoin,
@@ -147,15 +151,80 @@ pub async fn history_rows(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, 
             .add(col("h", "workspace_id").equals((Alias::new("o"), Alias::new("workspace_id"))))
             .add(col("h", "opportunity_id").equals((Alias::new("o"), Alias::new("opportunity_id")))),
     );
-    if !with_fields {
-        q.and_where(col("h", "kind").ne("field"));
-    }
-    q.expr(Expr::cust(
-        "h.opportunity_id, h.at, h.kind, h.from_stage_id, h.to_stage_id, h.to_status, h.days_in_stage, h.working_days_in_stage, o.created_at, \
-         h.amount, h.currency, h.probability, h.field, h.old_value, h.new_value, o.expected_close_date",
-    ));
+    q
+}
+
+fn in_time_order(q: &mut sea_query::SelectStatement) {
     q.order_by((Alias::new("h"), Alias::new("opportunity_id")), sea_query::Order::Asc)
         .order_by((Alias::new("h"), Alias::new("at")), sea_query::Order::Asc)
         .order_by((Alias::new("h"), Alias::new("history_id")), sea_query::Order::Asc);
+}
+
+/// Every event of the deals the filter selects, field changes included, for replaying.
+pub async fn history_rows(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter) -> StoreResult<Vec<HistoryRow>> {
+    let mut q = with_history(ws, scope, f);
+    q.expr(Expr::cust(
+        "h.opportunity_id, h.at, h.kind, h.to_stage_id, h.to_status, h.amount, h.currency, h.probability, h.field, h.old_value, h.new_value, \
+         o.expected_close_date",
+    ));
+    in_time_order(&mut q);
+    c.fetch_all(&q).await
+}
+
+/// A stage left (by a move or a close): how long the deal had been in it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Passage {
+    pub from_stage_id: String,
+    pub days_in_stage: f64,
+    pub working_days_in_stage: f64,
+}
+
+/// The passages through stages that ended inside `[from, to)`, when given.
+pub async fn passages(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, ended: Option<(DateTime<Utc>, DateTime<Utc>)>) -> StoreResult<Vec<Passage>> {
+    let mut q = with_history(ws, scope, f);
+    q.and_where(col("h", "kind").is_in(["moved", "closed"]))
+        .and_where(col("h", "from_stage_id").is_not_null())
+        .and_where(col("h", "days_in_stage").is_not_null())
+        .and_where(col("h", "working_days_in_stage").is_not_null());
+    if let Some((a, b)) = ended {
+        q.and_where(col("h", "at").gte(a)).and_where(col("h", "at").lt(b));
+    }
+    q.expr(Expr::cust("h.from_stage_id, h.days_in_stage, h.working_days_in_stage"));
+    c.fetch_all(&q).await
+}
+
+/// A won close, with the deal's creation.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct WonClose {
+    pub opportunity_id: String,
+    pub at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Every won close of the deals the filter selects, in time order per deal.
+pub async fn won_closes(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter) -> StoreResult<Vec<WonClose>> {
+    let mut q = with_history(ws, scope, f);
+    q.and_where(col("h", "kind").eq("closed")).and_where(col("h", "to_status").eq("won"));
+    q.expr(Expr::cust("h.opportunity_id, h.at, o.created_at"));
+    in_time_order(&mut q);
+    c.fetch_all(&q).await
+}
+
+/// A deal entering a stage (created, moved) or closing.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StageEvent {
+    pub opportunity_id: String,
+    pub at: DateTime<Utc>,
+    pub kind: String,
+    pub to_stage_id: Option<String>,
+    pub to_status: Option<String>,
+}
+
+/// The creations, moves and closes of the deals the filter selects, in time order per deal.
+pub async fn stage_events(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter) -> StoreResult<Vec<StageEvent>> {
+    let mut q = with_history(ws, scope, f);
+    q.and_where(col("h", "kind").is_in(["created", "moved", "closed"]));
+    q.expr(Expr::cust("h.opportunity_id, h.at, h.kind, h.to_stage_id, h.to_status"));
+    in_time_order(&mut q);
     c.fetch_all(&q).await
 }

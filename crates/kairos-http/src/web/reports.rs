@@ -76,8 +76,9 @@ async fn run(state: &AppState, page: &Page, report: &str, q: &ReportQuery) -> Re
         "funnel" => {
             // The funnel ends where deals land: won in the period (this year by default),
             // with the same filters, so a deal closed won shows at the bottom.
-            let mut funnel = json(serde_json::to_value(app.funnel(a, q).await?))?;
-            let won = app.win_rate(a, &ReportQuery { group_by: None, ..q.clone() }).await?;
+            let won_query = ReportQuery { group_by: None, ..q.clone() };
+            let (funnel, won) = tokio::join!(app.funnel(a, q), app.win_rate(a, &won_query));
+            let (mut funnel, won) = (json(serde_json::to_value(funnel?))?, won?);
             funnel["won"] = serde_json::json!({ "count": won.total.won, "amount": won.total.won_amount });
             Ok(funnel)
         }

@@ -389,3 +389,97 @@ async fn the_funnel_marks_sales_holes_against_next_months_target_at_historical_w
     assert_eq!(first["expected_revenue"], 40_000_000);
     assert_eq!(first["needed_amount"], 200_000_000);
 }
+
+/// The history reports read only the deals a window can involve (open now, or closed inside
+/// or after it); checked against a naive replay of every deal's history over one window.
+#[tokio::test]
+async fn windowed_history_reports_match_a_naive_replay_of_every_deal() {
+    use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+    let app = TestApp::spawn().await;
+    app.app.build_demo(DemoSpec { scale: 1, seed: 8 }).await.expect("demo");
+    let c = app.login("manager.sh1@demo.kairos", DEMO_PASSWORD).await;
+    let deals = all_opportunities(&c).await;
+    // The demo workspace keeps China time.
+    let tz = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    let today = Utc::now().with_timezone(&tz).date_naive();
+    let (from, to) = (today - Duration::days(150), today - Duration::days(1));
+    let start_of = |d: NaiveDate| -> DateTime<Utc> { tz.from_local_datetime(&d.and_hms_opt(0, 0, 0).unwrap()).unwrap().with_timezone(&Utc) };
+    let (a, b) = (start_of(from), start_of(to + Duration::days(1)));
+    let at = |e: &Value| DateTime::parse_from_rfc3339(e["at"].as_str().unwrap()).unwrap().with_timezone(&Utc);
+    let mut histories = Vec::new();
+    for d in &deals {
+        let h = c.get(&format!("/api/v1/opportunities/{}/history", d["id"].as_str().unwrap())).await.body;
+        let mut events: Vec<Value> = h.as_array().unwrap().iter().filter(|e| e["kind"] != "field").cloned().collect();
+        events.sort_by_key(|e| at(e));
+        histories.push((d.clone(), events));
+    }
+    // None before the deal existed, else open, won, lost or invalid.
+    let status_at = |events: &[Value], t: DateTime<Utc>| -> Option<String> {
+        let mut status = None;
+        for e in events.iter().filter(|e| at(e) <= t) {
+            match e["kind"].as_str().unwrap() {
+                "created" | "reopened" => status = Some("open".to_string()),
+                "closed" => status = e["to_status"].as_str().map(String::from),
+                _ => {}
+            }
+        }
+        status
+    };
+    let open_at = |events: &[Value], t: DateTime<Utc>| status_at(events, t).as_deref() == Some("open");
+    let closed_before = histories.iter().filter(|(d, _)| d["status"] != "open" && d["closed_at"].as_str().is_some_and(|c| DateTime::parse_from_rfc3339(c).unwrap() < a)).count();
+    assert!(closed_before > 0, "the window must leave deals closed before it out");
+
+    let window = format!("from={from}&to={to}");
+    let m = c.get(&format!("/api/v1/reports/movement?{window}")).await;
+    assert_eq!(m.status, StatusCode::OK, "{}", m.body);
+    let open_count = |t| histories.iter().filter(|(_, e)| open_at(e, t)).count() as u64;
+    assert_eq!(m.body["start"]["count"].as_u64().unwrap(), open_count(a));
+    assert_eq!(m.body["end"]["count"].as_u64().unwrap(), open_count(b));
+    let won_in = histories.iter().filter(|(_, e)| status_at(e, a).is_none_or(|s| s == "open") && status_at(e, b).as_deref() == Some("won")).count();
+    let won = m.body["categories"].as_array().unwrap().iter().find(|c| c["name"] == "won").unwrap()["count"].as_u64().unwrap() as usize;
+    assert_eq!(won, won_in, "open at the start (or new) and won by the end");
+    assert!(won > 0);
+
+    let t = c.get(&format!("/api/v1/reports/trend?{window}&interval=month")).await;
+    assert_eq!(t.status, StatusCode::OK, "{}", t.body);
+    let points = t.body["points"].as_array().unwrap();
+    assert!(points.len() >= 5);
+    for p in points {
+        let d: NaiveDate = p["date"].as_str().unwrap().parse().unwrap();
+        let end = start_of(d + Duration::days(1)) - Duration::microseconds(1);
+        assert_eq!(p["total"]["count"].as_u64().unwrap(), open_count(end), "open on {d}");
+    }
+
+    let mut passages: BTreeMap<String, usize> = BTreeMap::new();
+    let mut cohort: BTreeMap<String, u64> = BTreeMap::new();
+    let mut cycles = 0;
+    for (_, events) in &histories {
+        let mut entered = std::collections::BTreeSet::new();
+        for e in events.iter().filter(|e| at(e) >= a && at(e) < b) {
+            if e["kind"] == "moved" || e["kind"] == "closed" {
+                *passages.entry(e["from_stage_id"].as_str().unwrap().to_string()).or_default() += 1;
+            }
+            if e["kind"] == "created" || e["kind"] == "moved" {
+                entered.insert(e["to_stage_id"].as_str().unwrap().to_string());
+            }
+        }
+        for s in entered {
+            *cohort.entry(s).or_default() += 1;
+        }
+        if events.iter().rev().find(|e| e["kind"] == "closed" && e["to_status"] == "won").is_some_and(|w| at(w) >= a && at(w) < b) {
+            cycles += 1;
+        }
+    }
+    let r = c.get(&format!("/api/v1/reports/dwell?{window}")).await;
+    for s in r.body["stages"].as_array().unwrap() {
+        let naive = passages.get(s["stage_id"].as_str().unwrap()).copied().unwrap_or(0);
+        assert_eq!(s["calendar_days"]["count"].as_u64().unwrap() as usize, naive, "dwell {}", s["name"]);
+    }
+    let r = c.get(&format!("/api/v1/reports/conversion?{window}")).await;
+    for s in r.body["stages"].as_array().unwrap() {
+        assert_eq!(s["entered"].as_u64().unwrap(), cohort.get(s["stage_id"].as_str().unwrap()).copied().unwrap_or(0), "conversion {}", s["name"]);
+    }
+    assert!(cohort.values().sum::<u64>() > 0);
+    let r = c.get(&format!("/api/v1/reports/cycle?{window}")).await;
+    assert_eq!(r.body["calendar_days"]["count"].as_u64().unwrap() as usize, cycles);
+}
