@@ -804,24 +804,25 @@ impl App {
 
 type Replayed = Vec<(String, String, Option<NaiveDate>, Vec<kairos_domain::replay::Event>)>;
 
-/// Each deal's id, currency, current expected close and events.
-fn replayable(rows: &[kairos_store::reports::HistoryRow]) -> Replayed {
+/// Each deal's id, currency, current expected close and events (the rows are moved, not
+/// copied).
+fn replayable(rows: Vec<kairos_store::reports::HistoryRow>) -> Replayed {
     let mut out: Replayed = Vec::new();
     for r in rows {
         if out.last().is_none_or(|(id, ..)| *id != r.opportunity_id) {
-            out.push((r.opportunity_id.clone(), r.currency.clone(), r.expected_close_date, Vec::new()));
+            out.push((r.opportunity_id, r.currency, r.expected_close_date, Vec::new()));
         }
         if let Some(last) = out.last_mut() {
             last.3.push(kairos_domain::replay::Event {
                 at: r.at,
-                kind: r.kind.clone(),
-                to_stage: r.to_stage_id.clone(),
-                to_status: r.to_status.clone(),
+                kind: r.kind,
+                to_stage: r.to_stage_id,
+                to_status: r.to_status,
                 amount: r.amount,
                 probability: r.probability.clamp(0, 100) as u8,
-                field: r.field.clone(),
-                old_value: r.old_value.clone(),
-                new_value: r.new_value.clone(),
+                field: r.field,
+                old_value: r.old_value,
+                new_value: r.new_value,
             });
         }
     }
@@ -861,7 +862,7 @@ impl App {
                 }
             }
         };
-        for (id, currency, close, events) in replayable(&rows) {
+        for (id, currency, close, events) in replayable(rows) {
             let sa = state_at(&events, close, a);
             let sb = state_at(&events, close, b);
             let money = |x: i64| to_base(&base, &rates, &currency, x).unwrap_or(0);
@@ -940,7 +941,7 @@ impl App {
             let base = workspace::get_workspace(&mut conn.conn(), ws).await?.base_currency;
             (base, latest_rates(&mut conn.conn(), ws, today).await?)
         };
-        let deals = replayable(&rows);
+        let deals = replayable(rows);
         let stage_list: Vec<(String, String)> = processes.iter().flat_map(|p| p.stages.iter().map(|s| (s.id.to_string(), s.name.clone()))).collect();
         let mut points = Vec::new();
         for d in dates {
@@ -1123,7 +1124,7 @@ impl App {
         // The earliest instant any period looks at: its forecast, N days before it starts.
         let (since, _) = period.instants(offset);
         let rows = self.replay_rows(actor, ReportFilter { alive_since: Some(since - chrono::Duration::days(days_before)), ..filter }).await?;
-        let deals = replayable(&rows);
+        let deals = replayable(rows);
         let mut periods = Vec::new();
         for (key, p) in analytics::buckets(&period, false) {
             let (start, end) = p.instants(offset);

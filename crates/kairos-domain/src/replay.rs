@@ -41,32 +41,19 @@ impl DealState {
 pub fn state_at(events: &[Event], current_close: Option<NaiveDate>, t: DateTime<Utc>) -> Option<DealState> {
     let upto = events.partition_point(|e| e.at <= t);
     let past = &events[..upto];
-    let first = past.first()?;
-    let mut state = DealState {
-        status: "open".into(),
-        stage: first.to_stage.clone().unwrap_or_default(),
-        amount: first.amount,
-        probability: first.probability,
-        expected_close: None,
-    };
-    for e in past {
-        state.amount = e.amount;
-        state.probability = e.probability;
-        if let Some(s) = &e.to_stage {
-            state.stage = s.clone();
-        }
-        if let Some(s) = &e.to_status {
-            state.status = s.clone();
-        }
-    }
+    let last = past.last()?;
+    // The latest stage and status any event gave. Trend replays every deal at every point,
+    // so the strings are cloned once here rather than once per event.
+    let stage = past.iter().rev().find_map(|e| e.to_stage.as_deref()).unwrap_or_default();
+    let status = past.iter().rev().find_map(|e| e.to_status.as_deref()).unwrap_or("open");
     let parse = |v: &Option<String>| v.as_deref().and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
     let is_close = |e: &&Event| e.field.as_deref() == Some("expected_close_date");
-    state.expected_close = match (past.iter().rev().find(is_close), events[upto..].iter().find(is_close)) {
-        (Some(last), _) => parse(&last.new_value),
+    let expected_close = match (past.iter().rev().find(is_close), events[upto..].iter().find(is_close)) {
+        (Some(change), _) => parse(&change.new_value),
         (None, Some(next)) => parse(&next.old_value),
         (None, None) => current_close,
     };
-    Some(state)
+    Some(DealState { status: status.into(), stage: stage.into(), amount: last.amount, probability: last.probability, expected_close })
 }
 
 #[cfg(test)]
