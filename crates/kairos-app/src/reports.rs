@@ -190,6 +190,8 @@ pub struct CompetitorBucket {
 
 struct Context {
     rows: Vec<ReportRow>,
+    /// The filter the rows were read with.
+    filter: ReportFilter,
     filters: Value,
     base: String,
     rates: HashMap<String, i64>,
@@ -219,7 +221,7 @@ impl App {
             obj.insert("from".into(), json!(p.from));
             obj.insert("to".into(), json!(p.to.pred_opt()));
         }
-        Ok(Context { rows, filters, base, rates, period: parsed.period, offset })
+        Ok(Context { rows, filter: parsed.filter, filters, base, rates, period: parsed.period, offset })
     }
 
     /// `funnel`: the open deals of a process per stage (period: expected close within it).
@@ -988,6 +990,8 @@ pub struct TeamRow {
     pub won: u64,
     pub lost: u64,
     pub win_rate: Option<f64>,
+    /// Activities (visits, calls, meetings…) logged in the period on the owner's deals.
+    pub activities: u64,
     /// Open deals now.
     pub open: u64,
     pub pipeline_amount: i64,
@@ -1034,15 +1038,23 @@ impl App {
     pub async fn team(&self, actor: &Actor, q: &ReportQuery) -> AppResult<Team> {
         let ws = actor.workspace();
         let this_year = Period::parse(&format!("{}", chrono::Datelike::year(&self.now().date_naive()))).ok();
-        let open = self.report_context(actor, q, |f, _, _| f.open_only = true).await?;
-        let closed = self
-            .report_context(actor, q, |f, period, offset| {
+        let (open, closed) = tokio::join!(
+            self.report_context(actor, q, |f, _, _| f.open_only = true),
+            self.report_context(actor, q, |f, period, offset| {
                 f.closed_between = period.or(this_year).map(|p| p.instants(offset));
             })
-            .await?;
-        let threshold = {
+        );
+        let (open, closed) = (open?, closed?);
+        let (threshold, activities) = {
             let mut conn = self.store.read().await?;
-            settings::priority_thresholds(&mut conn.conn(), ws).await?.1
+            let mut c = conn.conn();
+            let threshold = settings::priority_thresholds(&mut c, ws).await?.1;
+            // Activities in the same period, on the same deals (open or closed), per owner.
+            let activities = match closed.filter.closed_between {
+                Some(window) => store::activities_by_owner(&mut c, ws, &actor.scope, &ReportFilter { closed_between: None, ..closed.filter.clone() }, window).await?,
+                None => Vec::new(),
+            };
+            (threshold, activities)
         };
         let mut rows: BTreeMap<String, TeamRow> = BTreeMap::new();
         let mut total = TeamRow { owner_id: "total".into(), ..Default::default() };
@@ -1076,6 +1088,11 @@ impl App {
                     *high.entry(key).or_default() += 1;
                 }
             }
+        }
+        for (owner, n) in activities {
+            let n = u64::try_from(n).unwrap_or(0);
+            rows.entry(owner.clone()).or_insert_with(|| TeamRow { owner_id: owner, ..Default::default() }).activities += n;
+            total.activities += n;
         }
         let finish = |t: &mut TeamRow| {
             t.win_rate = analytics::win_rate(t.won, t.lost);

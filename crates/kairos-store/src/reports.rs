@@ -120,6 +120,23 @@ pub async fn report_rows(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f
     c.fetch_all(&q).await
 }
 
+/// Activities logged inside `[from, to)` on the deals the filter selects, counted per deal
+/// owner.
+pub async fn activities_by_owner(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, between: (DateTime<Utc>, DateTime<Utc>)) -> StoreResult<Vec<(String, i64)>> {
+    let mut q = filtered(ws, scope, f, false);
+    q.join_as(
+        JoinType::InnerJoin,
+        Alias::new("activity"),
+        Alias::new("act"),
+        Cond::all()
+            .add(col("act", "workspace_id").equals((Alias::new("o"), Alias::new("workspace_id"))))
+            .add(col("act", "opportunity_id").equals((Alias::new("o"), Alias::new("opportunity_id")))),
+    );
+    q.and_where(col("act", "occurred_at").gte(between.0)).and_where(col("act", "occurred_at").lt(between.1));
+    q.expr(Expr::cust("o.owner_id, COUNT(*)")).group_by_col((Alias::new("o"), Alias::new("owner_id")));
+    c.fetch_all(&q).await
+}
+
 /// What the replay of a deal's past needs from one of its events.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct HistoryRow {

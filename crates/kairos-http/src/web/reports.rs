@@ -255,9 +255,9 @@ async fn present(lang: Lang, report: &str, d: &Value, base: &str, state: &AppSta
             ]);
             let rows = rows_v
                 .iter()
-                .map(|r| vec![who(r), money(&r["won_amount"]), pct(&r["win_rate"]), money(&r["pipeline_amount"]), pct(&r["coverage_rate"]), pct(&r["high_value_share"]), format!("{}/{}/{}", r["health_low"], r["health_mid"], r["health_high"])])
+                .map(|r| vec![who(r), money(&r["won_amount"]), pct(&r["win_rate"]), money(&r["pipeline_amount"]), r["activities"].to_string(), pct(&r["coverage_rate"]), pct(&r["high_value_share"]), format!("{}/{}/{}", r["health_low"], r["health_mid"], r["health_high"])])
                 .collect();
-            (chart, vec![l("col.owner"), l("col.won_amount"), l("col.win_rate"), l("col.pipeline"), l("col.coverage"), l("col.high_value"), l("col.health_bands")], rows)
+            (chart, vec![l("col.owner"), l("col.won_amount"), l("col.win_rate"), l("col.pipeline"), l("col.activities"), l("col.coverage"), l("col.high_value"), l("col.health_bands")], rows)
         }
         "lead_sources" => {
             let lines = arr(d, "sources");

@@ -336,6 +336,25 @@ async fn team_leaderboard_matches_a_naive_count_and_forecast_accuracy_compares_w
         assert!(rows.windows(2).all(|w| w[0]["won_amount"].as_i64() >= w[1]["won_amount"].as_i64()), "best first");
         if who.starts_with("rep") {
             assert!(rows.len() <= 1, "a rep's leaderboard is their own row");
+            // Activities: every activity logged on the rep's deals, counted through the list.
+            let mut logged = 0;
+            for d in &deals {
+                let mut cursor = String::new();
+                loop {
+                    let r = c.get(&format!("/api/v1/activities?opportunity_id={}&limit=200{cursor}", d["id"].as_str().unwrap())).await;
+                    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+                    logged += r.body["items"].as_array().unwrap().len() as u64;
+                    match r.body["next_cursor"].as_str() {
+                        Some(next) => cursor = format!("&cursor={next}"),
+                        None => break,
+                    }
+                }
+            }
+            assert!(logged > 0, "the demo logs follow-ups");
+            assert_eq!(t.body["total"]["activities"].as_u64().unwrap(), logged);
+            assert_eq!(rows[0]["activities"].as_u64().unwrap(), logged);
+            let before = c.get("/api/v1/reports/team?from=2000-01-01&to=2000-12-31").await;
+            assert_eq!(before.body["total"]["activities"], 0, "none were logged in 2000");
         }
     }
 
