@@ -492,18 +492,17 @@ impl App {
             crate::calendar::load_calendar(&mut conn.conn(), ws).await?.local_date(self.now())
         };
         let this_quarter = Period::parse(&analytics::quarter_key(today)).ok();
-        let open = self
-            .report_context(actor, q, |f, period, _| {
+        let (open, won) = tokio::join!(
+            self.report_context(actor, q, |f, period, _| {
                 f.open_only = true;
                 f.expected_close_between = period.or(this_quarter).map(|p| (p.from, p.to));
-            })
-            .await?;
-        let won = self
-            .report_context(actor, q, |f, period, offset| {
+            }),
+            self.report_context(actor, q, |f, period, offset| {
                 f.status = Some("won");
                 f.closed_between = period.or(this_quarter).map(|p| p.instants(offset));
             })
-            .await?;
+        );
+        let (open, won) = (open?, won?);
         let period = open.period.or(this_quarter).ok_or_else(|| AppError::internal("no period"))?;
         let offset = open.offset;
         let targets = self.target_context(actor, q).await?;
