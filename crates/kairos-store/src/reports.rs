@@ -123,15 +123,7 @@ pub async fn report_rows(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f
 /// Activities logged inside `[from, to)` on the deals the filter selects, counted per deal
 /// owner.
 pub async fn activities_by_owner(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, between: (DateTime<Utc>, DateTime<Utc>)) -> StoreResult<Vec<(String, i64)>> {
-    let mut q = filtered(ws, scope, f, false);
-    q.join_as(
-        JoinType::InnerJoin,
-        Alias::new("activity"),
-        Alias::new("act"),
-        Cond::all()
-            .add(col("act", "workspace_id").equals((Alias::new("o"), Alias::new("workspace_id"))))
-            .add(col("act", "opportunity_id").equals((Alias::new("o"), Alias::new("opportunity_id")))),
-    );
+    let mut q = with_rows_of(ws, scope, f, "activity", "act");
     q.and_where(col("act", "occurred_at").gte(between.0)).and_where(col("act", "occurred_at").lt(between.1));
     q.expr(Expr::cust("o.owner_id, COUNT(*)")).group_by_col((Alias::new("o"), Alias::new("owner_id")));
     c.fetch_all(&q).await
@@ -159,14 +151,19 @@ pub struct HistoryRow {
 /// columns they use: SQLite's driver copies every value it hands over, and at demo scale
 /// perf put that copying, with decoding and freeing the rows, ahead of the query itself.
 fn with_history(ws: WorkspaceId, scope: &DataScope, f: &ReportFilter) -> sea_query::SelectStatement {
+    with_rows_of(ws, scope, f, "opportunity_history", "h")
+}
+
+/// The filtered deals (`o`) joined to the rows of `table` (as `alias`) that belong to them.
+fn with_rows_of(ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, table: &str, alias: &str) -> sea_query::SelectStatement {
     let mut q = filtered(ws, scope, f, false);
     q.join_as(
         JoinType::InnerJoin,
-        Alias::new("opportunity_history"),
-        Alias::new("h"),
+        Alias::new(table),
+        Alias::new(alias),
         Cond::all()
-            .add(col("h", "workspace_id").equals((Alias::new("o"), Alias::new("workspace_id"))))
-            .add(col("h", "opportunity_id").equals((Alias::new("o"), Alias::new("opportunity_id")))),
+            .add(col(alias, "workspace_id").equals((Alias::new("o"), Alias::new("workspace_id"))))
+            .add(col(alias, "opportunity_id").equals((Alias::new("o"), Alias::new("opportunity_id")))),
     );
     q
 }
