@@ -36,6 +36,7 @@ mod ownership;
 pub mod password;
 pub mod pipeline;
 pub mod processes;
+pub mod report_amounts;
 pub mod reports;
 pub mod saved_views;
 pub mod stage_engine;

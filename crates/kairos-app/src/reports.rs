@@ -142,6 +142,8 @@ pub struct FunnelStage {
 pub struct WinRate {
     #[schema(value_type = Object)]
     pub filters: Value,
+    /// The workspace's base currency: every amount is in its minor units.
+    pub base_currency: String,
     pub group_by: String,
     pub groups: Vec<WinRateGroup>,
     pub total: WinRateGroup,
@@ -164,6 +166,8 @@ pub struct WinRateGroup {
 pub struct LossReasons {
     #[schema(value_type = Object)]
     pub filters: Value,
+    /// The workspace's base currency: every amount is in its minor units.
+    pub base_currency: String,
     pub lost: u64,
     pub lost_amount: i64,
     pub by_reason: Vec<Bucket>,
@@ -365,7 +369,7 @@ impl App {
         for g in groups.iter_mut().chain(std::iter::once(&mut total)) {
             g.win_rate = analytics::win_rate(g.won, g.lost);
         }
-        Ok(WinRate { filters: ctx.filters, group_by, groups, total })
+        Ok(WinRate { filters: ctx.filters, base_currency: ctx.base, group_by, groups, total })
     }
 
     /// `loss-reasons`: deals lost in the period (default: this year) by reason, by the stage
@@ -432,7 +436,7 @@ impl App {
             .collect();
         let mut by_reason: Vec<Bucket> = by_reason.into_values().collect();
         by_reason.sort_by(|a, b| b.count.cmp(&a.count).then(a.label.cmp(&b.label)));
-        Ok(LossReasons { filters: ctx.filters, lost, lost_amount, by_reason, by_stage: by_stage.into_values().collect(), by_competitor })
+        Ok(LossReasons { filters: ctx.filters, base_currency: ctx.base, lost, lost_amount, by_reason, by_stage: by_stage.into_values().collect(), by_competitor })
     }
 }
 
@@ -737,6 +741,8 @@ impl App {
 pub struct Movement {
     #[schema(value_type = Object)]
     pub filters: Value,
+    /// The workspace's base currency: every amount is in its minor units.
+    pub base_currency: String,
     pub from: chrono::DateTime<chrono::Utc>,
     pub to: chrono::DateTime<chrono::Utc>,
     /// Open pipeline at `from` and at `to`.
@@ -766,6 +772,8 @@ pub struct MovementCategory {
 pub struct Trend {
     #[schema(value_type = Object)]
     pub filters: Value,
+    /// The workspace's base currency: every amount is in its minor units.
+    pub base_currency: String,
     pub interval: String,
     pub points: Vec<TrendPoint>,
 }
@@ -903,7 +911,7 @@ impl App {
                 _ => {}
             }
         }
-        Ok(Movement { filters, from: a, to: b, start, end, categories: cats })
+        Ok(Movement { filters, base_currency: base, from: a, to: b, start, end, categories: cats })
     }
 
     /// `trend`: open pipeline totals by stage at the end of each week or month of the
@@ -966,7 +974,7 @@ impl App {
                 .collect();
             points.push(TrendPoint { date: d, total, stages });
         }
-        Ok(Trend { filters, interval, points })
+        Ok(Trend { filters, base_currency: base, interval, points })
     }
 }
 
@@ -974,6 +982,8 @@ impl App {
 pub struct Team {
     #[schema(value_type = Object)]
     pub filters: Value,
+    /// The workspace's base currency: every amount is in its minor units.
+    pub base_currency: String,
     /// Amount above which a deal counts as high-value (the workspace's priority amount).
     pub high_value_threshold: i64,
     /// One row per owner, best won amount first.
@@ -1008,6 +1018,8 @@ pub struct TeamRow {
 pub struct ForecastAccuracy {
     #[schema(value_type = Object)]
     pub filters: Value,
+    /// The workspace's base currency: every amount is in its minor units.
+    pub base_currency: String,
     /// How many days before each period the forecast is taken.
     pub days_before: i64,
     pub periods: Vec<AccuracyPeriod>,
@@ -1104,7 +1116,7 @@ impl App {
         leaderboard.iter_mut().for_each(finish);
         finish(&mut total);
         leaderboard.sort_by(|a, b| b.won_amount.cmp(&a.won_amount).then(a.owner_id.cmp(&b.owner_id)));
-        Ok(Team { filters: closed.filters, high_value_threshold: threshold, leaderboard, total })
+        Ok(Team { filters: closed.filters, base_currency: closed.base, high_value_threshold: threshold, leaderboard, total })
     }
 
     /// `forecast-accuracy`: for each month of the period (default: the last six complete
@@ -1159,7 +1171,7 @@ impl App {
             let error_percent = (won > 0).then(|| ((forecast - won) as f64 / won as f64 * 1000.0).round() / 10.0);
             periods.push(AccuracyPeriod { period: key, forecast, won, error_percent });
         }
-        Ok(ForecastAccuracy { filters, days_before, periods })
+        Ok(ForecastAccuracy { filters, base_currency: base, days_before, periods })
     }
 }
 

@@ -336,3 +336,50 @@ pub fn group_thousands(n: u64) -> String {
     }
     out
 }
+
+/// The symbol an amount is shown with; a currency without a well-known one shows its code.
+pub fn currency_symbol(currency: &str) -> String {
+    match currency {
+        "CNY" | "RMB" => "¥".into(),
+        "USD" => "$".into(),
+        "EUR" => "€".into(),
+        "GBP" => "£".into(),
+        "JPY" => "JP¥".into(),
+        "HKD" => "HK$".into(),
+        other => format!("{other} "),
+    }
+}
+
+/// Minor units → "¥1,234,567.89"; whole amounts drop the ".00". The one money text of web
+/// pages, report answers and exports, so a figure reads the same everywhere.
+pub fn money(minor: i64, currency: &str) -> String {
+    let amount = decimal(minor);
+    match amount.strip_prefix('-') {
+        Some(magnitude) => format!("-{}{magnitude}", currency_symbol(currency)),
+        None => format!("{}{amount}", currency_symbol(currency)),
+    }
+}
+
+/// Minor units → "1,234,567.89" without a currency, as a money input shows (and reads back)
+/// an amount; whole amounts drop the ".00".
+pub fn decimal(minor: i64) -> String {
+    let sign = if minor < 0 { "-" } else { "" };
+    let (units, cents) = (minor.unsigned_abs() / 100, minor.unsigned_abs() % 100);
+    let units = group_thousands(units);
+    if cents == 0 { format!("{sign}{units}") } else { format!("{sign}{units}.{cents:02}") }
+}
+
+#[cfg(test)]
+mod money_tests {
+    use super::*;
+
+    #[test]
+    fn money_is_grouped_with_its_symbol_and_cents_only_when_there_are_some() {
+        assert_eq!(money(123_456_789, "CNY"), "¥1,234,567.89");
+        assert_eq!(money(50_000_000, "CNY"), "¥500,000");
+        assert_eq!(money(-100, "USD"), "-$1");
+        assert_eq!(money(1234, "SGD"), "SGD 12.34");
+        assert_eq!(decimal(350_000_050), "3,500,000.50");
+        assert_eq!(decimal(i64::MIN), "-92,233,720,368,547,758.08");
+    }
+}

@@ -61,6 +61,7 @@ use crate::error::ApiError;
         healthz,
     ),
     components(schemas(error::ErrorBody, error::ErrorContent)),
+    tags((name = "reports", description = "Analytics under the caller's data scope; definitions in docs/analytics.md. Every amount is in base-currency minor units (`base_currency` names it), and beside each one `<field>_formatted` holds it as text: `\"amount\": 2685000000, \"amount_formatted\": \"¥26,850,000\"` (null beside a null amount). `format=csv|xlsx` (or the Accept header) exports the report's main table with the same columns.")),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;

@@ -55,35 +55,8 @@ pub fn group(n: i64) -> String {
     if n < 0 { format!("-{out}") } else { out }
 }
 
-fn symbol(currency: &str) -> String {
-    match currency {
-        "CNY" | "RMB" => "¥".into(),
-        "USD" => "$".into(),
-        "EUR" => "€".into(),
-        "GBP" => "£".into(),
-        "JPY" => "JP¥".into(),
-        "HKD" => "HK$".into(),
-        other => format!("{other} "),
-    }
-}
-
-/// Minor units → "¥1,234,567.89"; whole amounts drop the ".00".
-pub fn money(minor: i64, currency: &str) -> String {
-    let amount = decimal(minor);
-    match amount.strip_prefix('-') {
-        Some(magnitude) => format!("-{}{magnitude}", symbol(currency)),
-        None => format!("{}{amount}", symbol(currency)),
-    }
-}
-
-/// Minor units → "1,234,567.89" without a currency, as a money input shows (and reads back)
-/// an amount; whole amounts drop the ".00".
-pub fn decimal(minor: i64) -> String {
-    let sign = if minor < 0 { "-" } else { "" };
-    let (units, cents) = (minor.unsigned_abs() / 100, minor.unsigned_abs() % 100);
-    let units = kairos_domain::text::group_thousands(units);
-    if cents == 0 { format!("{sign}{units}") } else { format!("{sign}{units}.{cents:02}") }
-}
+/// Money texts are the domain's, so pages, report answers and exports agree.
+pub use kairos_domain::text::{decimal, money};
 
 /// Compact money for kanban headers and cards: 万/亿 in Chinese, K/M/B in English.
 pub fn money_short(lang: Lang, minor: i64, currency: &str) -> String {
@@ -100,7 +73,7 @@ pub fn money_short(lang: Lang, minor: i64, currency: &str) -> String {
     };
     let text = format!("{value:.1}");
     let text = text.strip_suffix(".0").unwrap_or(&text);
-    format!("{sign}{}{text}{suffix}", symbol(currency))
+    format!("{sign}{}{text}{suffix}", kairos_domain::text::currency_symbol(currency))
 }
 
 const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
@@ -118,13 +91,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn money_is_grouped_with_its_symbol_and_cents_only_when_there_are_some() {
-        assert_eq!(money(123_456_789, "CNY"), "¥1,234,567.89");
-        assert_eq!(money(50_000_000, "CNY"), "¥500,000");
-        assert_eq!(money(-100, "USD"), "-$1");
-        assert_eq!(money(1234, "SGD"), "SGD 12.34");
-        assert_eq!(decimal(350_000_050), "3,500,000.50");
-        assert_eq!(decimal(i64::MIN), "-92,233,720,368,547,758.08");
+    fn numbers_are_grouped_by_thousands() {
         assert_eq!(group(999), "999");
         assert_eq!(group(1000), "1,000");
         assert_eq!(group(-1_000_000), "-1,000,000");

@@ -122,7 +122,7 @@ async fn report_filters_are_validated_and_echoed() {
     assert_eq!(csv.status, StatusCode::OK);
     assert_eq!(csv.headers["content-type"], "text/csv; charset=utf-8");
     let text = csv.body.as_str().unwrap();
-    assert!(text.trim_start_matches('\u{feff}').starts_with("stage_id,name,probability,count,amount,weighted_amount"), "{text}");
+    assert!(text.trim_start_matches('\u{feff}').starts_with("stage_id,name,probability,count,amount,amount_formatted,weighted_amount,weighted_amount_formatted"), "{text}");
     assert!(text.contains("需求调研"));
     assert_eq!(ws.admin.get("/api/v1/reports/funnel?format=xml").await.error_fields(), vec!["format"]);
     // XLSX, asked for by the query or by the Accept header (the workbook's cells are checked
@@ -501,4 +501,92 @@ async fn windowed_history_reports_match_a_naive_replay_of_every_deal() {
     assert!(cohort.values().sum::<u64>() > 0);
     let r = c.get(&format!("/api/v1/reports/cycle?{window}")).await;
     assert_eq!(r.body["calendar_days"]["count"].as_u64().unwrap() as usize, cycles);
+}
+
+/// The yuan text a person reads for an amount in fen, written out independently of Kairos.
+fn yuan(minor: i64) -> String {
+    let digits = (minor.unsigned_abs() / 100).to_string();
+    let mut grouped = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(ch);
+    }
+    let cents = minor.unsigned_abs() % 100;
+    let sign = if minor < 0 { "-" } else { "" };
+    if cents == 0 { format!("{sign}¥{grouped}") } else { format!("{sign}¥{grouped}.{cents:02}") }
+}
+
+/// Every `<field>_formatted` in the answer, checked against its amount; returns the dotted
+/// paths of the amounts that have one, and fails on an integer amount field without one.
+fn formatted_amounts(path: &str, v: &Value, found: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            for (k, child) in map {
+                let here = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                if let Some(amount) = k.strip_suffix("_formatted") {
+                    match (&map[amount], child) {
+                        (Value::Number(n), Value::String(text)) => assert_eq!(text, &yuan(n.as_i64().unwrap()), "{here}"),
+                        (Value::Null, Value::Null) => {}
+                        other => panic!("{here}: {other:?}"),
+                    }
+                    found.push(here.trim_end_matches("_formatted").to_string());
+                } else if k.contains("amount") && child.is_i64() {
+                    assert!(map.contains_key(&format!("{k}_formatted")), "{here} has no formatted text");
+                }
+                formatted_amounts(&here, child, found);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| formatted_amounts(&format!("{path}[]"), i, found)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn every_report_amount_comes_with_its_formatted_text_in_json_and_csv() {
+    let app = TestApp::spawn().await;
+    app.app.build_demo(DemoSpec { scale: 1, seed: 5 }).await.expect("demo");
+    let c = app.login("director@demo.kairos", DEMO_PASSWORD).await;
+    let all_time = "from=2000-01-01&to=2099-12-31";
+    // Each report, and amounts that must carry a text (a count must not).
+    let cases: [(&str, &str, &[&str], &[&str]); 9] = [
+        ("funnel", "", &["amount", "weighted_amount", "stages[].amount", "stages[].weighted_amount"], &["count", "stages[].count"]),
+        ("win-rate", all_time, &["groups[].won_amount", "groups[].lost_amount", "total.won_amount"], &["total.won", "groups[].lost"]),
+        ("loss-reasons", all_time, &["lost_amount", "by_reason[].amount", "by_stage[].amount"], &["lost", "by_reason[].count"]),
+        ("forecast", "", &["buckets[].pipeline.amount", "buckets[].commit.weighted", "buckets[].won", "buckets[].forecast", "total.won", "total.forecast"], &["total.pipeline.count"]),
+        ("movement", "", &["start.amount", "start.weighted", "end.amount", "categories[].amount"], &["start.count", "categories[].count"]),
+        ("trend", "", &["points[].total.amount", "points[].stages[].totals.weighted"], &["points[].total.count"]),
+        ("team", all_time, &["high_value_threshold", "leaderboard[].won_amount", "leaderboard[].pipeline_amount", "total.won_amount"], &["total.won", "total.activities"]),
+        ("forecast-accuracy", "", &["periods[].forecast", "periods[].won"], &[]),
+        ("lead-sources", all_time, &["sources[].revenue", "total.revenue"], &["total.leads"]),
+    ];
+    for (report, query, amounts, counts) in cases {
+        let r = c.get(&format!("/api/v1/reports/{report}?{query}")).await;
+        assert_eq!(r.status, StatusCode::OK, "{report}: {}", r.body);
+        assert_eq!(r.body.get("base_currency").or(r.body.get("currency")), Some(&json!("CNY")), "{report} names its currency");
+        let mut found = Vec::new();
+        formatted_amounts("", &r.body, &mut found);
+        for a in amounts {
+            assert!(found.iter().any(|f| f == a), "{report}: {a} has no formatted text ({found:?})");
+        }
+        for n in counts {
+            assert!(!found.iter().any(|f| f == n), "{report}: the count {n} is not money");
+        }
+    }
+    // The exports carry the same texts as columns right after their amounts.
+    let csv = c.get(&format!("/api/v1/reports/team?{all_time}&format=csv")).await;
+    let text = csv.body.as_str().unwrap().trim_start_matches('\u{feff}').to_string();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let at = header.iter().position(|h| *h == "won_amount").unwrap();
+    assert_eq!(header[at + 1], "won_amount_formatted");
+    // One line per leaderboard row, each with its text (quoted when grouping put a comma in it).
+    let team = c.get(&format!("/api/v1/reports/team?{all_time}")).await;
+    let rows = team.body["leaderboard"].as_array().unwrap();
+    assert_eq!(text.lines().count(), rows.len() + 1);
+    for (row, line) in rows.iter().zip(text.lines().skip(1)) {
+        let won = row["won_amount_formatted"].as_str().unwrap();
+        let cell = if won.contains(',') { format!("\"{won}\"") } else { won.to_string() };
+        assert!(line.starts_with(row["owner_id"].as_str().unwrap()) && line.contains(&cell), "{line} lacks {cell}");
+    }
 }
