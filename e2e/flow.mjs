@@ -2,7 +2,8 @@
 // a rep drags a deal to a later stage and sees the gate's refusal, supplies what is
 // missing inline, moves again; a gated move waits for approval; the manager approves in
 // the inbox; the rep closes it won and sees it in the funnel chart; then English; last, the
-// admin edits a stage in the process designer.
+// admin edits a stage in the process designer and works through the other settings pages:
+// close reasons, calendar, FX rates, org units and users, targets.
 // Screenshots of every step go to target/e2e/. Run by scripts/e2e.
 import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -239,6 +240,85 @@ try {
   const saved = await api(adminToken, "GET", `/api/v1/processes/${process.id}`);
   assert.equal(saved.stages[0].guidance, guidance);
   assert.deepEqual(saved.stages.map((s) => s.name), process.stages.map((s) => s.name), "no stage was lost on the way");
+
+  console.log("13. the admin adds a close reason, a holiday and an FX rate (a bad rate is refused, naming the field)");
+  // A saved form answers "reload" and the page reloads; a refused one answers why, and
+  // the step fails with that text instead of a bare timeout.
+  const submit = async (page, form) => {
+    const action = await page.getAttribute(form, "hx-post");
+    const loaded = page.waitForEvent("load");
+    loaded.catch(() => {});
+    const [answer] = await Promise.all([
+      page.waitForResponse((r) => new URL(r.url()).pathname === action && r.request().method() === "POST"),
+      page.click(`${form} button[type=submit]`),
+    ]);
+    if (answer.headers()["hx-refresh"] !== "true") assert.fail(`${form} was refused: ${await answer.text()}`);
+    await loaded;
+  };
+  await admin.page.goto(`${BASE}/settings`);
+  const reason = `E2E 预算冻结 ${stamp}`;
+  await admin.page.selectOption("#cr-outcome", "lost");
+  await admin.page.fill("#cr-label", reason);
+  await submit(admin.page, "form[hx-post='/settings/close-reasons']");
+  assert.ok(await admin.page.locator(`input[name=label][value="${reason}"]`).count(), "the new reason is listed");
+  const reasons = await api(adminToken, "GET", "/api/v1/close-reasons");
+  assert.ok(reasons.some((r) => r.label === reason && r.outcome === "lost" && r.active), "the reason is stored, active");
+  const holiday = `${new Date().getUTCFullYear() + 1}-01-01`;
+  await admin.page.fill("#cal-days", `${await admin.page.inputValue("#cal-days")}\n${holiday} holiday E2E 元旦`);
+  await submit(admin.page, "form[hx-post='/settings/calendar']");
+  const calendar = await api(adminToken, "GET", "/api/v1/calendar");
+  assert.ok(calendar.days.some((d) => d.day === holiday && d.kind === "holiday"), "the holiday is in the calendar");
+  await admin.page.fill("#fx-cur", "EUR");
+  await admin.page.fill("#fx-day", holiday);
+  await admin.page.fill("#fx-rate", "seven");
+  await admin.page.click("form[hx-post='/settings/fx-rates'] button[type=submit]");
+  await admin.page.locator("#fx-result .error").waitFor();
+  assert.match(await admin.page.textContent("#fx-result"), /rate/, "the refusal names the rate");
+  await admin.page.locator("#fx-result").scrollIntoViewIfNeeded();
+  await shot(admin.page, "settings-fx-refused");
+  await admin.page.fill("#fx-rate", "7.85");
+  await submit(admin.page, "form[hx-post='/settings/fx-rates']");
+  const rates = await api(adminToken, "GET", "/api/v1/fx-rates");
+  assert.ok(rates.some((r) => r.currency === "EUR" && r.valid_on === holiday && r.rate === 7.85), "the rate is stored");
+  assert.ok((await admin.page.textContent("section[aria-labelledby=h-fx] table")).includes("EUR"), "and listed");
+
+  console.log("14. the admin adds a team and a rep in it; the rep signs in");
+  await admin.page.goto(`${BASE}/settings/org`);
+  const team = `E2E 小组 ${stamp}`;
+  await admin.page.fill("#ou-name", team);
+  await admin.page.fill("#ou-code", `E${stamp.slice(-5).toUpperCase()}`);
+  await admin.page.selectOption("#ou-parent", { index: 1 }); // a team sits under a unit
+  await submit(admin.page, "form[hx-post='/settings/org-units']");
+  const units = await api(adminToken, "GET", "/api/v1/org-units");
+  const unit = (units.items ?? units).find((u) => u.name === team);
+  assert.ok(unit, "the team is stored");
+  const email = `e2e.${stamp}@demo.kairos`;
+  await admin.page.fill("#nu-email", email);
+  await admin.page.fill("#nu-name", `E2E 新人 ${stamp}`);
+  await admin.page.fill("#nu-password", PASSWORD);
+  await admin.page.selectOption("#nu-unit", unit.id);
+  await submit(admin.page, "form[hx-post='/settings/users']");
+  await shot(admin.page, "settings-org");
+  const users = await api(adminToken, "GET", `/api/v1/users?q=${encodeURIComponent(email)}`);
+  const newcomer = (users.items ?? users).find((u) => u.email === email);
+  assert.ok(newcomer, "the rep is stored");
+  assert.equal(newcomer.org_unit_id, unit.id, "in the new team");
+  const rep2 = await login(browser, email);
+  assert.equal(new URL(rep2.page.url()).pathname, "/", "the new rep is signed in");
+  await rep2.context.close();
+
+  console.log("15. the admin sets the team's quarterly target");
+  await admin.page.goto(`${BASE}/settings/targets`);
+  await admin.page.selectOption("#tg-subject", `org_unit:${unit.id}`);
+  await admin.page.fill("#tg-period", "2026-Q4");
+  await admin.page.fill("#tg-amount", "1,250,000");
+  await submit(admin.page, "form[hx-post='/settings/targets']");
+  await shot(admin.page, "settings-targets");
+  const targets = await api(adminToken, "GET", "/api/v1/targets");
+  const target = targets.find((t) => t.subject_id === unit.id);
+  assert.ok(target, "the target is stored");
+  assert.equal(target.amount, 125000000, "1,250,000.00 in minor units");
+  assert.equal(target.period_kind, "quarter");
   await admin.context.close();
   writeFileSync(`${OUT}/figures.json`, JSON.stringify(figures, null, 2));
   console.log("figures:", JSON.stringify(figures));
