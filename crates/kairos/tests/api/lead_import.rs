@@ -197,6 +197,47 @@ async fn the_command_line_imports_a_file_with_a_mapping_and_writes_a_report() {
     app.stop().await;
 }
 
+/// The upload limit sends a 50 MB file to the command line, which streams it: every row is
+/// read, and a duplicate far into the file is still caught.
+#[tokio::test]
+async fn a_50_mb_file_streams_through_the_command_line() {
+    let app = TestApp::spawn().await;
+    let ws = app.workspace("Big File").await;
+    let dir = std::env::temp_dir().join(format!("kairos-import-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("big.csv");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
+    writeln!(f, "公司名称,手机,备注").unwrap();
+    // Long notes (the most a lead holds is 10,000 characters) make a big file of few rows.
+    let notes = "跟进记录".repeat(700) + &"x".repeat(100); // 8,500 bytes in UTF-8
+    let mut rows = 0;
+    let mut written = 0usize;
+    while written < 50 * 1024 * 1024 {
+        rows += 1;
+        // The last row repeats the first one's phone.
+        let line = format!("公司{rows},1390{rows:07},{notes}\n");
+        written += line.len();
+        f.write_all(line.as_bytes()).unwrap();
+    }
+    writeln!(f, "重复公司,13900000001,{notes}").unwrap();
+    drop(f);
+    assert!(std::fs::metadata(&file).unwrap().len() > 50 * 1024 * 1024);
+    let o = Command::new(env!("CARGO_BIN_EXE_kairos"))
+        .args(["import", "leads"])
+        .arg(&file)
+        .env("DATABASE_URL", &app.database_url)
+        .env("KAIROS_LOG", "warn")
+        .output()
+        .expect("kairos runs");
+    let out = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.status.code(), Some(2), "the repeated row was refused: {out}");
+    assert!(out.contains(&format!("{} rows", rows + 1)) && out.contains(&format!("{rows} created")), "{out}");
+    assert!(out.contains(&format!("row {}: phone", rows + 2)), "the duplicate is named by its line: {out}");
+    assert_eq!(ws.admin.get("/api/v1/leads?limit=1").await.body["total"], rows);
+    let _ = std::fs::remove_dir_all(&dir);
+    app.stop().await;
+}
+
 /// A minimal XLSX workbook: one sheet, inline strings, numbers for cells written `#n`.
 fn workbook(rows: &[&[&str]]) -> Vec<u8> {
     use zip::write::SimpleFileOptions;
