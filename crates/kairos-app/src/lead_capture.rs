@@ -65,14 +65,20 @@ pub(crate) struct CaptureContext {
     pub today: NaiveDate,
     pub scoring: Arc<ScoringConfig>,
     assigner: Assigner,
-    /// Keys taken by leads written earlier in this import, not yet visible to a query
-    /// made before they were written.
+    /// Keys taken by the captures of the batch being decided: its own earlier rows are not
+    /// yet written, so the batch's look-up cannot see them. Earlier batches are written (in
+    /// this transaction) and found by the look-up, so this starts empty for each batch and
+    /// an import's memory does not grow with its rows.
     seen: HashMap<(&'static str, String), LeadId>,
+    /// Keys a merge brought that the lead it went into may not hold (it had another phone
+    /// or e-mail): a later row with one of them repeats that lead too, in whichever batch.
+    /// Few: only merges of a capture with two keys, one of them new.
+    aliases: HashMap<(&'static str, String), LeadId>,
     /// The org unit of every rep the rules may choose: a lead takes its owner's unit, which
     /// decides which managers see it.
     units: HashMap<UserId, Option<OrgUnitId>>,
-    /// New leads per owner, for one notification per owner and batch.
-    pub notify: HashMap<UserId, Vec<LeadId>>,
+    /// New leads per owner (the first one and how many), for one notification per owner.
+    pub notify: HashMap<UserId, (LeadId, usize)>,
 }
 
 /// What writing a batch needs of the context; fixed for a whole capture or import.
@@ -103,13 +109,31 @@ impl CaptureContext {
         CaptureStamp { ws: self.ws, by: self.by, action: self.action, now: self.now, today: self.today, scoring: self.scoring.clone() }
     }
 
-    /// Records that a capture holds these phone and e-mail keys from now on.
+    /// Records that a new lead of this batch holds these phone and e-mail keys from now on.
     fn take_keys(&mut self, lead: &Lead, holder: LeadId) {
         for (field, key) in [("phone", &lead.phone_key), ("email", &lead.email_key)] {
             if let Some(k) = key {
                 self.seen.entry((field, k.clone())).or_insert(holder);
             }
         }
+    }
+
+    /// Records the keys a capture merged into `target` brought: the ones it matched the
+    /// target on are the target's already; any other is remembered for the whole capture.
+    fn take_merged_keys(&mut self, draft: &Lead, target: LeadId, hits: &[(&'static str, String, &'static str)]) {
+        let target_text = target.to_string();
+        for (field, key) in [("phone", &draft.phone_key), ("email", &draft.email_key)] {
+            let Some(k) = key else { continue };
+            if !hits.iter().any(|(entity, id, f)| *entity == "lead" && *id == target_text && *f == field) {
+                self.aliases.entry((field, k.clone())).or_insert(target);
+            }
+        }
+    }
+
+    /// The lead of this capture that already holds a key, if any.
+    fn holder_of(&self, field: &'static str, key: &str) -> Option<LeadId> {
+        let k = (field, key.to_string());
+        self.seen.get(&k).or_else(|| self.aliases.get(&k)).copied()
     }
 }
 
@@ -180,6 +204,7 @@ impl App {
             assigner: Assigner::new(assignment, teams, loads, active, max_seq),
             units,
             seen: HashMap::new(),
+            aliases: HashMap::new(),
             notify: HashMap::new(),
         })
     }
@@ -187,6 +212,8 @@ impl App {
     /// Captures a batch inside the caller's transaction. Refusals are answered per item;
     /// only a database failure fails the batch.
     pub(crate) async fn capture_batch(&self, c: &mut Conn<'_>, ctx: &mut CaptureContext, items: Vec<Capture>) -> AppResult<Vec<Captured>> {
+        // Every earlier batch is written: the look-up below finds its keys.
+        ctx.seen.clear();
         let matches = find_matches(c, ctx.ws, &items).await?;
         let plan = self.plan_batch(ctx, items, matches);
         let stamp = ctx.stamp();
@@ -213,9 +240,9 @@ impl App {
             let mut account_hit: Option<AccountId> = None;
             for (field, key) in person_keys {
                 let Some(key) = key else { continue };
-                if let Some(id) = ctx.seen.get(&(field, key.clone())) {
+                if let Some(id) = ctx.holder_of(field, key) {
                     hits.push(("lead", id.to_string(), field));
-                    lead_hit = lead_hit.or(Some(*id));
+                    lead_hit = lead_hit.or(Some(id));
                 }
                 for m in by_key.get(&(field, key.as_str())).into_iter().flatten() {
                     hits.push((m.entity, m.id.clone(), field));
@@ -253,7 +280,7 @@ impl App {
             // merge may give the lead a phone or e-mail it lacked: a later row with it is a
             // duplicate of that lead too.
             if let Some(target) = lead_hit {
-                ctx.take_keys(&draft, target);
+                ctx.take_merged_keys(&draft, target, &hits);
                 if let Some(pos) = plan.fresh.iter().position(|f| f.id == target) {
                     let base = &mut plan.fresh[pos];
                     merge_into(base, &draft, ctx.now);
@@ -364,7 +391,7 @@ impl App {
         }
         if let Some(owner) = lead.owner_id {
             if Some(owner) != ctx.by {
-                ctx.notify.entry(owner).or_default().push(lead.id);
+                ctx.notify.entry(owner).or_insert((lead.id, 0)).1 += 1;
             }
         }
         lead
@@ -390,10 +417,10 @@ impl App {
     /// capture, one per owner for an import.
     pub(crate) async fn notify_new_owners(&self, c: &mut Conn<'_>, ctx: &mut CaptureContext) -> AppResult<()> {
         let mut tells = Vec::new();
-        for (user, leads) in std::mem::take(&mut ctx.notify) {
-            tells.push(match leads.as_slice() {
-                [one] => Tell::new(user, Notice::LeadAssigned, Some(("lead", one.to_string()))),
-                many => Tell::new(user, Notice::LeadsAssigned { count: many.len() }, None),
+        for (user, (first, count)) in std::mem::take(&mut ctx.notify) {
+            tells.push(match count {
+                1 => Tell::new(user, Notice::LeadAssigned, Some(("lead", first.to_string()))),
+                many => Tell::new(user, Notice::LeadsAssigned { count: many }, None),
             });
         }
         self.notify(c, ctx.ws, tells).await?;

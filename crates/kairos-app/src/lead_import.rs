@@ -95,6 +95,19 @@ pub struct ImportReport {
     pub outcomes: Vec<RowOutcome>,
 }
 
+/// Which row outcomes the returned report holds. Every outcome also goes to the caller's
+/// `on_row` as it is decided, so a file of a million rows can be reported (to a file, as
+/// counts) without holding a million outcomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeepOutcomes {
+    /// Every row (an upload, which the upload limit keeps small).
+    All,
+    /// The first N rows that were not simply created (merged or refused).
+    NotCreated(usize),
+    /// None: the caller takes them from `on_row`.
+    Nothing,
+}
+
 /// Where the file comes from.
 pub enum ImportFile {
     Path(std::path::PathBuf),
@@ -195,6 +208,8 @@ impl App {
         file: ImportFile,
         mapping: ImportMapping,
         progress: &(dyn Fn(usize) + Send + Sync),
+        keep: KeepOutcomes,
+        on_row: &mut (dyn FnMut(&RowOutcome) + Send),
     ) -> AppResult<ImportReport> {
         let ws = actor.workspace();
         let mut errors = FieldErrors::new();
@@ -257,6 +272,8 @@ impl App {
         let mut report = ImportReport { rows: 0, created: 0, merged: 0, refused: 0, committed: false, outcomes: Vec::new() };
         while let Some(msg) = rx.recv().await {
             let Msg::Rows(batch) = msg else { continue };
+            // This batch's outcomes: refusals while reading it, then the capture's answers.
+            let mut outcomes = Vec::with_capacity(batch.len());
             let mut captures = Vec::with_capacity(batch.len());
             let mut rows_of_captures = Vec::with_capacity(batch.len());
             for (row, parsed) in batch {
@@ -264,7 +281,7 @@ impl App {
                     Parsed::Blank => continue, // blank lines are not rows
                     Parsed::Unreadable(e) => {
                         report.rows += 1;
-                        report.outcomes.push(refused(row, vec![RowProblem { field: "row".into(), problem: e }]));
+                        outcomes.push(refused(row, vec![RowProblem { field: "row".into(), problem: e }]));
                         continue;
                     }
                     Parsed::Lead { draft, owner_email, problems } => (draft, owner_email, problems),
@@ -292,10 +309,19 @@ impl App {
                         captures.push(Capture { draft, owner, on_duplicate });
                         rows_of_captures.push(row);
                     }
-                    _ => report.outcomes.push(refused(row, problems)),
+                    _ => outcomes.push(refused(row, problems)),
                 }
             }
-            record(&mut report, rows_of_captures, self.capture_batch(&mut c, &mut ctx, captures).await?);
+            record(&mut outcomes, rows_of_captures, self.capture_batch(&mut c, &mut ctx, captures).await?);
+            // Batches arrive in file order, so sorting each keeps the whole in row order.
+            outcomes.sort_by_key(|o| o.row);
+            for o in outcomes {
+                report.count(&o);
+                on_row(&o);
+                if keep.keeps(&report, &o) {
+                    report.outcomes.push(o);
+                }
+            }
             progress(report.rows);
             if postgres && report.rows - analyzed_at >= 20_000 {
                 c.execute_script("ANALYZE lead").await?;
@@ -305,14 +331,6 @@ impl App {
         // A reader that stopped early (unreadable file) fails the import as a whole.
         if let Err(e) = reader.await.map_err(AppError::unexpected)? {
             return Err(AppError::field("file", e));
-        }
-        report.outcomes.sort_by_key(|o| o.row);
-        for o in &report.outcomes {
-            match o.outcome {
-                "created" => report.created += 1,
-                "merged" => report.merged += 1,
-                _ => report.refused += 1,
-            }
         }
         if mapping.all_or_nothing.unwrap_or(false) && report.refused > 0 {
             drop(c);
@@ -347,10 +365,31 @@ impl App {
     }
 }
 
-/// The answers of a written batch into the report, by row.
-fn record(report: &mut ImportReport, rows: Vec<usize>, answers: Vec<Captured>) {
+impl ImportReport {
+    fn count(&mut self, o: &RowOutcome) {
+        match o.outcome {
+            "created" => self.created += 1,
+            "merged" => self.merged += 1,
+            _ => self.refused += 1,
+        }
+    }
+}
+
+impl KeepOutcomes {
+    /// Whether the report keeps this outcome (already counted in `report`).
+    fn keeps(self, report: &ImportReport, o: &RowOutcome) -> bool {
+        match self {
+            KeepOutcomes::All => true,
+            KeepOutcomes::NotCreated(most) => o.outcome != "created" && report.outcomes.len() < most,
+            KeepOutcomes::Nothing => false,
+        }
+    }
+}
+
+/// The answers of a written batch as outcomes, by row.
+fn record(outcomes: &mut Vec<RowOutcome>, rows: Vec<usize>, answers: Vec<Captured>) {
     for (row, answer) in rows.into_iter().zip(answers) {
-        report.outcomes.push(match answer {
+        outcomes.push(match answer {
             Captured::Created(l) => RowOutcome { row, outcome: "created", lead_id: Some(l.id.to_string()), problems: vec![] },
             Captured::Merged(l) => RowOutcome { row, outcome: "merged", lead_id: Some(l.id.to_string()), problems: vec![] },
             Captured::Refused(e) => refused(row, vec![RowProblem { field: problem_field(&e), problem: e.to_string() }]),

@@ -22,7 +22,7 @@ use serde::Serialize;
 use crate::actor::Actor;
 use crate::app::App;
 use crate::error::{AppError, AppResult};
-use crate::lead_import::{ImportFile, ImportMapping, ImportReport, is_xlsx};
+use crate::lead_import::{ImportFile, ImportMapping, ImportReport, KeepOutcomes, is_xlsx};
 
 /// Rows done per running import of this instance.
 pub(crate) type Running = Arc<Mutex<HashMap<ImportJobId, Arc<AtomicUsize>>>>;
@@ -154,15 +154,13 @@ impl App {
             })
         });
         let progress = |n: usize| done.store(n, Ordering::Relaxed);
-        let outcome = self.import_leads(&actor, file, mapping, &progress).await;
+        let outcome = self.import_leads(&actor, file, mapping, &progress, KeepOutcomes::NotCreated(REPORTED_ROWS), &mut |_| {}).await;
         if let Some(t) = ticker {
             t.abort();
         }
         let rows = done.load(Ordering::Relaxed) as i64;
         let (status, report, error) = match outcome {
-            Ok(mut report) => {
-                report.outcomes.retain(|o| o.outcome != "created");
-                report.outcomes.truncate(REPORTED_ROWS);
+            Ok(report) => {
                 ("done", serde_json::to_string(&report).ok(), None)
             }
             Err(e) => {

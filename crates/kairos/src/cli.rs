@@ -320,7 +320,8 @@ async fn user_command(settings: &Settings, cmd: UserCommand) -> anyhow::Result<(
 }
 
 async fn import_leads(settings: &Settings, args: ImportLeads) -> anyhow::Result<ExitCode> {
-    use kairos_app::lead_import::{ImportFile, ImportMapping};
+    use crate::import_report::ReportFile;
+    use kairos_app::lead_import::{ImportFile, ImportMapping, KeepOutcomes, RowOutcome};
     let store = connect(settings).await?;
     let app = App::new(store.clone(), settings.app_config());
     let ws = workspace(&store, args.workspace.as_deref()).await?;
@@ -356,10 +357,24 @@ async fn import_leads(settings: &Settings, args: ImportLeads) -> anyhow::Result<
             eprintln!("… {rows} rows");
         }
     };
-    let report = app.import_leads(&actor, ImportFile::Path(args.file.clone()), mapping, &progress).await.map_err(explain)?;
+    let mut file = match &args.report {
+        Some(path) => Some(ReportFile::create(path).with_context(|| format!("cannot write the report {}", path.display()))?),
+        None => None,
+    };
+    // The first refused rows are printed; the report file has them all.
+    let mut first_refused = Vec::new();
+    let mut on_row = |o: &RowOutcome| {
+        if o.outcome == "refused" && first_refused.len() < 20 {
+            first_refused.push(o.clone());
+        }
+        if let Some(f) = file.as_mut() {
+            f.row(o);
+        }
+    };
+    let report = app.import_leads(&actor, ImportFile::Path(args.file.clone()), mapping, &progress, KeepOutcomes::Nothing, &mut on_row).await.map_err(explain)?;
     let seconds = started.elapsed().as_secs_f64();
-    if let Some(path) = &args.report {
-        write_import_report(path, &report).with_context(|| format!("cannot write the report {}", path.display()))?;
+    if let (Some(f), Some(path)) = (file, &args.report) {
+        f.finish(report.committed).with_context(|| format!("cannot write the report {}", path.display()))?;
     }
     println!(
         "{} rows in {:.1} s ({:.0} rows/s): {} created, {} merged, {} refused{}",
@@ -371,7 +386,7 @@ async fn import_leads(settings: &Settings, args: ImportLeads) -> anyhow::Result<
         report.refused,
         if report.committed { "" } else { " — nothing imported (all or nothing)" }
     );
-    for o in report.outcomes.iter().filter(|o| o.outcome == "refused").take(20) {
+    for o in &first_refused {
         for p in &o.problems {
             println!("  row {}: {}: {}", o.row, p.field, p.problem);
         }
@@ -380,24 +395,6 @@ async fn import_leads(settings: &Settings, args: ImportLeads) -> anyhow::Result<
         println!("  … and {} more refused rows{}", report.refused - 20, if args.report.is_some() { " (see the report)" } else { "" });
     }
     Ok(if report.refused == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
-}
-
-fn write_import_report(path: &std::path::Path, report: &kairos_app::lead_import::ImportReport) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
-    writeln!(out, "row,outcome,lead_id,field,problem")?;
-    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
-    for o in &report.outcomes {
-        let id = o.lead_id.as_deref().unwrap_or("");
-        if o.problems.is_empty() {
-            writeln!(out, "{},{},{},,", o.row, o.outcome, id)?;
-        }
-        for p in &o.problems {
-            writeln!(out, "{},{},{},{},{}", o.row, o.outcome, id, quote(&p.field), quote(&p.problem))?;
-        }
-    }
-    out.flush()?;
-    Ok(())
 }
 
 async fn load_demo(app: &App, volume: &DemoVolume) -> anyhow::Result<()> {

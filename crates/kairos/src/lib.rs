@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod config;
+mod import_report;
 pub mod startup;
 
 pub use config::Settings;

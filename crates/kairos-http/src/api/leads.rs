@@ -6,7 +6,7 @@ use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use kairos_app::lead_convert::{Conversion, ConvertLead};
-use kairos_app::lead_import::{ImportFile, ImportMapping, ImportReport};
+use kairos_app::lead_import::{ImportFile, ImportMapping, ImportReport, KeepOutcomes};
 use kairos_app::lead_import_jobs::ImportJob;
 use kairos_app::lead_settings::{LeadFormPatch, LeadRules, NewLeadForm, PublicLead, PublicReceipt};
 use kairos_app::leads::{CaptureOutcome, LeadPatch, LeadQuery, NewLead};
@@ -274,7 +274,8 @@ pub const IMPORT_LIMIT: usize = 20 * 1024 * 1024;
     responses((status = 200, body = ImportReport), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn import(State(s): State<AppState>, Caller(actor): Caller, form: axum::extract::Multipart) -> ApiResult<Json<ImportReport>> {
     let (file, mapping) = read_upload(form).await?;
-    Ok(Json(s.app.import_leads(&actor, file, mapping, &|_| {}).await?))
+    // The upload limit keeps the file, and so its report of every row, small.
+    Ok(Json(s.app.import_leads(&actor, file, mapping, &|_| {}, KeepOutcomes::All, &mut |_| {}).await?))
 }
 
 /// Start importing leads in the background (the same multipart upload as

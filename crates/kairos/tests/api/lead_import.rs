@@ -193,7 +193,58 @@ async fn the_command_line_imports_a_file_with_a_mapping_and_writes_a_report() {
     assert_eq!(written.lines().count(), 1201, "one line per row and a header");
     assert!(written.lines().any(|l| l.starts_with("9,refused,,\"budget_amount\"")), "{written}");
     assert_eq!(ws.admin.get("/api/v1/leads?source=exhibition").await.body["total"], 1199);
+
+    // All or nothing: one bad row, nothing imported, and the report says so for every row.
+    std::fs::write(&file, "Org,Mobile,Budget\nNew A,13800000001,100\nNew B,13800000002,lots\nNew C,13800000003,300\n").unwrap();
+    std::fs::write(&mapping, r#"{"columns": {"company": "Org", "phone": "Mobile", "budget_amount": "Budget"}, "all_or_nothing": true}"#).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_kairos"))
+        .args(["import", "leads"])
+        .arg(&file)
+        .arg("--mapping")
+        .arg(&mapping)
+        .arg("--report")
+        .arg(&report)
+        .env("DATABASE_URL", &app.database_url)
+        .env("KAIROS_LOG", "warn")
+        .output()
+        .expect("kairos runs");
+    let out = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("nothing imported"), "{out}");
+    let written = std::fs::read_to_string(&report).unwrap();
+    let lines: Vec<&str> = written.lines().collect();
+    assert_eq!(lines[1], "2,not_imported,,,", "{written}");
+    assert!(lines[2].starts_with("3,refused,,\"budget_amount\""), "{written}");
+    assert_eq!(lines[3], "4,not_imported,,,", "{written}");
+    assert_eq!(lines.len(), 4);
+    assert_eq!(ws.admin.get("/api/v1/leads?q=New").await.body["total"], 0);
     let _ = std::fs::remove_dir_all(&dir);
+    app.stop().await;
+}
+
+/// A merge can bring a phone the lead it went into does not hold (it has another): a row
+/// with that phone repeats the same person, whether it comes in the same batch of the
+/// import or 1,000 rows later.
+#[tokio::test]
+async fn a_phone_brought_by_a_merge_is_a_duplicate_in_every_later_batch() {
+    let app = TestApp::spawn().await;
+    let ws = app.workspace("Merge Keys").await;
+    let admin = &ws.admin;
+    let mut csv = String::from("公司名称,手机,邮箱\n");
+    csv.push_str("甲公司,13911110001,jia@merge.example\n"); // line 2: created
+    csv.push_str("甲公司,13922220002,jia@merge.example\n"); // line 3: same e-mail, another phone: merged
+    csv.push_str("甲公司,13922220002,\n"); // line 4: that phone, same batch: merged
+    for i in 0..1100 {
+        csv.push_str(&format!("填充{i},1370000{i:04},\n"));
+    }
+    csv.push_str("甲公司,13922220002,\n"); // line 1105: that phone, a later batch: merged
+    let (status, report) = upload(admin, &app, "merge.csv", csv.into_bytes(), Some(json!({"on_duplicate": "merge"}))).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let first = outcome(&report, 2)["lead_id"].clone();
+    for line in [3, 4, 1105] {
+        assert_eq!(outcome(&report, line)["outcome"], "merged", "line {line}");
+        assert_eq!(outcome(&report, line)["lead_id"], first, "line {line}");
+    }
+    assert_eq!((report["created"].as_i64(), report["merged"].as_i64()), (Some(1101), Some(3)), "{}", report["rows"]);
     app.stop().await;
 }
 
