@@ -689,29 +689,24 @@ impl App {
             let mut conn = self.store.report_read().await?;
             store::stage_events(&mut conn.conn(), actor.workspace(), &actor.scope, &filter).await?
         };
-        let position: HashMap<String, (i32, String)> =
-            processes.iter().flat_map(|p| p.stages.iter().map(move |s| (s.id.to_string(), (s.position, p.id.to_string())))).collect();
+        let ids: Vec<(String, i32)> = processes.iter().flat_map(|p| p.stages.iter().map(|s| (s.id.to_string(), s.position))).collect();
+        let position: HashMap<&str, i32> = ids.iter().map(|(id, pos)| (id.as_str(), *pos)).collect();
         // (stage, deal) → whether it advanced / was won after entering.
-        let mut cohort: HashMap<(String, String), (bool, bool)> = HashMap::new();
-        let mut by_deal: BTreeMap<&str, Vec<&kairos_store::reports::StageEvent>> = BTreeMap::new();
-        for r in &rows {
-            by_deal.entry(r.opportunity_id.as_str()).or_default().push(r);
-        }
-        for (deal, events) in &by_deal {
+        let mut cohort: HashMap<(&str, &str), (bool, bool)> = HashMap::new();
+        // An event reached a stage (created or moved into it), or a close status.
+        let won_close = |e: &kairos_store::reports::StageEvent| e.reached.as_deref() == Some("won");
+        let reached_position = |e: &kairos_store::reports::StageEvent| e.reached.as_deref().and_then(|t| position.get(t).copied());
+        // The rows come in time order per deal.
+        for events in rows.chunk_by(|a, b| a.opportunity_id == b.opportunity_id) {
             for (i, e) in events.iter().enumerate() {
-                let entered = matches!(e.kind.as_str(), "created" | "moved");
-                if !entered || window.is_some_and(|(a, b)| e.at < a || e.at >= b) {
+                if window.is_some_and(|(a, b)| e.at < a || e.at >= b) {
                     continue;
                 }
-                let Some(stage) = &e.to_stage_id else { continue };
-                let Some((pos, _)) = position.get(stage) else { continue };
+                let (Some(stage), Some(pos)) = (e.reached.as_deref(), reached_position(e)) else { continue }; // a close, or a retired stage
                 let later = &events[i + 1..];
-                let advanced = later.iter().any(|l| {
-                    (l.kind == "moved" && l.to_stage_id.as_ref().and_then(|t| position.get(t)).is_some_and(|(p, _)| p > pos))
-                        || (l.kind == "closed" && l.to_status.as_deref() == Some("won"))
-                });
-                let won = later.iter().any(|l| l.kind == "closed" && l.to_status.as_deref() == Some("won"));
-                let slot = cohort.entry((stage.clone(), deal.to_string())).or_insert((false, false));
+                let advanced = later.iter().any(|l| won_close(l) || reached_position(l).is_some_and(|p| p > pos));
+                let won = later.iter().any(won_close);
+                let slot = cohort.entry((stage, e.opportunity_id.as_str())).or_insert((false, false));
                 slot.0 |= advanced;
                 slot.1 |= won;
             }
