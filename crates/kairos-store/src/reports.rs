@@ -11,7 +11,7 @@ use crate::error::StoreResult;
 use crate::opportunity::scoped_select;
 use crate::scope::col;
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct ReportRow {
     pub opportunity_id: String,
     pub process_id: String,
@@ -117,7 +117,12 @@ pub async fn report_rows(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f
          o.source, o.product_category, o.expected_close_date, o.closed_at, o.created_at, o.close_reason_id, o.close_competitor, \
          o.competitors, ra.industry, ra.account_type, o.health_score, o.health_chain",
     ));
-    c.fetch_all(&q).await
+    let columns = [
+        "opportunity_id", "process_id", "stage_id", "status", "amount", "currency", "probability", "forecast_category", "owner_id", "org_unit_id", "source",
+        "product_category", "expected_close_date", "closed_at", "created_at", "close_reason_id", "close_competitor", "competitors", "industry", "account_type",
+        "health_score", "health_chain",
+    ];
+    c.fetch_many(&q, &columns, None).await
 }
 
 /// Activities logged inside `[from, to)` on the deals the filter selects, counted per deal
@@ -182,7 +187,7 @@ pub async fn history_rows(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, 
     let columns = [
         "opportunity_id", "at", "kind", "to_stage_id", "to_status", "amount", "currency", "probability", "field", "old_value", "new_value", "expected_close_date",
     ];
-    c.fetch_many(&q, &columns, IN_TIME_ORDER).await
+    c.fetch_many(&q, &columns, Some(IN_TIME_ORDER)).await
 }
 
 /// A stage left (by a move or a close): how long the deal had been in it.
@@ -205,7 +210,7 @@ pub async fn passages(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &
     }
     q.expr(Expr::cust("h.from_stage_id, h.days_in_stage, h.working_days_in_stage"));
     // Any order: the statistics sort what they need.
-    c.fetch_many(&q, &["from_stage_id", "days_in_stage", "working_days_in_stage"], "t.from_stage_id").await
+    c.fetch_many(&q, &["from_stage_id", "days_in_stage", "working_days_in_stage"], None).await
 }
 
 /// A won close, with the deal's creation.
@@ -221,7 +226,7 @@ pub async fn won_closes(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f:
     let mut q = with_history(ws, scope, f);
     q.and_where(col("h", "kind").eq("closed")).and_where(col("h", "to_status").eq("won"));
     q.expr(Expr::cust("h.opportunity_id, h.at, h.history_id, o.created_at"));
-    c.fetch_many(&q, &["opportunity_id", "at", "created_at"], IN_TIME_ORDER).await
+    c.fetch_many(&q, &["opportunity_id", "at", "created_at"], Some(IN_TIME_ORDER)).await
 }
 
 /// A deal entering a stage (created, moved) or closing.
@@ -239,5 +244,5 @@ pub async fn stage_events(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, 
     let mut q = with_history(ws, scope, f);
     q.and_where(col("h", "kind").is_in(["created", "moved", "closed"]));
     q.expr(Expr::cust("h.opportunity_id, h.at, h.history_id, CASE WHEN h.kind = 'closed' THEN h.to_status ELSE h.to_stage_id END AS reached"));
-    c.fetch_many(&q, &["opportunity_id", "at", "reached"], IN_TIME_ORDER).await
+    c.fetch_many(&q, &["opportunity_id", "at", "reached"], Some(IN_TIME_ORDER)).await
 }
