@@ -1,6 +1,7 @@
 // Page timings at demo scale (scripts/bench-web): server time per page as a signed-in
 // browser sees it (median of 25 requests after a warm-up), and the kanban's paint and
-// load in headless Chromium, for a rep, a manager and the director.
+// load in headless Chromium, for a rep, a manager, the director and the admin (who also
+// times the settings pages).
 import { chromium } from "playwright-core";
 
 const BASE = process.env.KAIROS_URL ?? "http://127.0.0.1:8080";
@@ -8,7 +9,12 @@ const PASSWORD = "kairos-demo-2026";
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args: ["--no-sandbox", "--disable-dev-shm-usage"] });
 const results = {};
 try {
-  for (const email of ["rep.sh1.1@demo.kairos", "manager.sh1@demo.kairos", "director@demo.kairos"]) {
+  // The first link on a list page to a record of that list, e.g. /accounts/{id}.
+  const firstRecord = async (page, list) => {
+    await page.goto(`${BASE}${list}`);
+    return page.$$eval(`a[href^='${list}/']`, (links, prefix) => links.map((a) => a.getAttribute("href")).find((h) => new RegExp(`^${prefix}/[0-9a-f-]{36}$`).test(h)), list);
+  };
+  for (const email of ["rep.sh1.1@demo.kairos", "manager.sh1@demo.kairos", "director@demo.kairos", "admin@demo.kairos"]) {
     const context = await browser.newContext({ viewport: { width: 1366, height: 768 } });
     const page = await context.newPage();
     await page.goto(`${BASE}/login`);
@@ -26,9 +32,17 @@ try {
     }
     const median = (xs) => { const s = xs.filter((x) => x !== null).sort((a, b) => a - b); return s.length ? Math.round(s[Math.floor(s.length / 2)]) : null; };
     const anyDeal = await page.getAttribute(".card", "data-id");
-    const pages = ["/", "/pipeline", "/pipeline/board", "/opportunities", `/opportunities/${anyDeal}`, "/accounts", "/approvals",
+    const records = [await firstRecord(page, "/accounts"), await firstRecord(page, "/contacts"), await firstRecord(page, "/leads")].filter(Boolean);
+    const pages = ["/", "/pipeline", "/pipeline/board", "/opportunities", `/opportunities/${anyDeal}`, "/accounts", "/contacts", "/leads", ...records,
+      "/approvals", "/inbox",
       "/reports?report=funnel", "/reports?report=conversion", "/reports?report=dwell", "/reports?report=win_rate", "/reports?report=loss_reasons",
-      "/reports?report=forecast", "/reports?report=movement", "/reports?report=trend", "/reports?report=team", "/reports?report=forecast_accuracy"];
+      "/reports?report=forecast", "/reports?report=movement", "/reports?report=trend", "/reports?report=team", "/reports?report=forecast_accuracy",
+      "/reports?report=lead_sources"];
+    if (email.startsWith("admin")) {
+      pages.push("/settings", "/settings/org", "/settings/targets", "/settings/processes", "/settings/webhooks");
+      const process = await firstRecord(page, "/settings/processes");
+      if (process) pages.push(process);
+    }
     const server = {};
     for (const p of pages) {
       await context.request.get(BASE + p);
@@ -41,7 +55,7 @@ try {
         times.push(performance.now() - s);
       }
       times.sort((a, b) => a - b);
-      server[p.replace(anyDeal, "{id}")] = Math.round(times[12] * 10) / 10;
+      server[p.replace(anyDeal, "{id}").replace(/[0-9a-f-]{36}$/, "{id}")] = Math.round(times[12] * 10) / 10;
     }
     results[email] = { kanban_ms: { first_contentful_paint: median(kanban.map((k) => k.fcp)), dom_content_loaded: median(kanban.map((k) => k.dcl)), load: median(kanban.map((k) => k.load)) }, page_p50_ms: server };
     await context.close();
