@@ -62,97 +62,36 @@ fn annotate(value: &mut Value, path: &str, currency: &str) {
     }
 }
 
-impl ReportAmounts for Funnel {
-    const AMOUNTS: &'static [&'static str] = &[
-        "amount",
-        "weighted_amount",
-        "next_target",
-        "stages[].amount",
-        "stages[].weighted_amount",
-        "sales_holes[].amount",
-        "sales_holes[].expected_revenue",
-        "sales_holes[].needed_amount",
-    ];
-    fn currency(&self) -> &str {
-        &self.base_currency
-    }
+/// Reports whose amounts are in the workspace's base currency, named `base_currency`.
+macro_rules! in_base_currency {
+    ($($report:ty => [$($path:literal),* $(,)?]),* $(,)?) => {$(
+        impl ReportAmounts for $report {
+            const AMOUNTS: &'static [&'static str] = &[$($path),*];
+            fn currency(&self) -> &str {
+                &self.base_currency
+            }
+        }
+    )*};
 }
 
-impl ReportAmounts for WinRate {
-    const AMOUNTS: &'static [&'static str] = &["groups[].won_amount", "groups[].lost_amount", "total.won_amount", "total.lost_amount"];
-    fn currency(&self) -> &str {
-        &self.base_currency
-    }
-}
-
-impl ReportAmounts for LossReasons {
-    const AMOUNTS: &'static [&'static str] = &["lost_amount", "by_reason[].amount", "by_stage[].amount", "by_competitor[].lost_amount"];
-    fn currency(&self) -> &str {
-        &self.base_currency
-    }
-}
-
-impl ReportAmounts for Forecast {
-    const AMOUNTS: &'static [&'static str] = &[
-        "buckets[].pipeline.amount",
-        "buckets[].pipeline.weighted",
-        "buckets[].best_case.amount",
-        "buckets[].best_case.weighted",
-        "buckets[].commit.amount",
-        "buckets[].commit.weighted",
-        "buckets[].won",
-        "buckets[].forecast",
-        "buckets[].target",
-        "buckets[].gap",
-        "total.pipeline.amount",
-        "total.pipeline.weighted",
-        "total.best_case.amount",
-        "total.best_case.weighted",
-        "total.commit.amount",
-        "total.commit.weighted",
-        "total.won",
-        "total.forecast",
-        "total.target",
-        "total.gap",
-    ];
-    fn currency(&self) -> &str {
-        &self.base_currency
-    }
-}
-
-impl ReportAmounts for Movement {
-    const AMOUNTS: &'static [&'static str] = &["start.amount", "start.weighted", "end.amount", "end.weighted", "categories[].amount"];
-    fn currency(&self) -> &str {
-        &self.base_currency
-    }
-}
-
-impl ReportAmounts for Trend {
-    const AMOUNTS: &'static [&'static str] = &["points[].total.amount", "points[].total.weighted", "points[].stages[].totals.amount", "points[].stages[].totals.weighted"];
-    fn currency(&self) -> &str {
-        &self.base_currency
-    }
-}
-
-impl ReportAmounts for Team {
-    const AMOUNTS: &'static [&'static str] = &[
-        "high_value_threshold",
-        "leaderboard[].won_amount",
-        "leaderboard[].pipeline_amount",
-        "total.won_amount",
-        "total.pipeline_amount",
-    ];
-    fn currency(&self) -> &str {
-        &self.base_currency
-    }
-}
-
-impl ReportAmounts for ForecastAccuracy {
-    const AMOUNTS: &'static [&'static str] = &["periods[].forecast", "periods[].won"];
-    fn currency(&self) -> &str {
-        &self.base_currency
-    }
-}
+in_base_currency!(
+    Funnel => [
+        "amount", "weighted_amount", "next_target", "stages[].amount", "stages[].weighted_amount",
+        "sales_holes[].amount", "sales_holes[].expected_revenue", "sales_holes[].needed_amount",
+    ],
+    WinRate => ["groups[].won_amount", "groups[].lost_amount", "total.won_amount", "total.lost_amount"],
+    LossReasons => ["lost_amount", "by_reason[].amount", "by_stage[].amount", "by_competitor[].lost_amount"],
+    Forecast => [
+        "buckets[].pipeline.amount", "buckets[].pipeline.weighted", "buckets[].best_case.amount", "buckets[].best_case.weighted",
+        "buckets[].commit.amount", "buckets[].commit.weighted", "buckets[].won", "buckets[].forecast", "buckets[].target", "buckets[].gap",
+        "total.pipeline.amount", "total.pipeline.weighted", "total.best_case.amount", "total.best_case.weighted",
+        "total.commit.amount", "total.commit.weighted", "total.won", "total.forecast", "total.target", "total.gap",
+    ],
+    Movement => ["start.amount", "start.weighted", "end.amount", "end.weighted", "categories[].amount"],
+    Trend => ["points[].total.amount", "points[].total.weighted", "points[].stages[].totals.amount", "points[].stages[].totals.weighted"],
+    Team => ["high_value_threshold", "leaderboard[].won_amount", "leaderboard[].pipeline_amount", "total.won_amount", "total.pipeline_amount"],
+    ForecastAccuracy => ["periods[].forecast", "periods[].won"],
+);
 
 impl ReportAmounts for LeadSources {
     const AMOUNTS: &'static [&'static str] = &["sources[].revenue", "total.revenue"];

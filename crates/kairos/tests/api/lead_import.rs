@@ -157,6 +157,18 @@ async fn gbk_files_xlsx_workbooks_and_oversized_uploads() {
     app.stop().await;
 }
 
+/// `kairos import leads FILE` with options (flag, path) against the test's database: the
+/// exit code and everything it printed.
+fn cli_import(app: &TestApp, file: &std::path::Path, options: &[(&str, &std::path::Path)]) -> (Option<i32>, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kairos"));
+    command.args(["import", "leads"]).arg(file);
+    for (flag, path) in options {
+        command.arg(flag).arg(path);
+    }
+    let o = command.env("DATABASE_URL", &app.database_url).env("KAIROS_LOG", "warn").output().expect("kairos runs");
+    (o.status.code(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+}
+
 #[tokio::test]
 async fn the_command_line_imports_a_file_with_a_mapping_and_writes_a_report() {
     let app = TestApp::spawn().await;
@@ -173,19 +185,8 @@ async fn the_command_line_imports_a_file_with_a_mapping_and_writes_a_report() {
     let mapping = dir.join("mapping.json");
     std::fs::write(&mapping, r#"{"columns": {"company": "Org", "contact_name": "Person", "phone": "Mobile", "budget_amount": "Budget"}, "source": "exhibition"}"#).unwrap();
     let report = dir.join("report.csv");
-    let o = Command::new(env!("CARGO_BIN_EXE_kairos"))
-        .args(["import", "leads"])
-        .arg(&file)
-        .arg("--mapping")
-        .arg(&mapping)
-        .arg("--report")
-        .arg(&report)
-        .env("DATABASE_URL", &app.database_url)
-        .env("KAIROS_LOG", "warn")
-        .output()
-        .expect("kairos runs");
-    let out = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    assert_eq!(o.status.code(), Some(2), "some rows were refused: {out}");
+    let (code, out) = cli_import(&app, &file, &[("--mapping", &mapping), ("--report", &report)]);
+    assert_eq!(code, Some(2), "some rows were refused: {out}");
     assert!(out.contains("1200 rows"), "{out}");
     assert!(out.contains("1199 created"), "{out}");
     assert!(out.contains("row 9: budget_amount"), "{out}");
@@ -197,18 +198,7 @@ async fn the_command_line_imports_a_file_with_a_mapping_and_writes_a_report() {
     // All or nothing: one bad row, nothing imported, and the report says so for every row.
     std::fs::write(&file, "Org,Mobile,Budget\nNew A,13800000001,100\nNew B,13800000002,lots\nNew C,13800000003,300\n").unwrap();
     std::fs::write(&mapping, r#"{"columns": {"company": "Org", "phone": "Mobile", "budget_amount": "Budget"}, "all_or_nothing": true}"#).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_kairos"))
-        .args(["import", "leads"])
-        .arg(&file)
-        .arg("--mapping")
-        .arg(&mapping)
-        .arg("--report")
-        .arg(&report)
-        .env("DATABASE_URL", &app.database_url)
-        .env("KAIROS_LOG", "warn")
-        .output()
-        .expect("kairos runs");
-    let out = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let (code, out) = cli_import(&app, &file, &[("--mapping", &mapping), ("--report", &report)]);
     assert!(out.contains("nothing imported"), "{out}");
     let written = std::fs::read_to_string(&report).unwrap();
     let lines: Vec<&str> = written.lines().collect();
@@ -273,15 +263,8 @@ async fn a_50_mb_file_streams_through_the_command_line() {
     writeln!(f, "重复公司,13900000001,{notes}").unwrap();
     drop(f);
     assert!(std::fs::metadata(&file).unwrap().len() > 50 * 1024 * 1024);
-    let o = Command::new(env!("CARGO_BIN_EXE_kairos"))
-        .args(["import", "leads"])
-        .arg(&file)
-        .env("DATABASE_URL", &app.database_url)
-        .env("KAIROS_LOG", "warn")
-        .output()
-        .expect("kairos runs");
-    let out = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    assert_eq!(o.status.code(), Some(2), "the repeated row was refused: {out}");
+    let (code, out) = cli_import(&app, &file, &[]);
+    assert_eq!(code, Some(2), "the repeated row was refused: {out}");
     assert!(out.contains(&format!("{} rows", rows + 1)) && out.contains(&format!("{rows} created")), "{out}");
     assert!(out.contains(&format!("row {}: phone", rows + 2)), "the duplicate is named by its line: {out}");
     assert_eq!(ws.admin.get("/api/v1/leads?limit=1").await.body["total"], rows);
