@@ -92,6 +92,7 @@ pub struct ImportReport {
     pub refused: usize,
     /// false when all-or-nothing was asked and a row was refused: nothing was imported.
     pub committed: bool,
+    /// The rows' outcomes the caller asked to keep (all, for an upload), in row order.
     pub outcomes: Vec<RowOutcome>,
 }
 
