@@ -153,8 +153,8 @@ pub struct HistoryRow {
 }
 
 /// The filtered deals joined to their history. The history reports read only the rows and
-/// columns they use: SQLite's driver copies every value it hands over, and at demo scale
-/// perf put that copying, with decoding and freeing the rows, ahead of the query itself.
+/// columns they use, through `Conn::fetch_many`: at demo scale, handing rows over from
+/// SQLite's driver cost more than the query itself.
 fn with_history(ws: WorkspaceId, scope: &DataScope, f: &ReportFilter) -> sea_query::SelectStatement {
     with_rows_of(ws, scope, f, "opportunity_history", "h")
 }
@@ -235,7 +235,7 @@ pub struct StageEvent {
     pub opportunity_id: String,
     pub at: DateTime<Utc>,
     /// The stage a creation or move entered, or the status a close ended in (won, lost,
-    /// invalid): one column rather than three, because the driver's cost is per value.
+    /// invalid): all the cohort needs of an event.
     pub reached: Option<String>,
 }
 

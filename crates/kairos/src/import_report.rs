@@ -25,7 +25,7 @@ impl ReportFile {
 
     pub fn row(&mut self, o: &RowOutcome) {
         if self.failed.is_none() {
-            if let Err(e) = write_row(&mut self.out, o.row, o.outcome, o.lead_id.as_deref().unwrap_or(""), o) {
+            if let Err(e) = write_row(&mut self.out, o) {
                 self.failed = Some(e);
             }
         }
@@ -59,7 +59,8 @@ impl ReportFile {
     }
 }
 
-fn write_row(out: &mut impl Write, row: usize, outcome: &str, id: &str, o: &RowOutcome) -> std::io::Result<()> {
+fn write_row(out: &mut impl Write, o: &RowOutcome) -> std::io::Result<()> {
+    let (row, outcome, id) = (o.row, o.outcome, o.lead_id.as_deref().unwrap_or(""));
     let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
     if o.problems.is_empty() {
         writeln!(out, "{row},{outcome},{id},,")?;
