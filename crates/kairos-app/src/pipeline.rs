@@ -221,8 +221,19 @@ pub(crate) async fn latest_rates(c: &mut Conn<'_>, ws: WorkspaceId, day: NaiveDa
 }
 
 pub(crate) fn to_base(base: &str, rates: &HashMap<String, i64>, currency: &str, amount: i64) -> Option<i64> {
+    convert(base, rates, currency, amount as i128).map(saturate)
+}
+
+/// An amount, or a sum of amounts, in `currency` converted to base currency (truncating
+/// toward zero); `None` when the currency has no rate.
+pub(crate) fn convert(base: &str, rates: &HashMap<String, i64>, currency: &str, amount: i128) -> Option<i128> {
     if currency == base {
         return Some(amount);
     }
-    rates.get(currency).map(|rate| ((amount as i128 * *rate as i128) / 1_000_000).clamp(i64::MIN as i128, i64::MAX as i128) as i64)
+    rates.get(currency).map(|rate| amount.saturating_mul(*rate as i128) / 1_000_000)
+}
+
+/// A wide sum as a 64-bit amount, saturating.
+pub(crate) fn saturate(amount: i128) -> i64 {
+    amount.clamp(i64::MIN as i128, i64::MAX as i128) as i64
 }

@@ -7,7 +7,7 @@ use chrono::{Datelike, NaiveDate};
 use kairos_domain::FieldErrors;
 use kairos_domain::analytics::{self, Period};
 use kairos_domain::ids::{OrgUnitId, ProcessId, UserId};
-use kairos_store::reports::{self as store, ReportFilter, ReportRow};
+use kairos_store::reports::{self as store, Dimension, GroupTotals, ReportFilter};
 use kairos_store::{org_unit, process as process_store, settings, workspace};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use crate::actor::Actor;
 use crate::app::App;
 use crate::error::{AppError, AppResult};
-use crate::pipeline::{latest_rates, to_base};
+use crate::pipeline::{convert, latest_rates, saturate, to_base};
 
 /// The filters every report takes.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::IntoParams)]
@@ -192,19 +192,47 @@ pub struct CompetitorBucket {
     pub win_rate_against: Option<f64>,
 }
 
+/// What a state report needs to know before it reads: the period, the calendar's offset
+/// and the currencies.
+struct Plan<'a> {
+    period: Option<Period>,
+    offset: i32,
+    base: &'a str,
+    rates: &'a HashMap<String, i64>,
+}
+
 struct Context {
-    rows: Vec<ReportRow>,
+    /// The selected deals' totals per group of the report's dimensions and per currency.
+    totals: Vec<GroupTotals>,
     /// The filter the rows were read with.
     filter: ReportFilter,
     filters: Value,
     base: String,
     rates: HashMap<String, i64>,
     period: Option<Period>,
-    offset: i32,
+}
+
+impl Context {
+    /// A group's Σ amount in base currency; `None` when its currency has no rate.
+    fn amount(&self, t: &GroupTotals) -> Option<i128> {
+        convert(&self.base, &self.rates, &t.currency, t.amount())
+    }
+
+    /// A group's Σ amount × probability (percent) in base currency, × 100.
+    fn amount_x_probability(&self, t: &GroupTotals) -> Option<i128> {
+        convert(&self.base, &self.rates, &t.currency, t.amount_x_probability())
+    }
+}
+
+/// The day a date key names (`Dimension::ExpectedClose`, `Dimension::ClosedDay`).
+fn day_of(key: Option<&str>) -> Option<NaiveDate> {
+    key.and_then(|k| NaiveDate::parse_from_str(k, "%Y-%m-%d").ok())
 }
 
 impl App {
-    async fn report_context(&self, actor: &Actor, q: &ReportQuery, tune: impl FnOnce(&mut ReportFilter, Option<Period>, i32)) -> AppResult<Context> {
+    /// Parses the common filters, lets the report narrow them and name its dimensions
+    /// (`plan`), and reads the selected deals' totals.
+    async fn report_context(&self, actor: &Actor, q: &ReportQuery, plan: impl FnOnce(&mut ReportFilter, &Plan) -> Vec<Dimension>) -> AppResult<Context> {
         let ws = actor.workspace();
         let mut errors = FieldErrors::new();
         let mut parsed = parse(&mut errors, q);
@@ -216,16 +244,16 @@ impl App {
         }
         let calendar = crate::calendar::load_calendar(&mut c, ws).await?;
         let offset = calendar.utc_offset_minutes();
-        tune(&mut parsed.filter, parsed.period, offset);
-        let rows = store::report_rows(&mut c, ws, &actor.scope, &parsed.filter).await?;
         let base = workspace::get_workspace(&mut c, ws).await?.base_currency;
         let rates = latest_rates(&mut c, ws, calendar.local_date(self.now())).await?;
+        let by = plan(&mut parsed.filter, &Plan { period: parsed.period, offset, base: &base, rates: &rates });
+        let totals = store::report_totals(&mut c, ws, &actor.scope, &parsed.filter, &by).await?;
         let mut filters = serde_json::to_value(q).unwrap_or(json!({}));
         if let (Some(p), Some(obj)) = (parsed.period, filters.as_object_mut()) {
             obj.insert("from".into(), json!(p.from));
             obj.insert("to".into(), json!(p.to.pred_opt()));
         }
-        Ok(Context { rows, filter: parsed.filter, filters, base, rates, period: parsed.period, offset })
+        Ok(Context { totals, filter: parsed.filter, filters, base, rates, period: parsed.period })
     }
 
     /// `funnel`: the open deals of a process per stage (period: expected close within it).
@@ -241,29 +269,31 @@ impl App {
         };
         let process = processes.iter().find(|p| p.id == process_id).ok_or_else(|| AppError::field("process_id", "does not name a process of this workspace"))?;
         let ctx = self
-            .report_context(actor, q, |f, period, _| {
+            .report_context(actor, q, |f, plan| {
                 f.process = Some(process_id);
                 f.open_only = true;
-                f.expected_close_between = period.map(|p| (p.from, p.to));
+                f.expected_close_between = plan.period.map(|p| (p.from, p.to));
+                vec![Dimension::Stage]
             })
             .await?;
         let mut unconverted = Vec::new();
         let mut stages = Vec::new();
         for stage in &process.stages {
             let mut s = FunnelStage { stage_id: stage.id.to_string(), name: stage.name.clone(), probability: stage.probability, count: 0, amount: 0, weighted_amount: 0 };
-            let mut weighted = Vec::new();
-            for r in ctx.rows.iter().filter(|r| r.stage_id == s.stage_id) {
-                s.count += 1;
-                match to_base(&ctx.base, &ctx.rates, &r.currency, r.amount) {
-                    Some(a) => {
-                        s.amount = s.amount.saturating_add(a);
-                        weighted.push((a, r.probability.clamp(0, 100) as u8));
+            let (mut amount, mut weighted) = (0i128, 0i128);
+            for t in ctx.totals.iter().filter(|t| t.key(0) == Some(s.stage_id.as_str())) {
+                s.count += t.deals as u64;
+                match (ctx.amount(t), ctx.amount_x_probability(t)) {
+                    (Some(a), Some(w)) => {
+                        amount += a;
+                        weighted += w;
                     }
-                    None if !unconverted.contains(&r.currency) => unconverted.push(r.currency.clone()),
-                    None => {}
+                    _ if !unconverted.contains(&t.currency) => unconverted.push(t.currency.clone()),
+                    _ => {}
                 }
             }
-            s.weighted_amount = analytics::weighted(weighted);
+            s.amount = saturate(amount);
+            s.weighted_amount = saturate(weighted / 100);
             if !stage.retired || s.count > 0 {
                 stages.push(s);
             }
@@ -329,38 +359,41 @@ impl App {
         }
         let this_year = Period::parse(&format!("{}", chrono::Datelike::year(&self.now().date_naive()))).ok();
         let ctx = self
-            .report_context(actor, q, |f, period, offset| {
-                f.closed_between = period.or(this_year).map(|p| p.instants(offset));
+            .report_context(actor, q, |f, plan| {
+                f.closed_between = plan.period.or(this_year).map(|p| p.instants(plan.offset));
+                let key = match group_by.as_str() {
+                    "owner" => Dimension::Owner,
+                    "org_unit" => Dimension::OrgUnit,
+                    "product_category" => Dimension::ProductCategory,
+                    "industry" => Dimension::Industry,
+                    "customer_type" => Dimension::CustomerType,
+                    "source" => Dimension::Source,
+                    "process" => Dimension::Process,
+                    _ => Dimension::ClosedDay(plan.offset),
+                };
+                vec![Dimension::Status, key]
             })
             .await?;
         let mut groups: BTreeMap<String, WinRateGroup> = BTreeMap::new();
         let mut total = WinRateGroup { key: "total".into(), ..Default::default() };
-        for r in &ctx.rows {
-            let Some(closed) = r.closed_at else { continue };
-            let local = (closed + chrono::Duration::minutes(ctx.offset as i64)).date_naive();
+        for t in &ctx.totals {
             let key = match group_by.as_str() {
-                "owner" => r.owner_id.clone(),
-                "org_unit" => r.org_unit_id.clone().unwrap_or_default(),
-                "product_category" => r.product_category.clone().unwrap_or_default(),
-                "industry" => r.industry.clone().unwrap_or_default(),
-                "customer_type" => r.account_type.clone(),
-                "source" => r.source.clone().unwrap_or_default(),
-                "process" => r.process_id.clone(),
-                "month" => analytics::month_key(local),
-                _ => analytics::quarter_key(local),
+                "month" => day_of(t.key(1)).map(analytics::month_key).unwrap_or_default(),
+                "quarter" => day_of(t.key(1)).map(analytics::quarter_key).unwrap_or_default(),
+                _ => t.key(1).unwrap_or_default().to_string(),
             };
-            let amount = to_base(&ctx.base, &ctx.rates, &r.currency, r.amount).unwrap_or(0);
+            let (n, amount) = (t.deals as u64, ctx.amount(t).map(saturate).unwrap_or(0));
             for g in [groups.entry(key.clone()).or_insert_with(|| WinRateGroup { key: key.clone(), ..Default::default() }), &mut total] {
-                match r.status.as_str() {
-                    "won" => {
-                        g.won += 1;
+                match t.key(0) {
+                    Some("won") => {
+                        g.won += n;
                         g.won_amount = g.won_amount.saturating_add(amount);
                     }
-                    "lost" => {
-                        g.lost += 1;
+                    Some("lost") => {
+                        g.lost += n;
                         g.lost_amount = g.lost_amount.saturating_add(amount);
                     }
-                    "invalid" => g.invalid += 1,
+                    Some("invalid") => g.invalid += n,
                     _ => {}
                 }
             }
@@ -378,8 +411,9 @@ impl App {
         let ws = actor.workspace();
         let this_year = Period::parse(&format!("{}", chrono::Datelike::year(&self.now().date_naive()))).ok();
         let ctx = self
-            .report_context(actor, q, |f, period, offset| {
-                f.closed_between = period.or(this_year).map(|p| p.instants(offset));
+            .report_context(actor, q, |f, plan| {
+                f.closed_between = plan.period.or(this_year).map(|p| p.instants(plan.offset));
+                vec![Dimension::Status, Dimension::CloseReason, Dimension::Stage, Dimension::Competitors, Dimension::CloseCompetitor]
             })
             .await?;
         let (reasons, processes) = {
@@ -391,40 +425,39 @@ impl App {
         let mut by_stage: BTreeMap<String, Bucket> = BTreeMap::new();
         let mut competitors: BTreeMap<String, (CompetitorBucket, u64, u64)> = BTreeMap::new();
         let (mut lost, mut lost_amount) = (0u64, 0i64);
-        for r in &ctx.rows {
-            let amount = to_base(&ctx.base, &ctx.rates, &r.currency, r.amount).unwrap_or(0);
-            let mut named: Vec<String> = serde_json::from_str(&r.competitors).unwrap_or_default();
-            if let Some(c) = &r.close_competitor {
-                if !named.contains(c) {
-                    named.push(c.clone());
+        for t in &ctx.totals {
+            let (n, amount) = (t.deals as u64, ctx.amount(t).map(saturate).unwrap_or(0));
+            let (status, stage, close_competitor) = (t.key(0), t.key(2).unwrap_or_default(), t.key(4));
+            let mut named: Vec<String> = t.key(3).and_then(|c| serde_json::from_str(c).ok()).unwrap_or_default();
+            if let Some(c) = close_competitor {
+                if !named.iter().any(|x| x == c) {
+                    named.push(c.to_string());
                 }
             }
             for c in &named {
                 let e = competitors.entry(c.clone()).or_insert_with(|| (CompetitorBucket { competitor: c.clone(), ..Default::default() }, 0, 0));
-                match r.status.as_str() {
-                    "won" => e.1 += 1,
-                    "lost" => e.2 += 1,
+                match status {
+                    Some("won") => e.1 += n,
+                    Some("lost") => e.2 += n,
                     _ => {}
                 }
             }
-            if r.status != "lost" {
+            if status != Some("lost") {
                 continue;
             }
-            lost += 1;
+            lost += n;
             lost_amount = lost_amount.saturating_add(amount);
-            let key = r.close_reason_id.clone().unwrap_or_default();
+            let key = t.key(1).unwrap_or_default().to_string();
             let label = reasons.iter().find(|x| x.id == key).map(|x| x.label.clone()).unwrap_or_else(|| "—".into());
             let b = by_reason.entry(key.clone()).or_insert_with(|| Bucket { key, label, ..Default::default() });
-            b.count += 1;
+            b.count += n;
             b.amount = b.amount.saturating_add(amount);
-            let b = by_stage.entry(r.stage_id.clone()).or_insert_with(|| Bucket { key: r.stage_id.clone(), label: stage_name(&r.stage_id), ..Default::default() });
-            b.count += 1;
+            let b = by_stage.entry(stage.to_string()).or_insert_with(|| Bucket { key: stage.to_string(), label: stage_name(stage), ..Default::default() });
+            b.count += n;
             b.amount = b.amount.saturating_add(amount);
-            if let Some(c) = &r.close_competitor {
-                if let Some(e) = competitors.get_mut(c) {
-                    e.0.lost_to += 1;
-                    e.0.lost_amount = e.0.lost_amount.saturating_add(amount);
-                }
+            if let Some(e) = close_competitor.and_then(|c| competitors.get_mut(c)) {
+                e.0.lost_to += n;
+                e.0.lost_amount = e.0.lost_amount.saturating_add(amount);
             }
         }
         let by_competitor = competitors
@@ -497,42 +530,44 @@ impl App {
         };
         let this_quarter = Period::parse(&analytics::quarter_key(today)).ok();
         let (open, won) = tokio::join!(
-            self.report_context(actor, q, |f, period, _| {
+            self.report_context(actor, q, |f, plan| {
                 f.open_only = true;
-                f.expected_close_between = period.or(this_quarter).map(|p| (p.from, p.to));
+                f.expected_close_between = plan.period.or(this_quarter).map(|p| (p.from, p.to));
+                vec![Dimension::ExpectedClose, Dimension::ForecastCategory]
             }),
-            self.report_context(actor, q, |f, period, offset| {
+            self.report_context(actor, q, |f, plan| {
                 f.status = Some("won");
-                f.closed_between = period.or(this_quarter).map(|p| p.instants(offset));
+                f.closed_between = plan.period.or(this_quarter).map(|p| p.instants(plan.offset));
+                vec![Dimension::ClosedDay(plan.offset)]
             })
         );
         let (open, won) = (open?, won?);
         let period = open.period.or(this_quarter).ok_or_else(|| AppError::internal("no period"))?;
-        let offset = open.offset;
         let targets = self.target_context(actor, q).await?;
         let target_subject = targets.label.clone();
         let target_for = |p: &Period| targets.target(p);
         let mut buckets = Vec::new();
         for (key, p) in analytics::buckets(&period, interval == "quarter") {
             let mut b = ForecastBucket { period: key, from: Some(p.from), to: p.to.pred_opt(), ..Default::default() };
-            let mut weighted_open = 0i64;
-            for r in open.rows.iter().filter(|r| r.expected_close_date.is_some_and(|d| p.contains(d))) {
-                let Some(amount) = to_base(&open.base, &open.rates, &r.currency, r.amount) else { continue };
-                let w = analytics::weighted([(amount, r.probability.clamp(0, 100) as u8)]);
-                let slot = match r.forecast_category.as_str() {
-                    "commit" => &mut b.commit,
-                    "best_case" => &mut b.best_case,
-                    _ => &mut b.pipeline,
+            // pipeline, best case, commit: Σ amount and Σ amount × probability, exact until the end.
+            let mut sums = [(0u64, 0i128, 0i128); 3];
+            for t in open.totals.iter().filter(|t| day_of(t.key(0)).is_some_and(|d| p.contains(d))) {
+                let (Some(amount), Some(weighted)) = (open.amount(t), open.amount_x_probability(t)) else { continue };
+                let slot = match t.key(1) {
+                    Some("commit") => &mut sums[2],
+                    Some("best_case") => &mut sums[1],
+                    _ => &mut sums[0],
                 };
-                slot.count += 1;
-                slot.amount = slot.amount.saturating_add(amount);
-                slot.weighted = slot.weighted.saturating_add(w);
-                weighted_open = weighted_open.saturating_add(w);
+                slot.0 += t.deals as u64;
+                slot.1 += amount;
+                slot.2 += weighted;
             }
-            let (from, to) = p.instants(offset);
-            for r in won.rows.iter().filter(|r| r.closed_at.is_some_and(|c| c >= from && c < to)) {
-                b.won = b.won.saturating_add(to_base(&won.base, &won.rates, &r.currency, r.amount).unwrap_or(0));
+            for (slot, (count, amount, weighted)) in [&mut b.pipeline, &mut b.best_case, &mut b.commit].into_iter().zip(sums) {
+                *slot = Amounts { count, amount: saturate(amount), weighted: saturate(weighted / 100) };
             }
+            let won_in_bucket: i128 = won.totals.iter().filter(|t| day_of(t.key(0)).is_some_and(|d| p.contains(d))).filter_map(|t| won.amount(t)).sum();
+            b.won = saturate(won_in_bucket);
+            let weighted_open = [&b.pipeline, &b.best_case, &b.commit].iter().fold(0i64, |a, s| a.saturating_add(s.weighted));
             b.forecast = b.won.saturating_add(weighted_open);
             b.target = target_for(&p);
             b.gap = b.target.map(|t| t - b.won);
@@ -1044,54 +1079,60 @@ impl App {
     pub async fn team(&self, actor: &Actor, q: &ReportQuery) -> AppResult<Team> {
         let ws = actor.workspace();
         let this_year = Period::parse(&format!("{}", chrono::Datelike::year(&self.now().date_naive()))).ok();
+        let threshold = {
+            let mut conn = self.store.read().await?;
+            settings::priority_thresholds(&mut conn.conn(), ws).await?.1
+        };
         let (open, closed) = tokio::join!(
-            self.report_context(actor, q, |f, _, _| f.open_only = true),
-            self.report_context(actor, q, |f, period, offset| {
-                f.closed_between = period.or(this_year).map(|p| p.instants(offset));
+            self.report_context(actor, q, |f, plan| {
+                f.open_only = true;
+                vec![Dimension::Owner, Dimension::HealthBand, Dimension::AmountAtLeast(least_above(plan.base, plan.rates, threshold))]
+            }),
+            self.report_context(actor, q, |f, plan| {
+                f.closed_between = plan.period.or(this_year).map(|p| p.instants(plan.offset));
+                vec![Dimension::Owner, Dimension::Status]
             })
         );
         let (open, closed) = (open?, closed?);
-        let (threshold, activities) = {
+        let activities = {
             let mut conn = self.store.read().await?;
             let mut c = conn.conn();
-            let threshold = settings::priority_thresholds(&mut c, ws).await?.1;
             // Activities in the same period, on the same deals (open or closed), per owner.
-            let activities = match closed.filter.closed_between {
+            match closed.filter.closed_between {
                 Some(window) => store::activities_by_owner(&mut c, ws, &actor.scope, &ReportFilter { closed_between: None, ..closed.filter.clone() }, window).await?,
                 None => Vec::new(),
-            };
-            (threshold, activities)
+            }
         };
         let mut rows: BTreeMap<String, TeamRow> = BTreeMap::new();
         let mut total = TeamRow { owner_id: "total".into(), ..Default::default() };
         let mut coverage: HashMap<String, f64> = HashMap::new();
         let mut high: HashMap<String, u64> = HashMap::new();
-        for r in &closed.rows {
-            let amount = to_base(&closed.base, &closed.rates, &r.currency, r.amount).unwrap_or(0);
-            for t in [rows.entry(r.owner_id.clone()).or_insert_with(|| TeamRow { owner_id: r.owner_id.clone(), ..Default::default() }), &mut total] {
-                match r.status.as_str() {
-                    "won" => {
-                        t.won += 1;
+        for g in &closed.totals {
+            let (n, amount, owner) = (g.deals as u64, closed.amount(g).map(saturate).unwrap_or(0), g.key(0).unwrap_or_default());
+            for t in [rows.entry(owner.to_string()).or_insert_with(|| TeamRow { owner_id: owner.to_string(), ..Default::default() }), &mut total] {
+                match g.key(1) {
+                    Some("won") => {
+                        t.won += n;
                         t.won_amount = t.won_amount.saturating_add(amount);
                     }
-                    "lost" => t.lost += 1,
+                    Some("lost") => t.lost += n,
                     _ => {}
                 }
             }
         }
-        for r in &open.rows {
-            let amount = to_base(&open.base, &open.rates, &r.currency, r.amount).unwrap_or(0);
-            for (key, t) in [(r.owner_id.clone(), rows.entry(r.owner_id.clone()).or_insert_with(|| TeamRow { owner_id: r.owner_id.clone(), ..Default::default() })), ("total".to_string(), &mut total)] {
-                t.open += 1;
+        for g in &open.totals {
+            let (n, amount, owner) = (g.deals as u64, open.amount(g).map(saturate).unwrap_or(0), g.key(0).unwrap_or_default());
+            for (key, t) in [(owner.to_string(), rows.entry(owner.to_string()).or_insert_with(|| TeamRow { owner_id: owner.to_string(), ..Default::default() })), ("total".to_string(), &mut total)] {
+                t.open += n;
                 t.pipeline_amount = t.pipeline_amount.saturating_add(amount);
-                match r.health_score {
-                    s if s < 60 => t.health_low += 1,
-                    s if s <= 80 => t.health_mid += 1,
-                    _ => t.health_high += 1,
+                match g.key(1) {
+                    Some("low") => t.health_low += n,
+                    Some("mid") => t.health_mid += n,
+                    _ => t.health_high += n,
                 }
-                *coverage.entry(key.clone()).or_default() += r.health_chain / 100.0;
-                if amount > threshold {
-                    *high.entry(key).or_default() += 1;
+                *coverage.entry(key.clone()).or_default() += g.health_chain / 100.0;
+                if g.key(2) == Some("1") {
+                    *high.entry(key).or_default() += n;
                 }
             }
         }
@@ -1220,5 +1261,36 @@ impl App {
             _ => "workspace".into(),
         };
         Ok(TargetContext { subjects, targets, tree, people, label })
+    }
+}
+
+/// For the base currency and each currency with a rate, the least amount whose value in
+/// base currency (`convert`, truncating) is above `threshold`: the team report counts
+/// high-value deals in the database, per currency, without converting every deal there.
+fn least_above(base: &str, rates: &HashMap<String, i64>, threshold: i64) -> Vec<(String, i64)> {
+    let mut out = vec![(base.to_string(), threshold.saturating_add(1))];
+    for (currency, rate) in rates.iter().filter(|(c, r)| c.as_str() != base && **r > 0) {
+        // trunc(a × rate / 10⁶) > threshold ⇔ a × rate ≥ (threshold + 1) × 10⁶, for a ≥ 0.
+        let needed = (threshold as i128 + 1) * 1_000_000;
+        let least = -((-needed).div_euclid(*rate as i128));
+        out.push((currency.clone(), saturate(least)));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn least_above_is_the_first_amount_worth_more_than_the_threshold() {
+        let rates = HashMap::from([("USD".to_string(), 7_150_000), ("JPY".to_string(), 47_123), ("EUR".to_string(), 7_777_777)]);
+        let least = least_above("CNY", &rates, 50_000_000);
+        assert_eq!(least.len(), 4);
+        for (currency, min) in &least {
+            let value = |a: i64| to_base("CNY", &rates, currency, a).unwrap();
+            assert!(value(*min) > 50_000_000, "{currency}: {min} is worth {}", value(*min));
+            assert!(value(min - 1) <= 50_000_000, "{currency}: {} is worth {}", min - 1, value(min - 1));
+        }
     }
 }

@@ -1,41 +1,154 @@
-//! The narrow rows analytics reads: one per opportunity, with the account facts reports
-//! filter and group by. Aggregation happens in the domain, so every report is written once.
+//! What analytics reads: the deals' totals per group, computed in the database, and the
+//! history events the replaying reports need.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use kairos_domain::identity::DataScope;
 use kairos_domain::ids::{OrgUnitId, ProcessId, UserId, WorkspaceId};
-use sea_query::{Alias, Cond, Expr, JoinType};
+use sea_query::{Alias, Cond, Expr, JoinType, SimpleExpr};
 
-use crate::db::Conn;
+use crate::db::{Backend, Conn};
 use crate::error::StoreResult;
 use crate::opportunity::scoped_select;
 use crate::scope::col;
 
-#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
-pub struct ReportRow {
-    pub opportunity_id: String,
-    pub process_id: String,
-    pub stage_id: String,
-    pub status: String,
-    pub amount: i64,
+/// What a report groups deals by. Each becomes a text key of the group (`None` where the
+/// deal has no value).
+#[derive(Debug, Clone)]
+pub enum Dimension {
+    Stage,
+    Status,
+    Owner,
+    OrgUnit,
+    ProductCategory,
+    Industry,
+    CustomerType,
+    Source,
+    Process,
+    CloseReason,
+    CloseCompetitor,
+    /// The JSON array of the competitors named on the deal, as stored.
+    Competitors,
+    ForecastCategory,
+    /// YYYY-MM-DD
+    ExpectedClose,
+    /// The day of the close (YYYY-MM-DD) in a time zone this many minutes east of UTC.
+    ClosedDay(i32),
+    /// `low` (health under 60), `mid` (60 to 80) or `high`.
+    HealthBand,
+    /// "1" when the amount is at least the minimum given for its currency, otherwise "0"
+    /// (also for a currency without a minimum).
+    AmountAtLeast(Vec<(String, i64)>),
+}
+
+impl Dimension {
+    fn needs_account(&self) -> bool {
+        matches!(self, Dimension::Industry | Dimension::CustomerType)
+    }
+
+    fn expr(&self, backend: Backend) -> SimpleExpr {
+        let column = |c: &str| Expr::cust(c.to_string());
+        match self {
+            Dimension::Stage => column("o.stage_id"),
+            Dimension::Status => column("o.status"),
+            Dimension::Owner => column("o.owner_id"),
+            Dimension::OrgUnit => column("o.org_unit_id"),
+            Dimension::ProductCategory => column("o.product_category"),
+            Dimension::Industry => column("ra.industry"),
+            Dimension::CustomerType => column("ra.account_type"),
+            Dimension::Source => column("o.source"),
+            Dimension::Process => column("o.process_id"),
+            Dimension::CloseReason => column("o.close_reason_id"),
+            Dimension::CloseCompetitor => column("o.close_competitor"),
+            Dimension::Competitors => column("o.competitors"),
+            Dimension::ForecastCategory => column("o.forecast_category"),
+            Dimension::ExpectedClose => column("CAST(o.expected_close_date AS TEXT)"),
+            Dimension::ClosedDay(offset) => match backend {
+                Backend::Sqlite => Expr::cust_with_values("date(o.closed_at, ?)", [format!("{offset:+} minutes")]),
+                // sea-query marks PostgreSQL parameters as $n, SQLite ones as ?.
+                Backend::Postgres => Expr::cust_with_values("CAST(CAST((o.closed_at AT TIME ZONE 'UTC') + make_interval(mins => $1) AS DATE) AS TEXT)", [*offset]),
+            },
+            Dimension::HealthBand => column("CASE WHEN o.health_score < 60 THEN 'low' WHEN o.health_score <= 80 THEN 'mid' ELSE 'high' END"),
+            Dimension::AmountAtLeast(minimums) => {
+                let mut any = Cond::any();
+                for (currency, min) in minimums {
+                    any = any.add(Cond::all().add(col("o", "currency").eq(currency.clone())).add(col("o", "amount").gte(*min)));
+                }
+                if minimums.is_empty() {
+                    column("'0'")
+                } else {
+                    Expr::case(any, "1").finally("0").into()
+                }
+            }
+        }
+    }
+}
+
+/// The deals of one group in one currency. Amounts come in two parts (billions and the rest)
+/// so that no sum can overflow a 64-bit integer in either database, however many deals of
+/// up to `MAX_AMOUNT` it adds.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct GroupTotals {
+    k0: Option<String>,
+    k1: Option<String>,
+    k2: Option<String>,
+    k3: Option<String>,
+    k4: Option<String>,
     pub currency: String,
-    pub probability: i64,
-    pub forecast_category: String,
-    pub owner_id: String,
-    pub org_unit_id: Option<String>,
-    pub source: Option<String>,
-    pub product_category: Option<String>,
-    pub expected_close_date: Option<NaiveDate>,
-    pub closed_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
-    pub close_reason_id: Option<String>,
-    pub close_competitor: Option<String>,
-    /// JSON array of the competitors named on the deal.
-    pub competitors: String,
-    pub industry: Option<String>,
-    pub account_type: String,
-    pub health_score: i64,
+    pub deals: i64,
+    amount_hi: i64,
+    amount_lo: i64,
+    weighted_hi: i64,
+    weighted_lo: i64,
+    /// Σ health_chain (decision-chain coverage, 0–100 per deal).
     pub health_chain: f64,
+}
+
+const SPLIT: i128 = 1_000_000_000;
+const MAX_DIMENSIONS: usize = 5;
+
+impl GroupTotals {
+    /// The group's value of the `i`th dimension asked for.
+    pub fn key(&self, i: usize) -> Option<&str> {
+        [&self.k0, &self.k1, &self.k2, &self.k3, &self.k4].get(i).and_then(|k| k.as_deref())
+    }
+
+    /// Σ amount, in the group's currency's minor units.
+    pub fn amount(&self) -> i128 {
+        self.amount_hi as i128 * SPLIT + self.amount_lo as i128
+    }
+
+    /// Σ amount × probability (percent), in the group's currency's minor units × 100.
+    pub fn amount_x_probability(&self) -> i128 {
+        self.weighted_hi as i128 * SPLIT + self.weighted_lo as i128
+    }
+}
+
+/// The deals the filter selects, counted and summed per group of `by` and per currency, in
+/// the database: reports read a few hundred groups instead of every deal.
+pub async fn report_totals(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, by: &[Dimension]) -> StoreResult<Vec<GroupTotals>> {
+    if by.len() > MAX_DIMENSIONS {
+        return Err(crate::error::StoreError::Corrupt(format!("at most {MAX_DIMENSIONS} report dimensions, not {}", by.len())));
+    }
+    let backend = c.backend();
+    let mut q = filtered(ws, scope, f, by.iter().any(Dimension::needs_account));
+    for i in 0..MAX_DIMENSIONS {
+        let key = by.get(i).map(|d| d.expr(backend)).unwrap_or_else(|| Expr::cust("CAST(NULL AS TEXT)"));
+        q.expr_as(key, Alias::new(format!("k{i}")));
+    }
+    let chain = match backend {
+        Backend::Sqlite => "TOTAL(o.health_chain)",
+        Backend::Postgres => "SUM(o.health_chain)",
+    };
+    q.expr(Expr::cust(format!(
+        "o.currency AS currency, COUNT(*) AS deals, \
+         CAST(SUM(o.amount / 1000000000) AS BIGINT) AS amount_hi, CAST(SUM(o.amount % 1000000000) AS BIGINT) AS amount_lo, \
+         CAST(SUM((o.amount / 1000000000) * o.probability) AS BIGINT) AS weighted_hi, \
+         CAST(SUM((o.amount % 1000000000) * o.probability) AS BIGINT) AS weighted_lo, {chain} AS health_chain"
+    )));
+    // By position: a key bound to parameters would not match itself in PostgreSQL's GROUP BY.
+    let positions = (1..=by.len()).chain([MAX_DIMENSIONS + 1]).map(|i| Expr::cust(i.to_string()));
+    q.add_group_by(positions.map(SimpleExpr::from));
+    c.fetch_all(&q).await
 }
 
 #[derive(Debug, Clone, Default)]
@@ -108,21 +221,6 @@ fn filtered(ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, need_account: 
         q.cond_where(Cond::any().add(col("o", "status").eq("open")).add(col("o", "closed_at").is_null()).add(col("o", "closed_at").gte(t)));
     }
     q
-}
-
-pub async fn report_rows(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter) -> StoreResult<Vec<ReportRow>> {
-    let mut q = filtered(ws, scope, f, true);
-    q.expr(Expr::cust(
-        "o.opportunity_id, o.process_id, o.stage_id, o.status, o.amount, o.currency, o.probability, o.forecast_category, o.owner_id, o.org_unit_id, \
-         o.source, o.product_category, o.expected_close_date, o.closed_at, o.created_at, o.close_reason_id, o.close_competitor, \
-         o.competitors, ra.industry, ra.account_type, o.health_score, o.health_chain",
-    ));
-    let columns = [
-        "opportunity_id", "process_id", "stage_id", "status", "amount", "currency", "probability", "forecast_category", "owner_id", "org_unit_id", "source",
-        "product_category", "expected_close_date", "closed_at", "created_at", "close_reason_id", "close_competitor", "competitors", "industry", "account_type",
-        "health_score", "health_chain",
-    ];
-    c.fetch_many(&q, &columns, None).await
 }
 
 /// Activities logged inside `[from, to)` on the deals the filter selects, counted per deal

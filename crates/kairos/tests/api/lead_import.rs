@@ -199,6 +199,7 @@ async fn the_command_line_imports_a_file_with_a_mapping_and_writes_a_report() {
     std::fs::write(&file, "Org,Mobile,Budget\nNew A,13800000001,100\nNew B,13800000002,lots\nNew C,13800000003,300\n").unwrap();
     std::fs::write(&mapping, r#"{"columns": {"company": "Org", "phone": "Mobile", "budget_amount": "Budget"}, "all_or_nothing": true}"#).unwrap();
     let (code, out) = cli_import(&app, &file, &[("--mapping", &mapping), ("--report", &report)]);
+    assert_eq!(code, Some(2), "a row was refused: {out}");
     assert!(out.contains("nothing imported"), "{out}");
     let written = std::fs::read_to_string(&report).unwrap();
     let lines: Vec<&str> = written.lines().collect();

@@ -45,6 +45,34 @@ async fn the_seed_example_forecasts_26_850_000() {
 }
 
 #[tokio::test]
+async fn sums_of_amount_times_probability_past_64_bits_are_exact() {
+    // 110 deals of the largest amount at 90 %: Σ amount × probability is 9.9 × 10¹⁸, past
+    // a signed 64-bit integer. The database sums it in two parts; a plain SUM would fail
+    // (SQLite raises "integer overflow", PostgreSQL's numeric would not cast back).
+    let app = TestApp::spawn().await;
+    let ws = app.workspace("Huge Deals").await;
+    let a = &ws.admin;
+    let stage = a.get("/api/v1/processes").await.body[0]["stages"][4].clone();
+    assert_eq!(stage["probability"], 90);
+    let acct = a.create("/api/v1/accounts", json!({"name": "Whale Co"})).await;
+    for i in 0..110 {
+        let deal = json!({"name": format!("W{i}"), "account_id": acct, "amount": 1_000_000_000_000_000i64, "stage_id": stage["id"], "override_reason": "whales"});
+        let r = a.post("/api/v1/opportunities", deal).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+    let f = a.get("/api/v1/reports/funnel").await;
+    assert_eq!(f.status, StatusCode::OK, "{}", f.body);
+    let s = f.body["stages"].as_array().unwrap().iter().find(|s| s["stage_id"] == stage["id"]).unwrap().clone();
+    assert_eq!(s["count"], 110);
+    assert_eq!(s["amount"], 110_000_000_000_000_000i64);
+    assert_eq!(s["weighted_amount"], 99_000_000_000_000_000i64, "90 % of 110 × 10¹⁵, exact");
+    let t = a.get("/api/v1/reports/team").await;
+    assert_eq!(t.status, StatusCode::OK, "{}", t.body);
+    assert_eq!(t.body["total"]["pipeline_amount"], 110_000_000_000_000_000i64);
+    assert_eq!(t.body["total"]["high_value_share"], 1.0);
+}
+
+#[tokio::test]
 async fn funnel_win_rate_and_loss_reasons_match_a_naive_count_for_every_scope() {
     let app = TestApp::spawn().await;
     app.app.build_demo(DemoSpec { scale: 1, seed: 11 }).await.expect("demo");
