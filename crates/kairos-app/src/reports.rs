@@ -7,7 +7,7 @@ use chrono::{Datelike, NaiveDate};
 use kairos_domain::FieldErrors;
 use kairos_domain::analytics::{self, Period};
 use kairos_domain::ids::{OrgUnitId, ProcessId, UserId};
-use kairos_store::reports::{self as store, Dimension, GroupTotals, ReportFilter};
+use kairos_store::reports::{self as store, Dimension, GroupTotals, ReportFilter, Sums};
 use kairos_store::{org_unit, process as process_store, settings, workspace};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -247,7 +247,9 @@ impl App {
         let base = workspace::get_workspace(&mut c, ws).await?.base_currency;
         let rates = latest_rates(&mut c, ws, calendar.local_date(self.now())).await?;
         let by = plan(&mut parsed.filter, &Plan { period: parsed.period, offset, base: &base, rates: &rates });
-        let totals = store::report_totals(&mut c, ws, &actor.scope, &parsed.filter, &by).await?;
+        // Weights (probability, decision-chain coverage) are summed for open deals only.
+        let sums = if parsed.filter.open_only { Sums::AmountAndWeights } else { Sums::Amount };
+        let totals = store::report_totals(&mut c, ws, &actor.scope, &parsed.filter, &by, sums).await?;
         let mut filters = serde_json::to_value(q).unwrap_or(json!({}));
         if let (Some(p), Some(obj)) = (parsed.period, filters.as_object_mut()) {
             obj.insert("from".into(), json!(p.from));

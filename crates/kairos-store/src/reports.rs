@@ -123,9 +123,19 @@ impl GroupTotals {
     }
 }
 
+/// What a report sums besides the count and the amount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sums {
+    Amount,
+    /// Also Σ amount × probability and Σ decision-chain coverage (open deals). Only when
+    /// asked: the closed-deal reports then read their index alone, without these columns
+    /// (win rate at 1,000,000 deals: 4.1 s with them).
+    AmountAndWeights,
+}
+
 /// The deals the filter selects, counted and summed per group of `by` and per currency, in
 /// the database: reports read a few hundred groups instead of every deal.
-pub async fn report_totals(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, by: &[Dimension]) -> StoreResult<Vec<GroupTotals>> {
+pub async fn report_totals(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, by: &[Dimension], sums: Sums) -> StoreResult<Vec<GroupTotals>> {
     if by.len() > MAX_DIMENSIONS {
         return Err(crate::error::StoreError::Corrupt(format!("at most {MAX_DIMENSIONS} report dimensions, not {}", by.len())));
     }
@@ -135,15 +145,22 @@ pub async fn report_totals(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope,
         let key = by.get(i).map(|d| d.expr(backend)).unwrap_or_else(|| Expr::cust("CAST(NULL AS TEXT)"));
         q.expr_as(key, Alias::new(format!("k{i}")));
     }
-    let chain = match backend {
-        Backend::Sqlite => "TOTAL(o.health_chain)",
-        Backend::Postgres => "SUM(o.health_chain)",
+    let weights = match (sums, backend) {
+        (Sums::Amount, _) => "CAST(0 AS BIGINT) AS weighted_hi, CAST(0 AS BIGINT) AS weighted_lo, CAST(0 AS DOUBLE PRECISION) AS health_chain",
+        (Sums::AmountAndWeights, backend) => match backend {
+            Backend::Sqlite => {
+                "CAST(SUM((o.amount / 1000000000) * o.probability) AS BIGINT) AS weighted_hi, \
+                 CAST(SUM((o.amount % 1000000000) * o.probability) AS BIGINT) AS weighted_lo, TOTAL(o.health_chain) AS health_chain"
+            }
+            Backend::Postgres => {
+                "CAST(SUM((o.amount / 1000000000) * o.probability) AS BIGINT) AS weighted_hi, \
+                 CAST(SUM((o.amount % 1000000000) * o.probability) AS BIGINT) AS weighted_lo, SUM(o.health_chain) AS health_chain"
+            }
+        },
     };
     q.expr(Expr::cust(format!(
         "o.currency AS currency, COUNT(*) AS deals, \
-         CAST(SUM(o.amount / 1000000000) AS BIGINT) AS amount_hi, CAST(SUM(o.amount % 1000000000) AS BIGINT) AS amount_lo, \
-         CAST(SUM((o.amount / 1000000000) * o.probability) AS BIGINT) AS weighted_hi, \
-         CAST(SUM((o.amount % 1000000000) * o.probability) AS BIGINT) AS weighted_lo, {chain} AS health_chain"
+         CAST(SUM(o.amount / 1000000000) AS BIGINT) AS amount_hi, CAST(SUM(o.amount % 1000000000) AS BIGINT) AS amount_lo, {weights}"
     )));
     // By position: a key bound to parameters would not match itself in PostgreSQL's GROUP BY.
     let positions = (1..=by.len()).chain([MAX_DIMENSIONS + 1]).map(|i| Expr::cust(i.to_string()));
