@@ -187,6 +187,25 @@ pub struct ReportFilter {
     pub alive_since: Option<DateTime<Utc>>,
 }
 
+impl ReportFilter {
+    /// Whether the filter leaves out any deal of the workspace.
+    pub fn narrows_deals(&self) -> bool {
+        let ReportFilter { process, owner, org_units, industry, customer_type, source, product_category, open_only, status, closed_between, expected_close_between, alive_since } = self;
+        process.is_some()
+            || owner.is_some()
+            || org_units.is_some()
+            || industry.is_some()
+            || customer_type.is_some()
+            || source.is_some()
+            || product_category.is_some()
+            || *open_only
+            || status.is_some()
+            || closed_between.is_some()
+            || expected_close_between.is_some()
+            || alive_since.is_some()
+    }
+}
+
 fn filtered(ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, need_account: bool) -> sea_query::SelectStatement {
     let mut q = scoped_select(ws, scope);
     // The account is joined only when its columns are read or filtered on: the history
@@ -315,7 +334,16 @@ pub struct Passage {
 
 /// The passages through stages that ended inside `[from, to)`, when given.
 pub async fn passages(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, ended: Option<(DateTime<Utc>, DateTime<Utc>)>) -> StoreResult<Vec<Passage>> {
-    let mut q = with_history(ws, scope, f);
+    let mut q = if matches!(scope, DataScope::All) && !f.narrows_deals() {
+        // Every deal counts, so the history is read alone: at 1,000,000 deals, looking up
+        // the deal of each of 2.3 million passages took 11 of the 12 seconds. Every history
+        // row belongs to a deal of its workspace (they are written together, never deleted).
+        let mut q = sea_query::Query::select();
+        q.from_as(Alias::new("opportunity_history"), Alias::new("h")).and_where(col("h", "workspace_id").eq(ws.to_string()));
+        q
+    } else {
+        with_history(ws, scope, f)
+    };
     q.and_where(col("h", "kind").is_in(["moved", "closed"]))
         .and_where(col("h", "from_stage_id").is_not_null())
         .and_where(col("h", "days_in_stage").is_not_null())

@@ -227,7 +227,8 @@ async fn forecast_weighs_the_pipeline_by_category_against_targets_with_attainmen
 async fn dwell_cycle_and_conversion_match_a_naive_replay_of_the_history() {
     let app = TestApp::spawn().await;
     app.app.build_demo(DemoSpec { scale: 1, seed: 5 }).await.expect("demo");
-    for who in ["rep.sh1.1", "manager.bj2"] {
+    // The director sees every deal, so dwell reads the history alone (no deal narrows it).
+    for who in ["rep.sh1.1", "manager.bj2", "director"] {
         let c = app.login(&format!("{who}@demo.kairos"), DEMO_PASSWORD).await;
         let deals = all_opportunities(&c).await;
         let stages: Vec<(String, i64)> = c.get("/api/v1/processes").await.body[0]["stages"]
