@@ -204,7 +204,7 @@ struct Plan<'a> {
 struct Context {
     /// The selected deals' totals per group of the report's dimensions and per currency.
     totals: Vec<GroupTotals>,
-    /// The filter the rows were read with.
+    /// The filter the totals were read with.
     filter: ReportFilter,
     filters: Value,
     base: String,
