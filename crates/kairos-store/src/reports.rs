@@ -145,18 +145,17 @@ pub async fn report_totals(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope,
         let key = by.get(i).map(|d| d.expr(backend)).unwrap_or_else(|| Expr::cust("CAST(NULL AS TEXT)"));
         q.expr_as(key, Alias::new(format!("k{i}")));
     }
-    let weights = match (sums, backend) {
-        (Sums::Amount, _) => "CAST(0 AS BIGINT) AS weighted_hi, CAST(0 AS BIGINT) AS weighted_lo, CAST(0 AS DOUBLE PRECISION) AS health_chain",
-        (Sums::AmountAndWeights, backend) => match backend {
-            Backend::Sqlite => {
-                "CAST(SUM((o.amount / 1000000000) * o.probability) AS BIGINT) AS weighted_hi, \
-                 CAST(SUM((o.amount % 1000000000) * o.probability) AS BIGINT) AS weighted_lo, TOTAL(o.health_chain) AS health_chain"
-            }
-            Backend::Postgres => {
-                "CAST(SUM((o.amount / 1000000000) * o.probability) AS BIGINT) AS weighted_hi, \
-                 CAST(SUM((o.amount % 1000000000) * o.probability) AS BIGINT) AS weighted_lo, SUM(o.health_chain) AS health_chain"
-            }
-        },
+    // SQLite's TOTAL is always a float; its SUM would be an integer when every value is whole.
+    let chain = match backend {
+        Backend::Sqlite => "TOTAL(o.health_chain)",
+        Backend::Postgres => "SUM(o.health_chain)",
+    };
+    let weights = match sums {
+        Sums::Amount => "CAST(0 AS BIGINT) AS weighted_hi, CAST(0 AS BIGINT) AS weighted_lo, CAST(0 AS DOUBLE PRECISION) AS health_chain".to_string(),
+        Sums::AmountAndWeights => format!(
+            "CAST(SUM((o.amount / 1000000000) * o.probability) AS BIGINT) AS weighted_hi, \
+             CAST(SUM((o.amount % 1000000000) * o.probability) AS BIGINT) AS weighted_lo, {chain} AS health_chain"
+        ),
     };
     q.expr(Expr::cust(format!(
         "o.currency AS currency, COUNT(*) AS deals, \
