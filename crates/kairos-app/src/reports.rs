@@ -7,7 +7,8 @@ use chrono::{Datelike, NaiveDate};
 use kairos_domain::FieldErrors;
 use kairos_domain::analytics::{self, Period};
 use kairos_domain::ids::{OrgUnitId, ProcessId, UserId};
-use kairos_store::reports::{self as store, Dimension, GroupTotals, ReportFilter, Sums};
+use kairos_domain::replay::DealState;
+use kairos_store::reports::{self as store, ChangedKey, ChangedWhen, Dimension, GroupTotals, PipelineChanges, ReportFilter, StateChange, Sums, WonAmount};
 use kairos_store::{org_unit, process as process_store, settings, workspace};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -836,45 +837,70 @@ struct HistoryContext {
     processes: Vec<kairos_domain::process::SalesProcess>,
 }
 
-impl App {
-    async fn replay_rows(&self, actor: &Actor, filter: ReportFilter) -> AppResult<Vec<kairos_store::reports::HistoryRow>> {
-        let mut conn = self.store.report_read().await?;
-        Ok(store::history_rows(&mut conn.conn(), actor.workspace(), &actor.scope, &filter).await?)
+/// Running sums of an open pipeline in one currency.
+#[derive(Debug, Clone, Copy, Default)]
+struct Running {
+    deals: i64,
+    amount: i128,
+    /// Σ amount × probability (percent).
+    amount_x_probability: i128,
+}
+
+impl Running {
+    fn add(&mut self, g: &GroupTotals) {
+        self.deals += g.deals;
+        self.amount += g.amount();
+        self.amount_x_probability += g.amount_x_probability();
+    }
+
+    /// Adds (`sign` 1) or takes away (`sign` -1) one deal as it stood.
+    fn count(&mut self, s: &DealState, sign: i128) {
+        self.deals += sign as i64;
+        self.amount += sign * s.amount as i128;
+        self.amount_x_probability += sign * s.amount as i128 * s.probability as i128;
     }
 }
 
-type Replayed = Vec<(String, String, Option<NaiveDate>, Vec<kairos_domain::replay::Event>)>;
-
-/// Each deal's id, currency, current expected close and events (the rows are moved, not
-/// copied).
-fn replayable(rows: Vec<kairos_store::reports::HistoryRow>) -> Replayed {
-    let mut out: Replayed = Vec::new();
-    for r in rows {
-        if out.last().is_none_or(|(id, ..)| *id != r.opportunity_id) {
-            out.push((r.opportunity_id, r.currency, r.expected_close_date, Vec::new()));
-        }
-        if let Some(last) = out.last_mut() {
-            last.3.push(kairos_domain::replay::Event {
-                at: r.at,
-                kind: r.kind,
-                to_stage: r.to_stage_id,
-                to_status: r.to_status,
-                amount: r.amount,
-                probability: r.probability.clamp(0, 100) as u8,
-                field: r.field,
-                old_value: r.old_value,
-                new_value: r.new_value,
-            });
-        }
+/// Currencies' running sums in base currency: each currency's sums convert once, and the
+/// weighted amount is exact until it is divided by 100.
+fn totals_of<'a>(base: &str, rates: &HashMap<String, i64>, sums: impl IntoIterator<Item = (&'a str, &'a Running)>) -> Totals {
+    let mut t = Totals::default();
+    for (currency, r) in sums {
+        t.count += u64::try_from(r.deals).unwrap_or(0);
+        t.amount = t.amount.saturating_add(convert(base, rates, currency, r.amount).map(saturate).unwrap_or(0));
+        t.weighted = t.weighted.saturating_add(convert(base, rates, currency, r.amount_x_probability).map(|w| saturate(w / 100)).unwrap_or(0));
     }
-    out
+    t
+}
+
+/// A deal as one side of a stored change stood: `None` before its first event.
+fn before_of(c: &StateChange) -> Option<(DealState, &str)> {
+    let status = c.was_status.clone()?;
+    let state = DealState {
+        status,
+        stage: c.was_stage_id.clone().unwrap_or_default(),
+        amount: c.was_amount.unwrap_or(0),
+        probability: c.was_probability.unwrap_or(0).clamp(0, 100) as u8,
+        expected_close: c.was_close_date,
+    };
+    Some((state, c.was_currency.as_deref().unwrap_or(&c.currency)))
+}
+
+fn after_of(c: &StateChange) -> (DealState, &str) {
+    let state = DealState {
+        status: c.status.clone().unwrap_or_else(|| "open".into()),
+        stage: c.stage_id.clone().unwrap_or_default(),
+        amount: c.amount,
+        probability: c.probability.clamp(0, 100) as u8,
+        expected_close: c.close_date,
+    };
+    (state, &c.currency)
 }
 
 impl App {
     /// `movement`: the open pipeline at the start of the period against its end, and what
     /// moved in between (default period: this month).
     pub async fn movement(&self, actor: &Actor, q: &ReportQuery) -> AppResult<Movement> {
-        use kairos_domain::replay::state_at;
         let HistoryContext { filter, filters, period, calendar, processes, .. } = self.history_context(actor, q).await?;
         let ws = actor.workspace();
         let period = match period {
@@ -883,17 +909,27 @@ impl App {
         };
         let (a, b) = period.instants(calendar.utc_offset_minutes());
         let b = b.min(self.now());
-        // A deal closed before `a` was closed at both ends and moved in no category.
-        let rows = self.replay_rows(actor, ReportFilter { alive_since: Some(a), ..filter }).await?;
-        let (base, rates) = {
-            let mut conn = self.store.read().await?;
-            let base = workspace::get_workspace(&mut conn.conn(), ws).await?.base_currency;
-            (base, latest_rates(&mut conn.conn(), ws, calendar.local_date(self.now())).await?)
+        let (base, rates, start_changes, changes) = {
+            let mut conn = self.store.report_read().await?;
+            let mut c = conn.conn();
+            let base = workspace::get_workspace(&mut c, ws).await?.base_currency;
+            let rates = latest_rates(&mut c, ws, calendar.local_date(self.now())).await?;
+            // The pipeline at `a` is the sum of every change up to it; what moved between `a`
+            // and `b` are the deals with events in between, from their first event's
+            // before-state to their last one's after-state.
+            let up_to_a = PipelineChanges { until: a, when: ChangedWhen::Any, key: ChangedKey::Nothing, closing_between: None };
+            let start = store::pipeline_changes(&mut c, ws, &actor.scope, &filter, &up_to_a).await?;
+            let changes = store::state_changes(&mut c, ws, &actor.scope, &filter, a, b).await?;
+            (base, rates, start, changes)
         };
         let position: HashMap<String, i32> = processes.iter().flat_map(|p| p.stages.iter().map(|s| (s.id.to_string(), s.position))).collect();
         let names = ["new", "won", "lost", "pushed_out", "pulled_in", "value_up", "value_down", "advanced", "regressed"];
         let mut cats: Vec<MovementCategory> = names.iter().map(|n| MovementCategory { name: n.to_string(), ..Default::default() }).collect();
-        let (mut start, mut end) = (Totals::default(), Totals::default());
+        let mut start: HashMap<String, Running> = HashMap::new();
+        for g in &start_changes {
+            start.entry(g.currency.clone()).or_default().add(g);
+        }
+        let mut end = start.clone();
         let add = |cats: &mut Vec<MovementCategory>, name: &str, id: &str, amount: i64| {
             if let Some(c) = cats.iter_mut().find(|c| c.name == name) {
                 c.count += 1;
@@ -903,53 +939,55 @@ impl App {
                 }
             }
         };
-        for (id, currency, close, events) in replayable(rows) {
-            let sa = state_at(&events, close, a);
-            let sb = state_at(&events, close, b);
-            let money = |x: i64| to_base(&base, &rates, &currency, x).unwrap_or(0);
-            for (s, t) in [(&sa, &mut start), (&sb, &mut end)] {
-                if let Some(s) = s.as_ref().filter(|s| s.is_open()) {
-                    t.count += 1;
-                    t.amount = t.amount.saturating_add(money(s.amount));
-                    t.weighted = t.weighted.saturating_add(analytics::weighted([(money(s.amount), s.probability)]));
-                }
+        // The rows come in time order per deal.
+        for events in changes.chunk_by(|x, y| x.opportunity_id == y.opportunity_id) {
+            let (first, last) = (&events[0], &events[events.len() - 1]);
+            let id = first.opportunity_id.as_str();
+            let sa = before_of(first);
+            let (sb, currency) = after_of(last);
+            if let Some((s, cur)) = sa.as_ref().filter(|(s, _)| s.is_open()) {
+                end.entry(cur.to_string()).or_default().count(s, -1);
             }
-            let Some(sb) = sb else { continue };
-            let was_open = sa.as_ref().is_some_and(|s| s.is_open());
+            if sb.is_open() {
+                end.entry(currency.to_string()).or_default().count(&sb, 1);
+            }
+            let money = |x: i64| to_base(&base, &rates, currency, x).unwrap_or(0);
+            let was_open = sa.as_ref().is_some_and(|(s, _)| s.is_open());
             if sa.is_none() && sb.is_open() {
-                add(&mut cats, "new", &id, money(sb.amount));
+                add(&mut cats, "new", id, money(sb.amount));
             }
             if (was_open || sa.is_none()) && !sb.is_open() {
-                add(&mut cats, if sb.status == "won" { "won" } else { "lost" }, &id, money(sb.amount));
+                add(&mut cats, if sb.status == "won" { "won" } else { "lost" }, id, money(sb.amount));
                 continue;
             }
-            let (Some(sa), true) = (sa, sb.is_open()) else { continue };
+            let (Some((sa, _)), true) = (sa, sb.is_open()) else { continue };
             if !sa.is_open() {
                 continue;
             }
             match (sa.expected_close, sb.expected_close) {
-                (Some(x), Some(y)) if y > x => add(&mut cats, "pushed_out", &id, money(sb.amount)),
-                (Some(x), Some(y)) if y < x => add(&mut cats, "pulled_in", &id, money(sb.amount)),
+                (Some(x), Some(y)) if y > x => add(&mut cats, "pushed_out", id, money(sb.amount)),
+                (Some(x), Some(y)) if y < x => add(&mut cats, "pulled_in", id, money(sb.amount)),
                 _ => {}
             }
             if sb.amount > sa.amount {
-                add(&mut cats, "value_up", &id, money(sb.amount - sa.amount));
+                add(&mut cats, "value_up", id, money(sb.amount - sa.amount));
             } else if sb.amount < sa.amount {
-                add(&mut cats, "value_down", &id, money(sa.amount - sb.amount));
+                add(&mut cats, "value_down", id, money(sa.amount - sb.amount));
             }
             match (position.get(&sa.stage), position.get(&sb.stage)) {
-                (Some(x), Some(y)) if y > x => add(&mut cats, "advanced", &id, money(sb.amount)),
-                (Some(x), Some(y)) if y < x => add(&mut cats, "regressed", &id, money(sb.amount)),
+                (Some(x), Some(y)) if y > x => add(&mut cats, "advanced", id, money(sb.amount)),
+                (Some(x), Some(y)) if y < x => add(&mut cats, "regressed", id, money(sb.amount)),
                 _ => {}
             }
         }
+        let start = totals_of(&base, &rates, start.iter().map(|(c, r)| (c.as_str(), r)));
+        let end = totals_of(&base, &rates, end.iter().map(|(c, r)| (c.as_str(), r)));
         Ok(Movement { filters, base_currency: base, from: a, to: b, start, end, categories: cats })
     }
 
     /// `trend`: open pipeline totals by stage at the end of each week or month of the
     /// period (default: the last six months), replayed from history.
     pub async fn trend(&self, actor: &Actor, q: &ReportQuery) -> AppResult<Trend> {
-        use kairos_domain::replay::state_at;
         let interval = nonempty(&q.interval).unwrap_or_else(|| "month".into());
         if interval != "month" && interval != "week" {
             return Err(AppError::field("interval", "must be week or month"));
@@ -958,9 +996,6 @@ impl App {
         let ws = actor.workspace();
         let today = calendar.local_date(self.now());
         let period = period.unwrap_or(Period { from: today - chrono::Duration::days(182), to: today + chrono::Duration::days(1) });
-        // Every point is at or after the period's start: deals closed before it are never open.
-        let (since, _) = period.instants(calendar.utc_offset_minutes());
-        let rows = self.replay_rows(actor, ReportFilter { alive_since: Some(since), ..filter }).await?;
         let mut dates = Vec::new();
         if interval == "week" {
             let mut d = period.from + chrono::Duration::days(6);
@@ -977,32 +1012,48 @@ impl App {
             dates.push(period.to - chrono::Duration::days(1));
         }
         dates.retain(|d| *d <= today);
-        let (base, rates) = {
-            let mut conn = self.store.read().await?;
-            let base = workspace::get_workspace(&mut conn.conn(), ws).await?.base_currency;
-            (base, latest_rates(&mut conn.conn(), ws, today).await?)
+        let offset = calendar.utc_offset_minutes();
+        let end_of = |d: NaiveDate| Period { from: d, to: d + chrono::Duration::days(1) }.instants(offset).1 - chrono::Duration::microseconds(1);
+        let (base, rates, mut changes) = {
+            let mut conn = self.store.report_read().await?;
+            let mut c = conn.conn();
+            let base = workspace::get_workspace(&mut c, ws).await?.base_currency;
+            let rates = latest_rates(&mut c, ws, today).await?;
+            // Each point sums the changes of every day up to its own.
+            let changes = match dates.last() {
+                Some(last) => {
+                    let what = PipelineChanges { until: end_of(*last), when: ChangedWhen::Day(offset), key: ChangedKey::Stage, closing_between: None };
+                    store::pipeline_changes(&mut c, ws, &actor.scope, &filter, &what).await?
+                }
+                None => Vec::new(),
+            };
+            (base, rates, changes)
         };
-        let deals = replayable(rows);
+        changes.sort_by(|x, y| x.key(0).cmp(&y.key(0)));
         let stage_list: Vec<(String, String)> = processes.iter().flat_map(|p| p.stages.iter().map(|s| (s.id.to_string(), s.name.clone()))).collect();
+        // (stage, currency) → the open pipeline so far.
+        let mut running: HashMap<(String, String), Running> = HashMap::new();
+        let mut applied = 0;
         let mut points = Vec::new();
         for d in dates {
-            let (_, end) = Period { from: d, to: d + chrono::Duration::days(1) }.instants(calendar.utc_offset_minutes());
-            let t = end - chrono::Duration::microseconds(1);
-            let mut by_stage: HashMap<String, Totals> = HashMap::new();
+            let day = d.to_string();
+            for g in changes[applied..].iter().take_while(|g| g.key(0).is_some_and(|k| k <= day.as_str())) {
+                running.entry((g.key(1).unwrap_or_default().to_string(), g.currency.clone())).or_default().add(g);
+                applied += 1;
+            }
+            let mut by_stage: HashMap<&str, Totals> = HashMap::new();
             let mut total = Totals::default();
-            for (_, currency, close, events) in &deals {
-                let Some(s) = state_at(events, *close, t).filter(|s| s.is_open()) else { continue };
-                let amount = to_base(&base, &rates, currency, s.amount).unwrap_or(0);
-                let w = analytics::weighted([(amount, s.probability)]);
-                for x in [by_stage.entry(s.stage.clone()).or_default(), &mut total] {
-                    x.count += 1;
-                    x.amount = x.amount.saturating_add(amount);
-                    x.weighted = x.weighted.saturating_add(w);
+            for ((stage, currency), r) in &running {
+                let t = totals_of(&base, &rates, [(currency.as_str(), r)]);
+                for x in [by_stage.entry(stage.as_str()).or_default(), &mut total] {
+                    x.count += t.count;
+                    x.amount = x.amount.saturating_add(t.amount);
+                    x.weighted = x.weighted.saturating_add(t.weighted);
                 }
             }
             let stages = stage_list
                 .iter()
-                .map(|(id, name)| TrendStage { stage_id: id.clone(), name: name.clone(), totals: by_stage.remove(id).unwrap_or_default() })
+                .map(|(id, name)| TrendStage { stage_id: id.clone(), name: name.clone(), totals: by_stage.remove(id.as_str()).unwrap_or_default() })
                 .collect();
             points.push(TrendPoint { date: d, total, stages });
         }
@@ -1160,7 +1211,6 @@ impl App {
     /// `forecast-accuracy`: for each month of the period (default: the last six complete
     /// months), the forecast that stood `days_before` days before it against what was won.
     pub async fn forecast_accuracy(&self, actor: &Actor, q: &ReportQuery, days_before: Option<&str>) -> AppResult<ForecastAccuracy> {
-        use kairos_domain::replay::state_at;
         let days_before: i64 = match days_before.map(str::trim).filter(|s| !s.is_empty()) {
             None => 30,
             Some(t) => t.parse().ok().filter(|d| (0..=365).contains(d)).ok_or_else(|| AppError::field("days_before", "must be a whole number of days from 0 to 365"))?,
@@ -1181,33 +1231,49 @@ impl App {
         } else {
             period
         };
-        let (base, rates) = {
-            let mut conn = self.store.read().await?;
-            let base = workspace::get_workspace(&mut conn.conn(), ws).await?.base_currency;
-            (base, latest_rates(&mut conn.conn(), ws, today).await?)
-        };
         let offset = calendar.utc_offset_minutes();
-        // The earliest instant any period looks at: its forecast, N days before it starts.
-        let (since, _) = period.instants(offset);
-        let rows = self.replay_rows(actor, ReportFilter { alive_since: Some(since - chrono::Duration::days(days_before)), ..filter }).await?;
-        let deals = replayable(rows);
+        let buckets = analytics::buckets(&period, false);
+        // Each period's forecast is the pipeline as it stood at the start of the day N days
+        // before the period: the changes before that instant, of deals expected to close in it.
+        let as_of: Vec<chrono::DateTime<chrono::Utc>> = buckets.iter().map(|(_, p)| p.instants(offset).0 - chrono::Duration::days(days_before)).collect();
+        let (base, rates, changes, won_closes) = {
+            let mut conn = self.store.report_read().await?;
+            let mut c = conn.conn();
+            let base = workspace::get_workspace(&mut c, ws).await?.base_currency;
+            let rates = latest_rates(&mut c, ws, today).await?;
+            let (changes, won) = match (as_of.last(), buckets.first(), buckets.last()) {
+                (Some(last), Some((_, first_p)), Some((_, last_p))) => {
+                    let what = PipelineChanges {
+                        until: *last - chrono::Duration::microseconds(1),
+                        when: ChangedWhen::Before(as_of.clone()),
+                        key: ChangedKey::ExpectedClose,
+                        closing_between: Some((first_p.from, last_p.to)),
+                    };
+                    let changes = store::pipeline_changes(&mut c, ws, &actor.scope, &filter, &what).await?;
+                    let between = (first_p.instants(offset).0, last_p.instants(offset).1);
+                    (changes, store::won_between(&mut c, ws, &actor.scope, &filter, between).await?)
+                }
+                _ => (Vec::new(), Vec::new()),
+            };
+            (base, rates, changes, won)
+        };
         let mut periods = Vec::new();
-        for (key, p) in analytics::buckets(&period, false) {
+        for (i, (key, p)) in buckets.iter().enumerate() {
             let (start, end) = p.instants(offset);
-            let as_of = start - chrono::Duration::days(days_before);
-            let (mut forecast, mut won) = (0i64, 0i64);
-            for (_, currency, close, events) in &deals {
-                if let Some(s) = state_at(events, *close, as_of).filter(|s| s.is_open() && s.expected_close.is_some_and(|d| p.contains(d))) {
-                    let amount = to_base(&base, &rates, currency, s.amount).unwrap_or(0);
-                    forecast = forecast.saturating_add(analytics::weighted([(amount, s.probability)]));
-                }
-                let won_in = events.iter().rev().find(|e| e.kind == "closed" && e.to_status.as_deref() == Some("won") && e.at >= start && e.at < end);
-                if let Some(e) = won_in {
-                    won = won.saturating_add(to_base(&base, &rates, currency, e.amount).unwrap_or(0));
-                }
+            let mut pipeline: HashMap<&str, Running> = HashMap::new();
+            let seen = |g: &&GroupTotals| g.key(0).and_then(|k| k.parse::<usize>().ok()).is_some_and(|k| k <= i) && day_of(g.key(1)).is_some_and(|d| p.contains(d));
+            for g in changes.iter().filter(seen) {
+                pipeline.entry(g.currency.as_str()).or_default().add(g);
             }
+            let forecast = totals_of(&base, &rates, pipeline.iter().map(|(c, r)| (*c, r))).weighted;
+            // A deal won twice in a period (won, reopened, won again) counts once, as last won.
+            let mut last_won: HashMap<&str, &WonAmount> = HashMap::new();
+            for w in won_closes.iter().filter(|w| w.at >= start && w.at < end) {
+                last_won.insert(w.opportunity_id.as_str(), w);
+            }
+            let won = last_won.values().fold(0i64, |sum, w| sum.saturating_add(to_base(&base, &rates, &w.currency, w.amount).unwrap_or(0)));
             let error_percent = (won > 0).then(|| ((forecast - won) as f64 / won as f64 * 1000.0).round() / 10.0);
-            periods.push(AccuracyPeriod { period: key, forecast, won, error_percent });
+            periods.push(AccuracyPeriod { period: key.clone(), forecast, won, error_percent });
         }
         Ok(ForecastAccuracy { filters, base_currency: base, days_before, periods })
     }

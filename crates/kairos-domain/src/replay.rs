@@ -56,6 +56,24 @@ pub fn state_at(events: &[Event], current_close: Option<NaiveDate>, t: DateTime<
     Some(DealState { status: status.into(), stage: stage.into(), amount: last.amount, probability: last.probability, expected_close })
 }
 
+/// The state after `e`, given the state before it: `None` for a deal's first event, whose
+/// expected close is then `close_at_creation`. The history stores this with every event, by
+/// the same rules as `state_at`, so that the pipeline of a past instant sums in the database.
+pub fn state_after(before: Option<&DealState>, e: &Event, close_at_creation: Option<NaiveDate>) -> DealState {
+    let expected_close = if e.field.as_deref() == Some("expected_close_date") {
+        e.new_value.as_deref().and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+    } else {
+        before.map_or(close_at_creation, |b| b.expected_close)
+    };
+    DealState {
+        status: e.to_status.clone().or_else(|| before.map(|b| b.status.clone())).unwrap_or_else(|| "open".into()),
+        stage: e.to_stage.clone().or_else(|| before.map(|b| b.stage.clone())).unwrap_or_default(),
+        amount: e.amount,
+        probability: e.probability,
+        expected_close,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,5 +104,25 @@ mod tests {
         assert_eq!((feb.stage.as_str(), feb.amount, feb.expected_close), ("s2", 150, close));
         let mar = state_at(&events, close, at("2026-03-02T00:00:00Z")).unwrap();
         assert_eq!(mar.status, "lost");
+    }
+
+    #[test]
+    fn the_state_after_each_event_is_the_replay_at_its_instant() {
+        let events = vec![
+            ev("2026-01-05T00:00:00Z", "created", Some("s1"), Some("open"), 100),
+            Event { field: Some("amount".into()), ..ev("2026-01-20T00:00:00Z", "field", None, None, 120) },
+            ev("2026-02-01T00:00:00Z", "moved", Some("s2"), Some("open"), 120),
+            Event { field: Some("expected_close_date".into()), old_value: Some("2026-03-31".into()), new_value: Some("2026-05-31".into()), ..ev("2026-02-10T00:00:00Z", "field", None, None, 150) },
+            ev("2026-03-01T00:00:00Z", "closed", Some("s2"), Some("lost"), 150),
+            ev("2026-03-05T00:00:00Z", "reopened", None, Some("open"), 150),
+        ];
+        let now = NaiveDate::from_ymd_opt(2026, 5, 31);
+        let mut before: Option<DealState> = None;
+        for e in &events {
+            let after = state_after(before.as_ref(), e, NaiveDate::from_ymd_opt(2026, 3, 31));
+            assert_eq!(Some(&after), state_at(&events, now, e.at).as_ref(), "after the {} event", e.kind);
+            before = Some(after);
+        }
+        assert_eq!(before.map(|s| (s.stage, s.status)), Some(("s2".into(), "open".into())));
     }
 }

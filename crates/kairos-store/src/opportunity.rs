@@ -11,6 +11,7 @@ use kairos_domain::ids::{
 };
 use kairos_domain::opportunity::{OppContact, OppStatus, Opportunity};
 use kairos_domain::process::ForecastCategory;
+use kairos_domain::replay::{DealState, Event, state_after};
 use sea_query::{Alias, Cond, Expr, Func, JoinType, LikeExpr, Query, SelectStatement};
 use serde::Serialize;
 
@@ -572,6 +573,11 @@ pub struct HistoryEntry {
     pub reason: Option<String>,
     pub override_reason: Option<String>,
     pub imported: bool,
+    /// The deal's expected close when the event happened, for a deal's first event: later
+    /// events carry the close forward, or change it (`field` = expected_close_date).
+    #[serde(skip)]
+    #[sqlx(skip)]
+    pub expected_close: Option<NaiveDate>,
 }
 
 impl HistoryEntry {
@@ -600,24 +606,80 @@ impl HistoryEntry {
             reason: None,
             override_reason: None,
             imported: false,
+            expected_close: o.expected_close_date,
+        }
+    }
+
+    /// The event as the replay reads it.
+    fn event(&self) -> Event {
+        Event {
+            at: self.at,
+            kind: self.kind.clone(),
+            to_stage: self.to_stage_id.clone(),
+            to_status: self.to_status.clone(),
+            amount: self.amount,
+            probability: self.probability.clamp(0, 100) as u8,
+            field: self.field.clone(),
+            old_value: self.old_value.clone(),
+            new_value: self.new_value.clone(),
         }
     }
 }
 
+/// A deal's state after its latest event, as the history stores it.
+#[derive(Debug, sqlx::FromRow)]
+struct StoredState {
+    stage_id: Option<String>,
+    status: Option<String>,
+    amount: i64,
+    currency: String,
+    probability: i64,
+    close_date: Option<NaiveDate>,
+}
+
+async fn latest_state(c: &mut Conn<'_>, ws: WorkspaceId, opp: OpportunityId) -> StoreResult<Option<(DealState, String)>> {
+    let row: Option<StoredState> = c
+        .fetch_optional(
+            &sql("SELECT stage_id, status, amount, currency, probability, close_date FROM opportunity_history \
+                  WHERE workspace_id = $1 AND opportunity_id = $2 ORDER BY at DESC, history_id DESC LIMIT 1")
+            .bind(ws.to_string())
+            .bind(opp.to_string()),
+        )
+        .await?;
+    Ok(row.map(|r| {
+        let state = DealState {
+            status: r.status.unwrap_or_else(|| "open".into()),
+            stage: r.stage_id.unwrap_or_default(),
+            amount: r.amount,
+            probability: r.probability.clamp(0, 100) as u8,
+            expected_close: r.close_date,
+        };
+        (state, r.currency)
+    }))
+}
+
+/// Appends events to a deal's history, each with the deal's state before and after it, so
+/// that reports can sum the pipeline of any past instant without replaying every deal.
 pub async fn insert_history(c: &mut Conn<'_>, ws: WorkspaceId, opp: OpportunityId, rows: &[HistoryEntry]) -> StoreResult<()> {
     if rows.is_empty() {
         return Ok(());
     }
+    // A deal's first event has nothing before it; any other continues from the latest.
+    let mut before = if rows[0].kind == "created" { None } else { latest_state(c, ws, opp).await? };
     let mut q = Query::insert();
     q.into_table(Alias::new("opportunity_history")).columns(
         [
             "workspace_id", "history_id", "opportunity_id", "at", "actor_id", "kind", "from_stage_id", "from_stage_name", "to_stage_id",
             "to_stage_name", "from_status", "to_status", "amount", "currency", "probability", "days_in_stage", "working_days_in_stage",
-            "field", "old_value", "new_value", "reason", "override_reason", "imported",
+            "field", "old_value", "new_value", "reason", "override_reason", "imported", "stage_id", "status", "close_date", "was_stage_id",
+            "was_status", "was_amount", "was_currency", "was_probability", "was_close_date",
         ]
         .map(Alias::new),
     );
     for h in rows {
+        let after = state_after(before.as_ref().map(|(s, _)| s), &h.event(), h.expected_close);
+        let was = before.as_ref();
+        let stage = |s: &DealState| Some(s.stage.clone()).filter(|id| !id.is_empty());
         q.values_panic([
             ws.to_string().into(),
             h.id.clone().into(),
@@ -642,7 +704,17 @@ pub async fn insert_history(c: &mut Conn<'_>, ws: WorkspaceId, opp: OpportunityI
             h.reason.clone().into(),
             h.override_reason.clone().into(),
             h.imported.into(),
+            stage(&after).into(),
+            after.status.clone().into(),
+            after.expected_close.into(),
+            was.and_then(|(s, _)| stage(s)).into(),
+            was.map(|(s, _)| s.status.clone()).into(),
+            was.map(|(s, _)| s.amount).into(),
+            was.map(|(_, currency)| currency.clone()).into(),
+            was.map(|(s, _)| s.probability as i64).into(),
+            was.and_then(|(s, _)| s.expected_close).into(),
         ]);
+        before = Some((after, h.currency.clone()));
     }
     c.execute(&q).await?;
     Ok(())

@@ -62,11 +62,7 @@ impl Dimension {
             Dimension::Competitors => column("o.competitors"),
             Dimension::ForecastCategory => column("o.forecast_category"),
             Dimension::ExpectedClose => column("CAST(o.expected_close_date AS TEXT)"),
-            Dimension::ClosedDay(offset) => match backend {
-                Backend::Sqlite => Expr::cust_with_values("date(o.closed_at, ?)", [format!("{offset:+} minutes")]),
-                // sea-query marks PostgreSQL parameters as $n, SQLite ones as ?.
-                Backend::Postgres => Expr::cust_with_values("CAST(CAST((o.closed_at AT TIME ZONE 'UTC') + make_interval(mins => $1) AS DATE) AS TEXT)", [*offset]),
-            },
+            Dimension::ClosedDay(offset) => local_day("o.closed_at", *offset, backend),
             Dimension::HealthBand => column("CASE WHEN o.health_score < 60 THEN 'low' WHEN o.health_score <= 80 THEN 'mid' ELSE 'high' END"),
             Dimension::AmountAtLeast(minimums) => {
                 let mut any = Cond::any();
@@ -81,6 +77,32 @@ impl Dimension {
             }
         }
     }
+}
+
+/// The day (YYYY-MM-DD) of a timestamp column in a time zone `offset` minutes east of UTC.
+fn local_day(column: &str, offset: i32, backend: Backend) -> SimpleExpr {
+    match backend {
+        Backend::Sqlite => Expr::cust_with_values(format!("date({column}, ?)"), [format!("{offset:+} minutes")]),
+        // sea-query marks PostgreSQL parameters as $n, SQLite ones as ?.
+        Backend::Postgres => Expr::cust_with_values(format!("CAST(CAST(({column} AT TIME ZONE 'UTC') + make_interval(mins => $1) AS DATE) AS TEXT)"), [offset]),
+    }
+}
+
+/// COUNT and Σ `amount` in two parts, under the names `GroupTotals` reads; `sign` is "" or
+/// "-" (for what a change takes away).
+fn amount_sums(amount: &str, sign: &str) -> String {
+    format!(
+        "{sign}COUNT(*) AS deals, CAST({sign}SUM({amount} / 1000000000) AS BIGINT) AS amount_hi, \
+         CAST({sign}SUM({amount} % 1000000000) AS BIGINT) AS amount_lo"
+    )
+}
+
+/// Σ `amount` × `probability` in two parts, under the names `GroupTotals` reads.
+fn weighted_sums(amount: &str, probability: &str, sign: &str) -> String {
+    format!(
+        "CAST({sign}SUM(({amount} / 1000000000) * {probability}) AS BIGINT) AS weighted_hi, \
+         CAST({sign}SUM(({amount} % 1000000000) * {probability}) AS BIGINT) AS weighted_lo"
+    )
 }
 
 /// The deals of one group in one currency. Amounts come in two parts (billions and the rest)
@@ -152,15 +174,9 @@ pub async fn report_totals(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope,
     };
     let weights = match sums {
         Sums::Amount => "CAST(0 AS BIGINT) AS weighted_hi, CAST(0 AS BIGINT) AS weighted_lo, CAST(0 AS DOUBLE PRECISION) AS health_chain".to_string(),
-        Sums::AmountAndWeights => format!(
-            "CAST(SUM((o.amount / 1000000000) * o.probability) AS BIGINT) AS weighted_hi, \
-             CAST(SUM((o.amount % 1000000000) * o.probability) AS BIGINT) AS weighted_lo, {chain} AS health_chain"
-        ),
+        Sums::AmountAndWeights => format!("{}, {chain} AS health_chain", weighted_sums("o.amount", "o.probability", "")),
     };
-    q.expr(Expr::cust(format!(
-        "o.currency AS currency, COUNT(*) AS deals, \
-         CAST(SUM(o.amount / 1000000000) AS BIGINT) AS amount_hi, CAST(SUM(o.amount % 1000000000) AS BIGINT) AS amount_lo, {weights}"
-    )));
+    q.expr(Expr::cust(format!("o.currency AS currency, {}, {weights}", amount_sums("o.amount", ""))));
     // By position: a key bound to parameters would not match itself in PostgreSQL's GROUP BY.
     let positions = (1..=by.len()).chain([MAX_DIMENSIONS + 1]).map(|i| Expr::cust(i.to_string()));
     q.add_group_by(positions.map(SimpleExpr::from));
@@ -267,29 +283,26 @@ pub async fn activities_by_owner(c: &mut Conn<'_>, ws: WorkspaceId, scope: &Data
     c.fetch_all(&q).await
 }
 
-/// What the replay of a deal's past needs from one of its events.
-#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
-pub struct HistoryRow {
-    pub opportunity_id: String,
-    pub at: DateTime<Utc>,
-    pub kind: String,
-    pub to_stage_id: Option<String>,
-    pub to_status: Option<String>,
-    pub amount: i64,
-    pub currency: String,
-    pub probability: i64,
-    pub field: Option<String>,
-    pub old_value: Option<String>,
-    pub new_value: Option<String>,
-    /// The deal's expected close today.
-    pub expected_close_date: Option<NaiveDate>,
-}
-
 /// The filtered deals joined to their history. The history reports read only the rows and
 /// columns they use, through `Conn::fetch_many`: at demo scale, handing rows over from
 /// SQLite's driver cost more than the query itself.
 fn with_history(ws: WorkspaceId, scope: &DataScope, f: &ReportFilter) -> sea_query::SelectStatement {
     with_rows_of(ws, scope, f, "opportunity_history", "h")
+}
+
+/// The history (`h`) of the deals the filter selects.
+fn history_of(ws: WorkspaceId, scope: &DataScope, f: &ReportFilter) -> sea_query::SelectStatement {
+    if matches!(scope, DataScope::All) && !f.narrows_deals() {
+        // Every deal counts, so the history is read alone: at 1,000,000 deals, looking up
+        // the deal of each of 2.3 million passages took 11 of dwell's 12 seconds. Every
+        // history row belongs to a deal of its workspace (they are written together, never
+        // deleted).
+        let mut q = sea_query::Query::select();
+        q.from_as(Alias::new("opportunity_history"), Alias::new("h")).and_where(col("h", "workspace_id").eq(ws.to_string()));
+        q
+    } else {
+        with_history(ws, scope, f)
+    }
 }
 
 /// The filtered deals (`o`) joined to the rows of `table` (as `alias`) that belong to them.
@@ -311,18 +324,6 @@ fn with_rows_of(ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, table: &st
 const IN_TIME_ORDER: &str = "t.opportunity_id, t.at, t.history_id";
 
 /// Every event of the deals the filter selects, field changes included, for replaying.
-pub async fn history_rows(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter) -> StoreResult<Vec<HistoryRow>> {
-    let mut q = with_history(ws, scope, f);
-    q.expr(Expr::cust(
-        "h.opportunity_id, h.at, h.history_id, h.kind, h.to_stage_id, h.to_status, h.amount, h.currency, h.probability, h.field, h.old_value, \
-         h.new_value, o.expected_close_date",
-    ));
-    let columns = [
-        "opportunity_id", "at", "kind", "to_stage_id", "to_status", "amount", "currency", "probability", "field", "old_value", "new_value", "expected_close_date",
-    ];
-    c.fetch_many(&q, &columns, Some(IN_TIME_ORDER)).await
-}
-
 /// A stage left (by a move or a close): how long the deal had been in it.
 #[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct Passage {
@@ -333,16 +334,7 @@ pub struct Passage {
 
 /// The passages through stages that ended inside `[from, to)`, when given.
 pub async fn passages(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, ended: Option<(DateTime<Utc>, DateTime<Utc>)>) -> StoreResult<Vec<Passage>> {
-    let mut q = if matches!(scope, DataScope::All) && !f.narrows_deals() {
-        // Every deal counts, so the history is read alone: at 1,000,000 deals, looking up
-        // the deal of each of 2.3 million passages took 11 of the 12 seconds. Every history
-        // row belongs to a deal of its workspace (they are written together, never deleted).
-        let mut q = sea_query::Query::select();
-        q.from_as(Alias::new("opportunity_history"), Alias::new("h")).and_where(col("h", "workspace_id").eq(ws.to_string()));
-        q
-    } else {
-        with_history(ws, scope, f)
-    };
+    let mut q = history_of(ws, scope, f);
     q.and_where(col("h", "kind").is_in(["moved", "closed"]))
         .and_where(col("h", "from_stage_id").is_not_null())
         .and_where(col("h", "days_in_stage").is_not_null())
@@ -387,4 +379,133 @@ pub async fn stage_events(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, 
     q.and_where(col("h", "kind").is_in(["created", "moved", "closed"]));
     q.expr(Expr::cust("h.opportunity_id, h.at, h.history_id, CASE WHEN h.kind = 'closed' THEN h.to_status ELSE h.to_stage_id END AS reached"));
     c.fetch_many(&q, &["opportunity_id", "at", "reached"], Some(IN_TIME_ORDER)).await
+}
+
+/// When the pipeline's changes happened, as the first key of their groups.
+#[derive(Debug, Clone)]
+pub enum ChangedWhen {
+    /// Not told apart.
+    Any,
+    /// The day (YYYY-MM-DD) in a time zone this many minutes east of UTC.
+    Day(i32),
+    /// The index (as text) of the first of these ascending instants the change came before.
+    Before(Vec<DateTime<Utc>>),
+}
+
+/// What the pipeline's changes are grouped by besides when and the currency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangedKey {
+    Nothing,
+    Stage,
+    /// The expected close (YYYY-MM-DD).
+    ExpectedClose,
+}
+
+/// Which changes of the open pipeline to sum, and how to group them.
+#[derive(Debug, Clone)]
+pub struct PipelineChanges {
+    /// The changes up to and including this instant.
+    pub until: DateTime<Utc>,
+    pub when: ChangedWhen,
+    pub key: ChangedKey,
+    /// Only what was open with an expected close inside `[from, to)`.
+    pub closing_between: Option<(NaiveDate, NaiveDate)>,
+}
+
+/// How the open pipeline changed: every history event adds the deal as it stood after the
+/// event when that was open, and takes away the deal as it stood before when that was open.
+/// Summed over the events up to an instant, the groups (`key(0)`: when, `key(1)`: the key;
+/// counts and amounts negative for what was taken away) give the open pipeline as it stood
+/// then, without replaying any deal.
+pub async fn pipeline_changes(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, what: &PipelineChanges) -> StoreResult<Vec<GroupTotals>> {
+    let backend = c.backend();
+    let mut out = Vec::new();
+    for (was, sign) in [("", ""), ("was_", "-")] {
+        let mut q = history_of(ws, scope, f);
+        q.and_where(col("h", &format!("{was}status")).eq("open")).and_where(col("h", "at").lte(what.until));
+        if let Some((from, to)) = what.closing_between {
+            let close = format!("{was}close_date");
+            q.and_where(col("h", &close).gte(from)).and_where(col("h", &close).lt(to));
+        }
+        let when = match &what.when {
+            ChangedWhen::Any => Expr::cust("CAST(NULL AS TEXT)"),
+            ChangedWhen::Day(offset) => local_day("h.at", *offset, backend),
+            ChangedWhen::Before(instants) => {
+                let mut case = sea_query::CaseStatement::new();
+                for (i, t) in instants.iter().enumerate() {
+                    case = case.case(col("h", "at").lt(*t), Expr::val(i.to_string()));
+                }
+                case.finally(Expr::val(instants.len().to_string())).into()
+            }
+        };
+        let key = match what.key {
+            ChangedKey::Nothing => "CAST(NULL AS TEXT)".to_string(),
+            ChangedKey::Stage => format!("h.{was}stage_id"),
+            ChangedKey::ExpectedClose => format!("CAST(h.{was}close_date AS TEXT)"),
+        };
+        q.expr_as(when, Alias::new("k0")).expr_as(Expr::cust(key), Alias::new("k1"));
+        for i in 2..MAX_DIMENSIONS {
+            q.expr_as(Expr::cust("CAST(NULL AS TEXT)"), Alias::new(format!("k{i}")));
+        }
+        let (amount, probability) = (format!("h.{was}amount"), format!("h.{was}probability"));
+        q.expr(Expr::cust(format!(
+            "h.{was}currency AS currency, {}, {}, CAST(0 AS DOUBLE PRECISION) AS health_chain",
+            amount_sums(&amount, sign),
+            weighted_sums(&amount, &probability, sign)
+        )));
+        q.add_group_by([1, 2, MAX_DIMENSIONS + 1].map(|i| SimpleExpr::from(Expr::cust(i.to_string()))));
+        out.extend(c.fetch_all::<GroupTotals>(&q).await?);
+    }
+    Ok(out)
+}
+
+/// An event with the deal's state before it (`was_*`, none for a deal's first event) and
+/// after it.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
+pub struct StateChange {
+    pub opportunity_id: String,
+    pub stage_id: Option<String>,
+    pub status: Option<String>,
+    pub amount: i64,
+    pub currency: String,
+    pub probability: i64,
+    pub close_date: Option<NaiveDate>,
+    pub was_stage_id: Option<String>,
+    pub was_status: Option<String>,
+    pub was_amount: Option<i64>,
+    pub was_currency: Option<String>,
+    pub was_probability: Option<i64>,
+    pub was_close_date: Option<NaiveDate>,
+}
+
+/// The events after `after`, up to and including `until`, of the deals the filter selects,
+/// in time order per deal: the first one's before-state is the deal at `after`, the last
+/// one's after-state the deal at `until`.
+pub async fn state_changes(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, after: DateTime<Utc>, until: DateTime<Utc>) -> StoreResult<Vec<StateChange>> {
+    let mut q = history_of(ws, scope, f);
+    q.and_where(col("h", "at").gt(after)).and_where(col("h", "at").lte(until));
+    let columns = [
+        "opportunity_id", "stage_id", "status", "amount", "currency", "probability", "close_date", "was_stage_id", "was_status", "was_amount",
+        "was_currency", "was_probability", "was_close_date",
+    ];
+    q.expr(Expr::cust(format!("h.at, h.history_id, {}", columns.map(|c| format!("h.{c}")).join(", "))));
+    c.fetch_many(&q, &columns, Some(IN_TIME_ORDER)).await
+}
+
+/// A won close and the amount won.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
+pub struct WonAmount {
+    pub opportunity_id: String,
+    pub at: DateTime<Utc>,
+    pub amount: i64,
+    pub currency: String,
+}
+
+/// The won closes inside `[from, to)` of the deals the filter selects, in time order per deal.
+pub async fn won_between(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, between: (DateTime<Utc>, DateTime<Utc>)) -> StoreResult<Vec<WonAmount>> {
+    let mut q = history_of(ws, scope, f);
+    q.and_where(col("h", "kind").eq("closed")).and_where(col("h", "to_status").eq("won"));
+    q.and_where(col("h", "at").gte(between.0)).and_where(col("h", "at").lt(between.1));
+    q.expr(Expr::cust("h.opportunity_id, h.at, h.history_id, h.amount, h.currency"));
+    c.fetch_many(&q, &["opportunity_id", "at", "amount", "currency"], Some(IN_TIME_ORDER)).await
 }

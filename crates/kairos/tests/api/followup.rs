@@ -304,6 +304,7 @@ async fn each_stages_p90_dwell_is_the_nearest_rank_of_its_passages_in_the_last_y
         reason: None,
         override_reason: None,
         imported: false,
+        expected_close: None,
     };
     // Stage a: 37 counted passages, unevenly spread and out of order, plus four that must not
     // count (too old, a field change, no duration, and one on another stage's row is b's).

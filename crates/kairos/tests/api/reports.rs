@@ -442,11 +442,50 @@ async fn the_funnel_marks_sales_holes_against_next_months_target_at_historical_w
 /// or after it); checked against a naive replay of every deal's history over one window.
 #[tokio::test]
 async fn windowed_history_reports_match_a_naive_replay_of_every_deal() {
-    use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
     let app = TestApp::spawn().await;
     app.app.build_demo(DemoSpec { scale: 1, seed: 8 }).await.expect("demo");
-    let c = app.login("manager.sh1@demo.kairos", DEMO_PASSWORD).await;
-    let deals = all_opportunities(&c).await;
+    // A manager's reports join the history to the deals in scope; the director's read the
+    // history alone.
+    for who in ["manager.sh1", "director"] {
+        let c = app.login(&format!("{who}@demo.kairos"), DEMO_PASSWORD).await;
+        check_windowed_history_reports(&c, who).await;
+    }
+}
+
+/// A deal as the naive replay sees it at an instant.
+struct NaiveState {
+    status: String,
+    stage: String,
+    amount: i64,
+    currency: String,
+    probability: i64,
+    close: Option<chrono::NaiveDate>,
+}
+
+/// The demo's rate: 1 USD = 7.15 CNY.
+fn naive_base(currency: &str, amount: i128) -> i128 {
+    if currency == "USD" { amount * 7_150_000 / 1_000_000 } else { amount }
+}
+
+/// Σ amount and Σ amount × probability per key and currency, each converted once, summed:
+/// the sums a report shows for the deals in `states`.
+fn naive_totals<'a>(states: impl Iterator<Item = &'a NaiveState>) -> (u64, i64, i64) {
+    let mut sums: BTreeMap<String, (i128, i128)> = BTreeMap::new();
+    let mut n = 0;
+    for s in states {
+        n += 1;
+        let e = sums.entry(s.currency.clone()).or_default();
+        e.0 += s.amount as i128;
+        e.1 += s.amount as i128 * s.probability as i128;
+    }
+    let amount = sums.iter().map(|(c, v)| naive_base(c, v.0)).sum::<i128>() as i64;
+    let weighted = sums.iter().map(|(c, v)| naive_base(c, v.1) / 100).sum::<i128>() as i64;
+    (n, amount, weighted)
+}
+
+async fn check_windowed_history_reports(c: &Client, who: &str) {
+    use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+    let deals = all_opportunities(c).await;
     // The demo workspace keeps China time.
     let tz = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
     let today = Utc::now().with_timezone(&tz).date_naive();
@@ -457,36 +496,54 @@ async fn windowed_history_reports_match_a_naive_replay_of_every_deal() {
     let mut histories = Vec::new();
     for d in &deals {
         let h = c.get(&format!("/api/v1/opportunities/{}/history", d["id"].as_str().unwrap())).await.body;
-        let mut events: Vec<Value> = h.as_array().unwrap().iter().filter(|e| e["kind"] != "field").cloned().collect();
+        let mut events: Vec<Value> = h.as_array().unwrap().to_vec();
+        // The list is in time order; a stable sort keeps events of one instant as written.
         events.sort_by_key(|e| at(e));
         histories.push((d.clone(), events));
     }
-    // None before the deal existed, else open, won, lost or invalid.
-    let status_at = |events: &[Value], t: DateTime<Utc>| -> Option<String> {
-        let mut status = None;
-        for e in events.iter().filter(|e| at(e) <= t) {
-            match e["kind"].as_str().unwrap() {
-                "created" | "reopened" => status = Some("open".to_string()),
-                "closed" => status = e["to_status"].as_str().map(String::from),
-                _ => {}
-            }
-        }
-        status
+    // None before the deal existed. The stage and status are the last any event gave, the
+    // amount, currency and probability the last event's, the expected close the last
+    // change's new value, or before any change the first change's old value, or the deal's.
+    let state_at = |deal: &Value, events: &[Value], included: &dyn Fn(DateTime<Utc>) -> bool| -> Option<NaiveState> {
+        let past: Vec<&Value> = events.iter().filter(|e| included(at(e))).collect();
+        let last = past.last()?;
+        let stage = past.iter().rev().find_map(|e| e["to_stage_id"].as_str()).unwrap_or_default().to_string();
+        let status = past.iter().rev().find_map(|e| e["to_status"].as_str()).unwrap_or("open").to_string();
+        let is_close = |e: &&Value| e["field"] == "expected_close_date";
+        let date = |v: &Value| v.as_str().and_then(|d| d.parse::<NaiveDate>().ok());
+        let close = match (past.iter().rev().find(|e| is_close(e)), events.iter().find(is_close)) {
+            (Some(change), _) => date(&change["new_value"]),
+            (None, Some(first)) => date(&first["old_value"]),
+            (None, None) => date(&deal["expected_close_date"]),
+        };
+        Some(NaiveState { status, stage, amount: last["amount"].as_i64().unwrap(), currency: last["currency"].as_str().unwrap().into(), probability: last["probability"].as_i64().unwrap(), close })
     };
-    let open_at = |events: &[Value], t: DateTime<Utc>| status_at(events, t).as_deref() == Some("open");
+    let states_at = |included: &dyn Fn(DateTime<Utc>) -> bool| -> Vec<NaiveState> { histories.iter().filter_map(|(d, e)| state_at(d, e, included)).collect() };
+    let open_at = |t: DateTime<Utc>| -> Vec<NaiveState> { states_at(&|x| x <= t).into_iter().filter(|s| s.status == "open").collect() };
     let closed_before = histories.iter().filter(|(d, _)| d["status"] != "open" && d["closed_at"].as_str().is_some_and(|c| DateTime::parse_from_rfc3339(c).unwrap() < a)).count();
     assert!(closed_before > 0, "the window must leave deals closed before it out");
 
     let window = format!("from={from}&to={to}");
     let m = c.get(&format!("/api/v1/reports/movement?{window}")).await;
     assert_eq!(m.status, StatusCode::OK, "{}", m.body);
-    let open_count = |t| histories.iter().filter(|(_, e)| open_at(e, t)).count() as u64;
-    assert_eq!(m.body["start"]["count"].as_u64().unwrap(), open_count(a));
-    assert_eq!(m.body["end"]["count"].as_u64().unwrap(), open_count(b));
-    let won_in = histories.iter().filter(|(_, e)| status_at(e, a).is_none_or(|s| s == "open") && status_at(e, b).as_deref() == Some("won")).count();
+    for (side, t) in [("start", a), ("end", b)] {
+        let (n, amount, weighted) = naive_totals(open_at(t).iter());
+        assert_eq!((m.body[side]["count"].as_u64().unwrap(), m.body[side]["amount"].as_i64().unwrap(), m.body[side]["weighted"].as_i64().unwrap()), (n, amount, weighted), "{who}: movement {side}");
+    }
+    let status_at = |d: &Value, e: &[Value], t: DateTime<Utc>| state_at(d, e, &|x| x <= t).map(|s| s.status);
+    let won_in = histories.iter().filter(|(d, e)| status_at(d, e, a).is_none_or(|s| s == "open") && status_at(d, e, b).as_deref() == Some("won")).count();
     let won = m.body["categories"].as_array().unwrap().iter().find(|c| c["name"] == "won").unwrap()["count"].as_u64().unwrap() as usize;
-    assert_eq!(won, won_in, "open at the start (or new) and won by the end");
+    assert_eq!(won, won_in, "{who}: open at the start (or new) and won by the end");
     assert!(won > 0);
+    let pushed = histories
+        .iter()
+        .filter(|(d, e)| {
+            let (sa, sb) = (state_at(d, e, &|x| x <= a), state_at(d, e, &|x| x <= b));
+            matches!((sa, sb), (Some(x), Some(y)) if x.status == "open" && y.status == "open" && x.close.zip(y.close).is_some_and(|(p, q)| q > p))
+        })
+        .count();
+    let pushed_out = m.body["categories"].as_array().unwrap().iter().find(|c| c["name"] == "pushed_out").unwrap()["count"].as_u64().unwrap() as usize;
+    assert_eq!(pushed_out, pushed, "{who}: open at both ends with a later expected close");
 
     let t = c.get(&format!("/api/v1/reports/trend?{window}&interval=month")).await;
     assert_eq!(t.status, StatusCode::OK, "{}", t.body);
@@ -494,9 +551,47 @@ async fn windowed_history_reports_match_a_naive_replay_of_every_deal() {
     assert!(points.len() >= 5);
     for p in points {
         let d: NaiveDate = p["date"].as_str().unwrap().parse().unwrap();
-        let end = start_of(d + Duration::days(1)) - Duration::microseconds(1);
-        assert_eq!(p["total"]["count"].as_u64().unwrap(), open_count(end), "open on {d}");
+        let open = open_at(start_of(d + Duration::days(1)) - Duration::microseconds(1));
+        // Stage by stage, and the total as the sum of the stages.
+        let (mut count, mut amount, mut weighted) = (0, 0, 0);
+        for s in p["stages"].as_array().unwrap() {
+            let naive = naive_totals(open.iter().filter(|o| o.stage == s["stage_id"].as_str().unwrap()));
+            let got = (s["totals"]["count"].as_u64().unwrap(), s["totals"]["amount"].as_i64().unwrap(), s["totals"]["weighted"].as_i64().unwrap());
+            assert_eq!(got, naive, "{who}: {} on {d}", s["name"]);
+            (count, amount, weighted) = (count + naive.0, amount + naive.1, weighted + naive.2);
+        }
+        assert_eq!(p["total"]["count"].as_u64().unwrap(), open.len() as u64, "{who}: open on {d}");
+        assert_eq!(count, open.len() as u64, "every open deal is in a stage of the list");
+        assert_eq!((p["total"]["amount"].as_i64().unwrap(), p["total"]["weighted"].as_i64().unwrap()), (amount, weighted), "{who}: total on {d}");
     }
+
+    // Forecast accuracy: each month's forecast as it stood at the start of the day 30 days
+    // before it, of the deals then expected to close in it, against what was won in it.
+    let month_start = |d: NaiveDate| NaiveDate::from_ymd_opt(chrono::Datelike::year(&d), chrono::Datelike::month(&d), 1).unwrap();
+    let (first, last) = (month_start(today - Duration::days(150)), month_start(today) - Duration::days(1));
+    let f = c.get(&format!("/api/v1/reports/forecast-accuracy?from={first}&to={last}&days_before=30")).await;
+    assert_eq!(f.status, StatusCode::OK, "{}", f.body);
+    let periods = f.body["periods"].as_array().unwrap();
+    assert!(periods.len() >= 4, "{}", f.body);
+    let mut any_forecast = false;
+    for p in periods {
+        let key = p["period"].as_str().unwrap();
+        let m_from: NaiveDate = format!("{key}-01").parse().unwrap();
+        let m_to = month_start(m_from + Duration::days(31));
+        let as_of = start_of(m_from) - Duration::days(30);
+        let standing = states_at(&|x| x < as_of);
+        let (_, _, forecast) = naive_totals(standing.iter().filter(|s| s.status == "open" && s.close.is_some_and(|d| d >= m_from && d < m_to)));
+        assert_eq!(p["forecast"].as_i64().unwrap(), forecast, "{who}: forecast for {key}");
+        any_forecast |= forecast > 0;
+        let (ms, me) = (start_of(m_from), start_of(m_to));
+        let won: i128 = histories
+            .iter()
+            .filter_map(|(_, e)| e.iter().rev().find(|e| e["kind"] == "closed" && e["to_status"] == "won" && at(e) >= ms && at(e) < me))
+            .map(|e| naive_base(e["currency"].as_str().unwrap(), e["amount"].as_i64().unwrap() as i128))
+            .sum();
+        assert_eq!(p["won"].as_i64().unwrap() as i128, won, "{who}: won in {key}");
+    }
+    assert!(any_forecast, "some month had a forecast");
 
     let mut passages: BTreeMap<String, usize> = BTreeMap::new();
     let mut cohort: BTreeMap<String, u64> = BTreeMap::new();
@@ -521,15 +616,15 @@ async fn windowed_history_reports_match_a_naive_replay_of_every_deal() {
     let r = c.get(&format!("/api/v1/reports/dwell?{window}")).await;
     for s in r.body["stages"].as_array().unwrap() {
         let naive = passages.get(s["stage_id"].as_str().unwrap()).copied().unwrap_or(0);
-        assert_eq!(s["calendar_days"]["count"].as_u64().unwrap() as usize, naive, "dwell {}", s["name"]);
+        assert_eq!(s["calendar_days"]["count"].as_u64().unwrap() as usize, naive, "{who}: dwell {}", s["name"]);
     }
     let r = c.get(&format!("/api/v1/reports/conversion?{window}")).await;
     for s in r.body["stages"].as_array().unwrap() {
-        assert_eq!(s["entered"].as_u64().unwrap(), cohort.get(s["stage_id"].as_str().unwrap()).copied().unwrap_or(0), "conversion {}", s["name"]);
+        assert_eq!(s["entered"].as_u64().unwrap(), cohort.get(s["stage_id"].as_str().unwrap()).copied().unwrap_or(0), "{who}: conversion {}", s["name"]);
     }
     assert!(cohort.values().sum::<u64>() > 0);
     let r = c.get(&format!("/api/v1/reports/cycle?{window}")).await;
-    assert_eq!(r.body["calendar_days"]["count"].as_u64().unwrap() as usize, cycles);
+    assert_eq!(r.body["calendar_days"]["count"].as_u64().unwrap() as usize, cycles, "{who}: cycle");
 }
 
 /// The yuan text a person reads for an amount in fen, written out independently of Kairos.

@@ -59,3 +59,67 @@ async fn migrated_schemas_have_the_same_tables_and_columns() {
     let only_pg: Vec<_> = b.difference(&a).collect();
     assert!(only_sqlite.is_empty() && only_pg.is_empty(), "drift: only in SQLite {only_sqlite:?}, only in PostgreSQL {only_pg:?}");
 }
+
+/// The states each history row carries (migration 0016), as text.
+type StoredStates = Vec<(String, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<i64>, Option<String>, Option<i64>, Option<String>)>;
+
+async fn history_states(store: &Store) -> StoredStates {
+    let mut conn = store.read().await.unwrap();
+    conn.conn()
+        .fetch_all(&sql(
+            "SELECT history_id, stage_id, status, CAST(close_date AS TEXT), was_stage_id, was_status, was_amount, was_currency, was_probability, \
+             CAST(was_close_date AS TEXT) FROM opportunity_history ORDER BY history_id",
+        ))
+        .await
+        .unwrap()
+}
+
+/// Migration 0016 gave every past history row the deal's state before and after it; the
+/// write path stores the same for every new row. Both must agree, or the pipeline of a past
+/// date would differ between events written before and after the upgrade.
+#[tokio::test]
+async fn the_migrations_history_states_are_the_ones_the_write_path_stores() {
+    let app = kairos_testkit::TestApp::spawn().await;
+    app.app.build_demo(kairos_app::demo::DemoSpec { scale: 1, seed: 4 }).await.expect("demo");
+    // Changes the demo does not make: amount, currency and close together, a close, a reopen.
+    let ws = app.workspace("States").await;
+    let a = &ws.admin;
+    let acct = a.create("/api/v1/accounts", serde_json::json!({"name": "States Co"})).await;
+    let lost = a.get("/api/v1/close-reasons").await.body.as_array().unwrap().iter().find(|r| r["outcome"] == "lost").unwrap()["id"].clone();
+    let id = a.create("/api/v1/opportunities", serde_json::json!({"name": "S", "account_id": acct, "amount": 100_000, "expected_close_date": "2026-06-30"})).await;
+    let path = format!("/api/v1/opportunities/{id}");
+    let steps = [
+        ("PATCH", "", serde_json::json!({"version": 1, "amount": 90_000, "currency": "USD", "expected_close_date": "2026-08-31"})),
+        ("POST", "/close", serde_json::json!({"outcome": "lost", "version": 2, "reason_id": lost})),
+        ("POST", "/reopen", serde_json::json!({"version": 3, "reason": "back"})),
+        ("PATCH", "", serde_json::json!({"version": 4, "expected_close_date": null})),
+    ];
+    for (method, tail, body) in steps {
+        let r = if method == "PATCH" { a.patch(&format!("{path}{tail}"), body).await } else { a.post(&format!("{path}{tail}"), body).await };
+        assert_eq!(r.status, reqwest::StatusCode::OK, "{method} {tail}: {}", r.body);
+    }
+    let written = history_states(&app.app.store).await;
+    assert!(written.iter().any(|r| r.5.is_some()) && written.iter().any(|r| r.3.is_some()), "states were written");
+    assert!(written.iter().any(|r| r.7.as_deref() == Some("USD") && r.5.as_deref() == Some("lost")), "the close remembers the currency before it");
+
+    let migration = match app.app.store.backend() {
+        kairos_store::Backend::Sqlite => include_str!("../../../kairos-store/migrations/sqlite/0016_history_states.sql"),
+        kairos_store::Backend::Postgres => include_str!("../../../kairos-store/migrations/postgres/0016_history_states.sql"),
+    };
+    let (from, to) = (migration.find("create temporary table history_state").unwrap(), migration.find("drop table history_state;").unwrap());
+    let backfill = &migration[from..to + "drop table history_state;".len()];
+    let mut tx = app.app.store.begin().await.unwrap();
+    tx.conn()
+        .execute_script(&format!(
+            "UPDATE opportunity_history SET stage_id = NULL, status = NULL, close_date = NULL, was_stage_id = NULL, was_status = NULL, \
+             was_amount = NULL, was_currency = NULL, was_probability = NULL, was_close_date = NULL; {backfill}"
+        ))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let migrated = history_states(&app.app.store).await;
+    assert_eq!(written.len(), migrated.len());
+    for (w, m) in written.iter().zip(&migrated) {
+        assert_eq!(w, m, "history row {}", w.0);
+    }
+}
