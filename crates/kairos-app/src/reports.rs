@@ -644,7 +644,7 @@ pub struct ConversionStage {
 
 impl App {
     /// The filter, calendar and processes of a history report. Each report then reads only
-    /// the events and columns it uses (`store::passages`, `won_closes`, `stage_events`, or
+    /// the events and columns it uses (`store::passages`, `won_closes`, `stage_cohorts`, or
     /// `replay_rows` for the replays).
     async fn history_context(&self, actor: &Actor, q: &ReportQuery) -> AppResult<HistoryContext> {
         let ws = actor.workspace();
@@ -720,43 +720,22 @@ impl App {
     /// `conversion`: of the deals that entered each stage in the period, the share that later
     /// reached a later stage, and the share that was won.
     pub async fn conversion(&self, actor: &Actor, q: &ReportQuery) -> AppResult<Conversion> {
-        let HistoryContext { mut filter, filters, window, processes, .. } = self.history_context(actor, q).await?;
-        // Only a deal open inside the window can enter a stage in it.
-        filter.alive_since = window.map(|(a, _)| a);
-        let rows = {
+        let HistoryContext { filter, filters, window, processes, .. } = self.history_context(actor, q).await?;
+        // The cohort reads only events from the window's start on: a deal closed before it
+        // has none, so its deals need no narrowing (and the director's read the history
+        // alone).
+        let positions: Vec<(String, i32)> = processes.iter().flat_map(|p| p.stages.iter().map(|s| (s.id.to_string(), s.position))).collect();
+        let cohorts = {
             let mut conn = self.store.report_read().await?;
-            store::stage_events(&mut conn.conn(), actor.workspace(), &actor.scope, &filter).await?
+            store::stage_cohorts(&mut conn.conn(), actor.workspace(), &actor.scope, &filter, window, &positions).await?
         };
-        let ids: Vec<(String, i32)> = processes.iter().flat_map(|p| p.stages.iter().map(|s| (s.id.to_string(), s.position))).collect();
-        let position: HashMap<&str, i32> = ids.iter().map(|(id, pos)| (id.as_str(), *pos)).collect();
-        // (stage, deal) → whether it advanced / was won after entering.
-        let mut cohort: HashMap<(&str, &str), (bool, bool)> = HashMap::new();
-        // An event reached a stage (created or moved into it), or a close status.
-        let won_close = |e: &kairos_store::reports::StageEvent| e.reached.as_deref() == Some("won");
-        let reached_position = |e: &kairos_store::reports::StageEvent| e.reached.as_deref().and_then(|t| position.get(t).copied());
-        // The rows come in time order per deal.
-        for events in rows.chunk_by(|a, b| a.opportunity_id == b.opportunity_id) {
-            for (i, e) in events.iter().enumerate() {
-                if window.is_some_and(|(a, b)| e.at < a || e.at >= b) {
-                    continue;
-                }
-                let (Some(stage), Some(pos)) = (e.reached.as_deref(), reached_position(e)) else { continue }; // a close, or a retired stage
-                let later = &events[i + 1..];
-                let advanced = later.iter().any(|l| won_close(l) || reached_position(l).is_some_and(|p| p > pos));
-                let won = later.iter().any(won_close);
-                let slot = cohort.entry((stage, e.opportunity_id.as_str())).or_insert((false, false));
-                slot.0 |= advanced;
-                slot.1 |= won;
-            }
-        }
         let mut stages = Vec::new();
         for p in processes.iter().filter(|p| q.process_id.as_deref().is_none_or(|id| id.is_empty() || p.id.to_string() == id)) {
             for s in &p.stages {
                 let id = s.id.to_string();
-                let members: Vec<&(bool, bool)> = cohort.iter().filter(|((st, _), _)| *st == id).map(|(_, v)| v).collect();
-                let entered = members.len() as u64;
-                let advanced = members.iter().filter(|m| m.0).count() as u64;
-                let won = members.iter().filter(|m| m.1).count() as u64;
+                let cohort = cohorts.iter().find(|c| c.stage_id == id);
+                let count = |n: Option<i64>| u64::try_from(n.unwrap_or(0)).unwrap_or(0);
+                let (entered, advanced, won) = (count(cohort.map(|c| c.entered)), count(cohort.map(|c| c.advanced)), count(cohort.map(|c| c.won)));
                 let rate = |n: u64| (entered > 0).then(|| n as f64 / entered as f64);
                 stages.push(ConversionStage { stage_id: id, name: s.name.clone(), entered, advanced, won, advance_rate: rate(advanced), win_rate: rate(won) });
             }

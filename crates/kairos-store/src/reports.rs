@@ -363,22 +363,77 @@ pub async fn won_closes(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f:
     c.fetch_many(&q, &["opportunity_id", "at", "created_at"], Some(IN_TIME_ORDER)).await
 }
 
-/// A deal entering a stage (created, moved) or closing.
-#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
-pub struct StageEvent {
-    pub opportunity_id: String,
-    pub at: DateTime<Utc>,
-    /// The stage a creation or move entered, or the status a close ended in (won, lost,
-    /// invalid): all the cohort needs of an event.
-    pub reached: Option<String>,
+/// The deals that entered a stage inside a window, and what became of them.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StageCohort {
+    pub stage_id: String,
+    /// Deals created in the stage or moved into it inside the window.
+    pub entered: i64,
+    /// Of them, those that later reached a stage further on, or were won.
+    pub advanced: i64,
+    /// Of them, those later won.
+    pub won: i64,
 }
 
-/// The creations, moves and closes of the deals the filter selects, in time order per deal.
-pub async fn stage_events(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter) -> StoreResult<Vec<StageEvent>> {
-    let mut q = with_history(ws, scope, f);
-    q.and_where(col("h", "kind").is_in(["created", "moved", "closed"]));
-    q.expr(Expr::cust("h.opportunity_id, h.at, h.history_id, CASE WHEN h.kind = 'closed' THEN h.to_status ELSE h.to_stage_id END AS reached"));
-    c.fetch_many(&q, &["opportunity_id", "at", "reached"], Some(IN_TIME_ORDER)).await
+/// A won close's rank among the positions a deal reaches: beyond every stage.
+const WON_REACH: i32 = i32::MAX;
+
+/// Per stage, the cohort of deals that entered it inside `[from, to)` (or ever), each deal
+/// counted once per stage: an entry advanced when any later event of the deal reached a
+/// stage of a higher `position`, or won. Worked out in the database with a window over each
+/// deal's events, so the report reads one row per stage.
+pub async fn stage_cohorts(
+    c: &mut Conn<'_>,
+    ws: WorkspaceId,
+    scope: &DataScope,
+    f: &ReportFilter,
+    window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    positions: &[(String, i32)],
+) -> StoreResult<Vec<StageCohort>> {
+    let mut events = history_of(ws, scope, f);
+    events.and_where(col("h", "kind").is_in(["created", "moved", "closed"]));
+    // Events before the window cannot follow an entry inside it.
+    if let Some((from, _)) = window {
+        events.and_where(col("h", "at").gte(from));
+    }
+    let mut position = sea_query::CaseStatement::new();
+    for (stage, pos) in positions {
+        position = position.case(col("h", "to_stage_id").eq(stage.clone()), Expr::val(*pos));
+    }
+    let won = Cond::all().add(col("h", "kind").eq("closed")).add(col("h", "to_status").eq("won"));
+    let reach = sea_query::CaseStatement::new().case(won, Expr::val(WON_REACH)).case(col("h", "kind").eq("closed"), Expr::cust("CAST(NULL AS INTEGER)")).finally(position.finally(Expr::cust("CAST(NULL AS INTEGER)")));
+    let inside: SimpleExpr = match window {
+        Some((_, to)) => sea_query::CaseStatement::new().case(col("h", "at").lt(to), Expr::val(1)).finally(Expr::val(0)).into(),
+        None => Expr::val(1).into(),
+    };
+    events
+        .expr_as(Expr::cust("h.opportunity_id"), Alias::new("opp"))
+        .expr_as(Expr::cust("h.at"), Alias::new("at"))
+        .expr_as(Expr::cust("h.history_id"), Alias::new("hid"))
+        .expr_as(Expr::cust("h.kind"), Alias::new("kind"))
+        .expr_as(Expr::cust("h.to_stage_id"), Alias::new("stage"))
+        .expr_as(reach, Alias::new("reach"))
+        .expr_as(inside, Alias::new("inside"));
+    // Each entry, with the furthest any later event of its deal reached.
+    let later = "OVER (PARTITION BY e.opp ORDER BY e.at, e.hid ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)";
+    let mut entries = sea_query::Query::select();
+    entries.from_subquery(events, Alias::new("e")).expr(Expr::cust(format!(
+        "e.opp, e.stage, e.kind, e.inside, e.reach, \
+         CASE WHEN MAX(e.reach) {later} > e.reach THEN 1 ELSE 0 END AS advanced, \
+         CASE WHEN MAX(e.reach) {later} = {WON_REACH} THEN 1 ELSE 0 END AS won"
+    )));
+    let mut per_deal = sea_query::Query::select();
+    per_deal
+        .from_subquery(entries, Alias::new("x"))
+        .expr(Expr::cust("x.opp, x.stage, MAX(x.advanced) AS advanced, MAX(x.won) AS won"))
+        .and_where(Expr::cust("x.kind IN ('created', 'moved') AND x.inside = 1 AND x.reach IS NOT NULL"))
+        .add_group_by([Expr::cust("x.opp"), Expr::cust("x.stage")].map(SimpleExpr::from));
+    let mut per_stage = sea_query::Query::select();
+    per_stage
+        .from_subquery(per_deal, Alias::new("y"))
+        .expr(Expr::cust("y.stage AS stage_id, COUNT(*) AS entered, CAST(SUM(y.advanced) AS BIGINT) AS advanced, CAST(SUM(y.won) AS BIGINT) AS won"))
+        .add_group_by([SimpleExpr::from(Expr::cust("y.stage"))]);
+    c.fetch_all(&per_stage).await
 }
 
 /// When the pipeline's changes happened, as the first key of their groups.

@@ -593,21 +593,30 @@ async fn check_windowed_history_reports(c: &Client, who: &str) {
     }
     assert!(any_forecast, "some month had a forecast");
 
+    let positions: BTreeMap<String, i64> = c.get("/api/v1/processes").await.body.as_array().unwrap().iter().flat_map(|p| p["stages"].as_array().unwrap().iter().map(|s| (s["id"].as_str().unwrap().to_string(), s["position"].as_i64().unwrap()))).collect();
     let mut passages: BTreeMap<String, usize> = BTreeMap::new();
-    let mut cohort: BTreeMap<String, u64> = BTreeMap::new();
+    // stage → (entered, advanced, won), each deal once per stage.
+    let mut cohort: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
     let mut cycles = 0;
     for (_, events) in &histories {
-        let mut entered = std::collections::BTreeSet::new();
-        for e in events.iter().filter(|e| at(e) >= a && at(e) < b) {
+        let mut entered: BTreeMap<String, (bool, bool)> = BTreeMap::new();
+        for (i, e) in events.iter().enumerate().filter(|(_, e)| at(e) >= a && at(e) < b) {
             if e["kind"] == "moved" || e["kind"] == "closed" {
                 *passages.entry(e["from_stage_id"].as_str().unwrap().to_string()).or_default() += 1;
             }
             if e["kind"] == "created" || e["kind"] == "moved" {
-                entered.insert(e["to_stage_id"].as_str().unwrap().to_string());
+                let stage = e["to_stage_id"].as_str().unwrap().to_string();
+                let p = positions[&stage];
+                let won_close = |l: &&Value| l["kind"] == "closed" && l["to_status"] == "won";
+                let won = events[i + 1..].iter().any(|l| won_close(&l));
+                let advanced = won || events[i + 1..].iter().any(|l| (l["kind"] == "created" || l["kind"] == "moved") && l["to_stage_id"].as_str().is_some_and(|t| positions.get(t).is_some_and(|q| *q > p)));
+                let slot = entered.entry(stage).or_default();
+                *slot = (slot.0 || advanced, slot.1 || won);
             }
         }
-        for s in entered {
-            *cohort.entry(s).or_default() += 1;
+        for (s, (advanced, won)) in entered {
+            let slot = cohort.entry(s).or_default();
+            *slot = (slot.0 + 1, slot.1 + advanced as u64, slot.2 + won as u64);
         }
         if events.iter().rev().find(|e| e["kind"] == "closed" && e["to_status"] == "won").is_some_and(|w| at(w) >= a && at(w) < b) {
             cycles += 1;
@@ -620,9 +629,10 @@ async fn check_windowed_history_reports(c: &Client, who: &str) {
     }
     let r = c.get(&format!("/api/v1/reports/conversion?{window}")).await;
     for s in r.body["stages"].as_array().unwrap() {
-        assert_eq!(s["entered"].as_u64().unwrap(), cohort.get(s["stage_id"].as_str().unwrap()).copied().unwrap_or(0), "{who}: conversion {}", s["name"]);
+        let got = (s["entered"].as_u64().unwrap(), s["advanced"].as_u64().unwrap(), s["won"].as_u64().unwrap());
+        assert_eq!(got, cohort.get(s["stage_id"].as_str().unwrap()).copied().unwrap_or_default(), "{who}: conversion {}", s["name"]);
     }
-    assert!(cohort.values().sum::<u64>() > 0);
+    assert!(cohort.values().map(|c| c.2).sum::<u64>() > 0, "some of the cohort was won");
     let r = c.get(&format!("/api/v1/reports/cycle?{window}")).await;
     assert_eq!(r.body["calendar_days"]["count"].as_u64().unwrap() as usize, cycles, "{who}: cycle");
 }
