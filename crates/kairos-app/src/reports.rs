@@ -832,6 +832,13 @@ impl Running {
         self.amount_x_probability += g.amount_x_probability();
     }
 
+    /// Takes a group of changes back: the pipeline as it was before them.
+    fn take(&mut self, g: &GroupTotals) {
+        self.deals -= g.deals;
+        self.amount -= g.amount();
+        self.amount_x_probability -= g.amount_x_probability();
+    }
+
     /// Adds (`sign` 1) or takes away (`sign` -1) one deal as it stood.
     fn count(&mut self, s: &DealState, sign: i128) {
         self.deals += sign as i64;
@@ -877,6 +884,15 @@ fn after_of(c: &StateChange) -> (DealState, &str) {
 }
 
 impl App {
+    /// The open pipeline now of the deals the filter selects, per `key` and currency: the
+    /// history reports take the changes since an instant back from it.
+    async fn open_now(&self, c: &mut kairos_store::Conn<'_>, actor: &Actor, filter: &ReportFilter, key: Option<Dimension>, closing: Option<(NaiveDate, NaiveDate)>) -> AppResult<Vec<GroupTotals>> {
+        let open = ReportFilter { open_only: true, expected_close_between: closing, ..filter.clone() };
+        Ok(store::report_totals(c, actor.workspace(), &actor.scope, &open, &key.into_iter().collect::<Vec<_>>(), Sums::AmountAndWeights).await?)
+    }
+}
+
+impl App {
     /// `movement`: the open pipeline at the start of the period against its end, and what
     /// moved in between (default period: this month).
     pub async fn movement(&self, actor: &Actor, q: &ReportQuery) -> AppResult<Movement> {
@@ -893,20 +909,24 @@ impl App {
             let mut c = conn.conn();
             let base = workspace::get_workspace(&mut c, ws).await?.base_currency;
             let rates = latest_rates(&mut c, ws, calendar.local_date(self.now())).await?;
-            // The pipeline at `a` is the sum of every change up to it; what moved between `a`
+            // The pipeline at `a` is today's less every change since; what moved between `a`
             // and `b` are the deals with events in between, from their first event's
             // before-state to their last one's after-state.
-            let up_to_a = PipelineChanges { until: a, when: ChangedWhen::Any, key: ChangedKey::Nothing, closing_between: None };
-            let start = store::pipeline_changes(&mut c, ws, &actor.scope, &filter, &up_to_a).await?;
+            let now = self.open_now(&mut c, actor, &filter, None, None).await?;
+            let since_a = PipelineChanges { from: a + chrono::Duration::microseconds(1), when: ChangedWhen::Any, key: ChangedKey::Nothing, closing_between: None };
+            let since = store::pipeline_changes(&mut c, ws, &actor.scope, &filter, &since_a).await?;
             let changes = store::state_changes(&mut c, ws, &actor.scope, &filter, a, b).await?;
-            (base, rates, start, changes)
+            (base, rates, (now, since), changes)
         };
         let position: HashMap<String, i32> = processes.iter().flat_map(|p| p.stages.iter().map(|s| (s.id.to_string(), s.position))).collect();
         let names = ["new", "won", "lost", "pushed_out", "pulled_in", "value_up", "value_down", "advanced", "regressed"];
         let mut cats: Vec<MovementCategory> = names.iter().map(|n| MovementCategory { name: n.to_string(), ..Default::default() }).collect();
         let mut start: HashMap<String, Running> = HashMap::new();
-        for g in &start_changes {
+        for g in &start_changes.0 {
             start.entry(g.currency.clone()).or_default().add(g);
+        }
+        for g in &start_changes.1 {
+            start.entry(g.currency.clone()).or_default().take(g);
         }
         let mut end = start.clone();
         let add = |cats: &mut Vec<MovementCategory>, name: &str, id: &str, amount: i64| {
@@ -993,32 +1013,37 @@ impl App {
         dates.retain(|d| *d <= today);
         let offset = calendar.utc_offset_minutes();
         let end_of = |d: NaiveDate| Period { from: d, to: d + chrono::Duration::days(1) }.instants(offset).1 - chrono::Duration::microseconds(1);
-        let (base, rates, mut changes) = {
+        let (base, rates, changes) = {
             let mut conn = self.store.report_read().await?;
             let mut c = conn.conn();
             let base = workspace::get_workspace(&mut c, ws).await?.base_currency;
             let rates = latest_rates(&mut c, ws, today).await?;
-            // Each point sums the changes of every day up to its own.
-            let changes = match dates.last() {
-                Some(last) => {
-                    let what = PipelineChanges { until: end_of(*last), when: ChangedWhen::Day(offset), key: ChangedKey::Stage, closing_between: None };
-                    store::pipeline_changes(&mut c, ws, &actor.scope, &filter, &what).await?
+            // Each point is today's pipeline less the changes of every later day.
+            let (now, changes) = match dates.first() {
+                Some(first) => {
+                    let what = PipelineChanges { from: end_of(*first) + chrono::Duration::microseconds(1), when: ChangedWhen::Day(offset), key: ChangedKey::Stage, closing_between: None };
+                    (self.open_now(&mut c, actor, &filter, Some(Dimension::Stage), None).await?, store::pipeline_changes(&mut c, ws, &actor.scope, &filter, &what).await?)
                 }
-                None => Vec::new(),
+                None => (Vec::new(), Vec::new()),
             };
-            (base, rates, changes)
+            (base, rates, (now, changes))
         };
-        changes.sort_by(|x, y| x.key(0).cmp(&y.key(0)));
+        let (now, mut changes) = changes;
+        // Latest first: the points are worked out backwards from today.
+        changes.sort_by(|x, y| y.key(0).cmp(&x.key(0)));
         let stage_list: Vec<(String, String)> = processes.iter().flat_map(|p| p.stages.iter().map(|s| (s.id.to_string(), s.name.clone()))).collect();
-        // (stage, currency) → the open pipeline so far.
+        // (stage, currency) → the open pipeline at the point.
         let mut running: HashMap<(String, String), Running> = HashMap::new();
-        let mut applied = 0;
+        for g in &now {
+            running.entry((g.key(0).unwrap_or_default().to_string(), g.currency.clone())).or_default().add(g);
+        }
+        let mut taken = 0;
         let mut points = Vec::new();
-        for d in dates {
+        for d in dates.into_iter().rev() {
             let day = d.to_string();
-            for g in changes[applied..].iter().take_while(|g| g.key(0).is_some_and(|k| k <= day.as_str())) {
-                running.entry((g.key(1).unwrap_or_default().to_string(), g.currency.clone())).or_default().add(g);
-                applied += 1;
+            for g in changes[taken..].iter().take_while(|g| g.key(0).is_some_and(|k| k > day.as_str())) {
+                running.entry((g.key(1).unwrap_or_default().to_string(), g.currency.clone())).or_default().take(g);
+                taken += 1;
             }
             let mut by_stage: HashMap<&str, Totals> = HashMap::new();
             let mut total = Totals::default();
@@ -1036,6 +1061,7 @@ impl App {
                 .collect();
             points.push(TrendPoint { date: d, total, stages });
         }
+        points.reverse();
         Ok(Trend { filters, base_currency: base, interval, points })
     }
 }
@@ -1220,29 +1246,32 @@ impl App {
             let mut c = conn.conn();
             let base = workspace::get_workspace(&mut c, ws).await?.base_currency;
             let rates = latest_rates(&mut c, ws, today).await?;
-            let (changes, won) = match (as_of.last(), buckets.first(), buckets.last()) {
-                (Some(last), Some((_, first_p)), Some((_, last_p))) => {
-                    let what = PipelineChanges {
-                        until: *last - chrono::Duration::microseconds(1),
-                        when: ChangedWhen::Before(as_of.clone()),
-                        key: ChangedKey::ExpectedClose,
-                        closing_between: Some((first_p.from, last_p.to)),
-                    };
+            // Each forecast is today's pipeline less the changes since its instant.
+            let (changes, won) = match (as_of.first(), buckets.first(), buckets.last()) {
+                (Some(first), Some((_, first_p)), Some((_, last_p))) => {
+                    let closing = Some((first_p.from, last_p.to));
+                    let what = PipelineChanges { from: *first, when: ChangedWhen::Before(as_of.clone()), key: ChangedKey::ExpectedClose, closing_between: closing };
+                    let now = self.open_now(&mut c, actor, &filter, Some(Dimension::ExpectedClose), closing).await?;
                     let changes = store::pipeline_changes(&mut c, ws, &actor.scope, &filter, &what).await?;
                     let between = (first_p.instants(offset).0, last_p.instants(offset).1);
-                    (changes, store::won_between(&mut c, ws, &actor.scope, &filter, between).await?)
+                    ((now, changes), store::won_between(&mut c, ws, &actor.scope, &filter, between).await?)
                 }
-                _ => (Vec::new(), Vec::new()),
+                _ => ((Vec::new(), Vec::new()), Vec::new()),
             };
             (base, rates, changes, won)
         };
+        let (now, changes) = changes;
         let mut periods = Vec::new();
         for (i, (key, p)) in buckets.iter().enumerate() {
             let (start, end) = p.instants(offset);
             let mut pipeline: HashMap<&str, Running> = HashMap::new();
-            let seen = |g: &&GroupTotals| g.key(0).and_then(|k| k.parse::<usize>().ok()).is_some_and(|k| k <= i) && day_of(g.key(1)).is_some_and(|d| p.contains(d));
-            for g in changes.iter().filter(seen) {
+            for g in now.iter().filter(|g| day_of(g.key(0)).is_some_and(|d| p.contains(d))) {
                 pipeline.entry(g.currency.as_str()).or_default().add(g);
+            }
+            // The changes at or after this forecast's instant fell in a later bucket.
+            let since = |g: &&GroupTotals| g.key(0).and_then(|k| k.parse::<usize>().ok()).is_some_and(|k| k > i) && day_of(g.key(1)).is_some_and(|d| p.contains(d));
+            for g in changes.iter().filter(since) {
+                pipeline.entry(g.currency.as_str()).or_default().take(g);
             }
             let forecast = totals_of(&base, &rates, pipeline.iter().map(|(c, r)| (*c, r))).weighted;
             // A deal won twice in a period (won, reopened, won again) counts once, as last won.

@@ -471,8 +471,8 @@ pub enum ChangedKey {
 /// Which changes of the open pipeline to sum, and how to group them.
 #[derive(Debug, Clone)]
 pub struct PipelineChanges {
-    /// The changes up to and including this instant.
-    pub until: DateTime<Utc>,
+    /// The changes at or after this instant.
+    pub from: DateTime<Utc>,
     pub when: ChangedWhen,
     pub key: ChangedKey,
     /// Only what was open with an expected close inside `[from, to)`.
@@ -480,16 +480,17 @@ pub struct PipelineChanges {
 }
 
 /// How the open pipeline changed: every history event adds the deal as it stood after the
-/// event when that was open, and takes away the deal as it stood before when that was open.
-/// Summed over the events up to an instant, the groups (`key(0)`: when, `key(1)`: the key;
-/// counts and amounts negative for what was taken away) give the open pipeline as it stood
-/// then, without replaying any deal.
+/// event when that was open, and takes away the deal as it stood before when that was open
+/// (`key(0)`: when, `key(1)`: the key; counts and amounts negative for what was taken away).
+/// Summed over a deal's events, the changes give its state now, so the open pipeline at an
+/// instant is the open pipeline now less the changes since: a report of recent weeks reads
+/// the recent events only, without replaying any deal.
 pub async fn pipeline_changes(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, what: &PipelineChanges) -> StoreResult<Vec<GroupTotals>> {
     let backend = c.backend();
     let mut out = Vec::new();
     for (was, sign) in [("", ""), ("was_", "-")] {
         let mut q = history_of(ws, scope, f);
-        q.and_where(col("h", &format!("{was}status")).eq("open")).and_where(col("h", "at").lte(what.until));
+        q.and_where(col("h", &format!("{was}status")).eq("open")).and_where(col("h", "at").gte(what.from));
         if let Some((from, to)) = what.closing_between {
             let close = format!("{was}close_date");
             q.and_where(col("h", &close).gte(from)).and_where(col("h", &close).lt(to));
