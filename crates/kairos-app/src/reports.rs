@@ -838,13 +838,12 @@ impl Running {
         self.amount -= g.amount();
         self.amount_x_probability -= g.amount_x_probability();
     }
+}
 
-    /// Adds (`sign` 1) or takes away (`sign` -1) one deal as it stood.
-    fn count(&mut self, s: &DealState, sign: i128) {
-        self.deals += sign as i64;
-        self.amount += sign * s.amount as i128;
-        self.amount_x_probability += sign * s.amount as i128 * s.probability as i128;
-    }
+/// Whether the open pipeline at the instants `from` … `to` is better summed forwards from the
+/// first stored change than taken back from today's: each reads the history on its side.
+fn reads_less_forwards(first_change: Option<chrono::DateTime<chrono::Utc>>, (from, to): (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>), now: chrono::DateTime<chrono::Utc>) -> bool {
+    first_change.is_none_or(|first| to - first < now - from)
 }
 
 /// Currencies' running sums in base currency: each currency's sums convert once, and the
@@ -893,6 +892,36 @@ impl App {
 }
 
 impl App {
+    /// The open pipeline of the deals the filter selects as it stood at `t` (events at `t`
+    /// included), per currency: the stored changes up to `t` summed, or today's pipeline less
+    /// the changes after `t`, whichever reads the shorter stretch of history (a period that
+    /// starts before the history does reads none of it).
+    async fn pipeline_at(&self, c: &mut kairos_store::Conn<'_>, actor: &Actor, filter: &ReportFilter, t: chrono::DateTime<chrono::Utc>, first_change: Option<chrono::DateTime<chrono::Utc>>) -> AppResult<HashMap<String, Running>> {
+        let after_t = t + chrono::Duration::microseconds(1);
+        let now = self.now();
+        let forward = reads_less_forwards(first_change, (t, t), now);
+        let mut at: HashMap<String, Running> = HashMap::new();
+        if forward {
+            let upto = PipelineChanges { from: None, before: Some(after_t), when: ChangedWhen::Any, key: ChangedKey::Nothing, closing_between: None };
+            for g in store::pipeline_changes(c, actor.workspace(), &actor.scope, filter, &upto).await? {
+                at.entry(g.currency.clone()).or_default().add(&g);
+            }
+            return Ok(at);
+        }
+        for g in self.open_now(c, actor, filter, None, None).await? {
+            at.entry(g.currency.clone()).or_default().add(&g);
+        }
+        if t < now {
+            let since = PipelineChanges { from: Some(after_t), before: None, when: ChangedWhen::Any, key: ChangedKey::Nothing, closing_between: None };
+            for g in store::pipeline_changes(c, actor.workspace(), &actor.scope, filter, &since).await? {
+                at.entry(g.currency.clone()).or_default().take(&g);
+            }
+        }
+        Ok(at)
+    }
+}
+
+impl App {
     /// `movement`: the open pipeline at the start of the period against its end, and what
     /// moved in between (default period: this month).
     pub async fn movement(&self, actor: &Actor, q: &ReportQuery) -> AppResult<Movement> {
@@ -909,33 +938,29 @@ impl App {
             let mut c = conn.conn();
             let base = workspace::get_workspace(&mut c, ws).await?.base_currency;
             let rates = latest_rates(&mut c, ws, calendar.local_date(self.now())).await?;
-            // The pipeline at `a` is today's less every change since; what moved between `a`
-            // and `b` are the deals with events in between, from their first event's
-            // before-state to their last one's after-state.
-            let now = self.open_now(&mut c, actor, &filter, None, None).await?;
-            let since_a = PipelineChanges { from: a + chrono::Duration::microseconds(1), when: ChangedWhen::Any, key: ChangedKey::Nothing, closing_between: None };
-            let since = store::pipeline_changes(&mut c, ws, &actor.scope, &filter, &since_a).await?;
+            // What moved between `a` and `b` are the deals with events in between, from their
+            // first event's before-state to their last one's after-state.
+            let first_change = store::first_change_at(&mut c, ws).await?;
+            let start = self.pipeline_at(&mut c, actor, &filter, a, first_change).await?;
+            let end = self.pipeline_at(&mut c, actor, &filter, b, first_change).await?;
             let changes = store::state_changes(&mut c, ws, &actor.scope, &filter, a, b).await?;
-            (base, rates, (now, since), changes)
+            (base, rates, (start, end), changes)
         };
         let position: HashMap<String, i32> = processes.iter().flat_map(|p| p.stages.iter().map(|s| (s.id.to_string(), s.position))).collect();
         let names = ["new", "won", "lost", "pushed_out", "pulled_in", "value_up", "value_down", "advanced", "regressed"];
         let mut cats: Vec<MovementCategory> = names.iter().map(|n| MovementCategory { name: n.to_string(), ..Default::default() }).collect();
-        let mut start: HashMap<String, Running> = HashMap::new();
-        for g in &start_changes.0 {
-            start.entry(g.currency.clone()).or_default().add(g);
-        }
-        for g in &start_changes.1 {
-            start.entry(g.currency.clone()).or_default().take(g);
-        }
-        let mut end = start.clone();
-        let add = |cats: &mut Vec<MovementCategory>, name: &str, id: &str, amount: i64| {
-            if let Some(c) = cats.iter_mut().find(|c| c.name == name) {
+        let (start, end) = start_changes;
+        // Σ amount per category and currency, each converted once at the end, as the
+        // pipeline's sums are.
+        let mut sums: HashMap<(usize, String), i128> = HashMap::new();
+        let mut add = |cats: &mut Vec<MovementCategory>, name: &str, id: &str, currency: &str, amount: i64| {
+            if let Some(i) = cats.iter().position(|c| c.name == name) {
+                let c = &mut cats[i];
                 c.count += 1;
-                c.amount = c.amount.saturating_add(amount);
                 if c.opportunity_ids.len() < 1000 {
                     c.opportunity_ids.push(id.to_string());
                 }
+                *sums.entry((i, currency.to_string())).or_default() += amount as i128;
             }
         };
         // The rows come in time order per deal.
@@ -944,19 +969,12 @@ impl App {
             let id = first.opportunity_id.as_str();
             let sa = before_of(first);
             let (sb, currency) = after_of(last);
-            if let Some((s, cur)) = sa.as_ref().filter(|(s, _)| s.is_open()) {
-                end.entry(cur.to_string()).or_default().count(s, -1);
-            }
-            if sb.is_open() {
-                end.entry(currency.to_string()).or_default().count(&sb, 1);
-            }
-            let money = |x: i64| to_base(&base, &rates, currency, x).unwrap_or(0);
             let was_open = sa.as_ref().is_some_and(|(s, _)| s.is_open());
             if sa.is_none() && sb.is_open() {
-                add(&mut cats, "new", id, money(sb.amount));
+                add(&mut cats, "new", id, currency, sb.amount);
             }
             if (was_open || sa.is_none()) && !sb.is_open() {
-                add(&mut cats, if sb.status == "won" { "won" } else { "lost" }, id, money(sb.amount));
+                add(&mut cats, if sb.status == "won" { "won" } else { "lost" }, id, currency, sb.amount);
                 continue;
             }
             let (Some((sa, _)), true) = (sa, sb.is_open()) else { continue };
@@ -964,20 +982,23 @@ impl App {
                 continue;
             }
             match (sa.expected_close, sb.expected_close) {
-                (Some(x), Some(y)) if y > x => add(&mut cats, "pushed_out", id, money(sb.amount)),
-                (Some(x), Some(y)) if y < x => add(&mut cats, "pulled_in", id, money(sb.amount)),
+                (Some(x), Some(y)) if y > x => add(&mut cats, "pushed_out", id, currency, sb.amount),
+                (Some(x), Some(y)) if y < x => add(&mut cats, "pulled_in", id, currency, sb.amount),
                 _ => {}
             }
             if sb.amount > sa.amount {
-                add(&mut cats, "value_up", id, money(sb.amount - sa.amount));
+                add(&mut cats, "value_up", id, currency, sb.amount - sa.amount);
             } else if sb.amount < sa.amount {
-                add(&mut cats, "value_down", id, money(sa.amount - sb.amount));
+                add(&mut cats, "value_down", id, currency, sa.amount - sb.amount);
             }
             match (position.get(&sa.stage), position.get(&sb.stage)) {
-                (Some(x), Some(y)) if y > x => add(&mut cats, "advanced", id, money(sb.amount)),
-                (Some(x), Some(y)) if y < x => add(&mut cats, "regressed", id, money(sb.amount)),
+                (Some(x), Some(y)) if y > x => add(&mut cats, "advanced", id, currency, sb.amount),
+                (Some(x), Some(y)) if y < x => add(&mut cats, "regressed", id, currency, sb.amount),
                 _ => {}
             }
+        }
+        for ((i, currency), amount) in sums {
+            cats[i].amount = cats[i].amount.saturating_add(convert(&base, &rates, &currency, amount).map(saturate).unwrap_or(0));
         }
         let start = totals_of(&base, &rates, start.iter().map(|(c, r)| (c.as_str(), r)));
         let end = totals_of(&base, &rates, end.iter().map(|(c, r)| (c.as_str(), r)));
@@ -1013,24 +1034,31 @@ impl App {
         dates.retain(|d| *d <= today);
         let offset = calendar.utc_offset_minutes();
         let end_of = |d: NaiveDate| Period { from: d, to: d + chrono::Duration::days(1) }.instants(offset).1 - chrono::Duration::microseconds(1);
-        let (base, rates, changes) = {
+        let (base, rates, forward, now, mut changes) = {
             let mut conn = self.store.report_read().await?;
             let mut c = conn.conn();
             let base = workspace::get_workspace(&mut c, ws).await?.base_currency;
             let rates = latest_rates(&mut c, ws, today).await?;
-            // Each point is today's pipeline less the changes of every later day.
-            let (now, changes) = match dates.first() {
-                Some(first) => {
-                    let what = PipelineChanges { from: end_of(*first) + chrono::Duration::microseconds(1), when: ChangedWhen::Day(offset), key: ChangedKey::Stage, closing_between: None };
-                    (self.open_now(&mut c, actor, &filter, Some(Dimension::Stage), None).await?, store::pipeline_changes(&mut c, ws, &actor.scope, &filter, &what).await?)
+            let micro = chrono::Duration::microseconds(1);
+            match (dates.first(), dates.last()) {
+                (Some(first), Some(last)) => {
+                    let (first, last) = (end_of(*first), end_of(*last));
+                    if reads_less_forwards(store::first_change_at(&mut c, ws).await?, (first, last), self.now()) {
+                        // Each point is the changes up to it, summed.
+                        let what = PipelineChanges { from: None, before: Some(last + micro), when: ChangedWhen::Day(offset), key: ChangedKey::Stage, closing_between: None };
+                        (base, rates, true, Vec::new(), store::pipeline_changes(&mut c, ws, &actor.scope, &filter, &what).await?)
+                    } else {
+                        // Each point is today's pipeline less the changes of every later day.
+                        let what = PipelineChanges { from: Some(first + micro), before: None, when: ChangedWhen::Day(offset), key: ChangedKey::Stage, closing_between: None };
+                        let now = self.open_now(&mut c, actor, &filter, Some(Dimension::Stage), None).await?;
+                        (base, rates, false, now, store::pipeline_changes(&mut c, ws, &actor.scope, &filter, &what).await?)
+                    }
                 }
-                None => (Vec::new(), Vec::new()),
-            };
-            (base, rates, (now, changes))
+                _ => (base, rates, false, Vec::new(), Vec::new()),
+            }
         };
-        let (now, mut changes) = changes;
-        // Latest first: the points are worked out backwards from today.
-        changes.sort_by(|x, y| y.key(0).cmp(&x.key(0)));
+        // In the order the points are worked out: from the first forwards, or from today back.
+        changes.sort_by(|x, y| if forward { x.key(0).cmp(&y.key(0)) } else { y.key(0).cmp(&x.key(0)) });
         let stage_list: Vec<(String, String)> = processes.iter().flat_map(|p| p.stages.iter().map(|s| (s.id.to_string(), s.name.clone()))).collect();
         // (stage, currency) → the open pipeline at the point.
         let mut running: HashMap<(String, String), Running> = HashMap::new();
@@ -1039,10 +1067,18 @@ impl App {
         }
         let mut taken = 0;
         let mut points = Vec::new();
-        for d in dates.into_iter().rev() {
+        let order: Vec<NaiveDate> = if forward { dates } else { dates.into_iter().rev().collect() };
+        for d in order {
             let day = d.to_string();
-            for g in changes[taken..].iter().take_while(|g| g.key(0).is_some_and(|k| k > day.as_str())) {
-                running.entry((g.key(1).unwrap_or_default().to_string(), g.currency.clone())).or_default().take(g);
+            // The changes between the previous point and this one.
+            let between = |k: &str| if forward { k <= day.as_str() } else { k > day.as_str() };
+            for g in changes[taken..].iter().take_while(|g| g.key(0).is_some_and(between)) {
+                let r = running.entry((g.key(1).unwrap_or_default().to_string(), g.currency.clone())).or_default();
+                if forward {
+                    r.add(g);
+                } else {
+                    r.take(g);
+                }
                 taken += 1;
             }
             let mut by_stage: HashMap<&str, Totals> = HashMap::new();
@@ -1061,7 +1097,9 @@ impl App {
                 .collect();
             points.push(TrendPoint { date: d, total, stages });
         }
-        points.reverse();
+        if !forward {
+            points.reverse();
+        }
         Ok(Trend { filters, base_currency: base, interval, points })
     }
 }
@@ -1241,24 +1279,30 @@ impl App {
         // Each period's forecast is the pipeline as it stood at the start of the day N days
         // before the period: the changes before that instant, of deals expected to close in it.
         let as_of: Vec<chrono::DateTime<chrono::Utc>> = buckets.iter().map(|(_, p)| p.instants(offset).0 - chrono::Duration::days(days_before)).collect();
-        let (base, rates, changes, won_closes) = {
+        let (base, rates, forward, changes, won_closes) = {
             let mut conn = self.store.report_read().await?;
             let mut c = conn.conn();
             let base = workspace::get_workspace(&mut c, ws).await?.base_currency;
             let rates = latest_rates(&mut c, ws, today).await?;
-            // Each forecast is today's pipeline less the changes since its instant.
-            let (changes, won) = match (as_of.first(), buckets.first(), buckets.last()) {
-                (Some(first), Some((_, first_p)), Some((_, last_p))) => {
+            let (forward, changes, won) = match (as_of.first(), as_of.last(), buckets.first(), buckets.last()) {
+                (Some(first), Some(last), Some((_, first_p)), Some((_, last_p))) => {
                     let closing = Some((first_p.from, last_p.to));
-                    let what = PipelineChanges { from: *first, when: ChangedWhen::Before(as_of.clone()), key: ChangedKey::ExpectedClose, closing_between: closing };
-                    let now = self.open_now(&mut c, actor, &filter, Some(Dimension::ExpectedClose), closing).await?;
-                    let changes = store::pipeline_changes(&mut c, ws, &actor.scope, &filter, &what).await?;
                     let between = (first_p.instants(offset).0, last_p.instants(offset).1);
-                    ((now, changes), store::won_between(&mut c, ws, &actor.scope, &filter, between).await?)
+                    let won = store::won_between(&mut c, ws, &actor.scope, &filter, between).await?;
+                    if reads_less_forwards(store::first_change_at(&mut c, ws).await?, (*first, *last), self.now()) {
+                        // Each forecast is the changes before its instant, summed.
+                        let what = PipelineChanges { from: None, before: Some(*last), when: ChangedWhen::Before(as_of.clone()), key: ChangedKey::ExpectedClose, closing_between: closing };
+                        (true, (Vec::new(), store::pipeline_changes(&mut c, ws, &actor.scope, &filter, &what).await?), won)
+                    } else {
+                        // Each forecast is today's pipeline less the changes since its instant.
+                        let what = PipelineChanges { from: Some(*first), before: None, when: ChangedWhen::Before(as_of.clone()), key: ChangedKey::ExpectedClose, closing_between: closing };
+                        let now = self.open_now(&mut c, actor, &filter, Some(Dimension::ExpectedClose), closing).await?;
+                        (false, (now, store::pipeline_changes(&mut c, ws, &actor.scope, &filter, &what).await?), won)
+                    }
                 }
-                _ => ((Vec::new(), Vec::new()), Vec::new()),
+                _ => (false, (Vec::new(), Vec::new()), Vec::new()),
             };
-            (base, rates, changes, won)
+            (base, rates, forward, changes, won)
         };
         let (now, changes) = changes;
         let mut periods = Vec::new();
@@ -1268,10 +1312,16 @@ impl App {
             for g in now.iter().filter(|g| day_of(g.key(0)).is_some_and(|d| p.contains(d))) {
                 pipeline.entry(g.currency.as_str()).or_default().add(g);
             }
-            // The changes at or after this forecast's instant fell in a later bucket.
-            let since = |g: &&GroupTotals| g.key(0).and_then(|k| k.parse::<usize>().ok()).is_some_and(|k| k > i) && day_of(g.key(1)).is_some_and(|d| p.contains(d));
-            for g in changes.iter().filter(since) {
-                pipeline.entry(g.currency.as_str()).or_default().take(g);
+            // A change's key is the first forecast instant it came before: the changes before
+            // this forecast's instant are added, or those at or after it taken back.
+            let side = |g: &&GroupTotals| g.key(0).and_then(|k| k.parse::<usize>().ok()).is_some_and(|k| (k <= i) == forward) && day_of(g.key(1)).is_some_and(|d| p.contains(d));
+            for g in changes.iter().filter(side) {
+                let r = pipeline.entry(g.currency.as_str()).or_default();
+                if forward {
+                    r.add(g);
+                } else {
+                    r.take(g);
+                }
             }
             let forecast = totals_of(&base, &rates, pipeline.iter().map(|(c, r)| (*c, r))).weighted;
             // A deal won twice in a period (won, reopened, won again) counts once, as last won.

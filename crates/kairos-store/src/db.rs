@@ -339,8 +339,33 @@ impl Conn<'_> {
         }
     }
 
+    /// With `KAIROS_EXPLAIN` set, logs the plan the database picks for each read: plans
+    /// depend on the database's version and statistics, and a shell that binds literals where
+    /// the application binds parameters can show a different one.
+    async fn explain(&mut self, text: &str, values: &Values) {
+        static ASKED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        if !*ASKED.get_or_init(|| std::env::var_os("KAIROS_EXPLAIN").is_some()) {
+            return;
+        }
+        let plan: Result<Vec<String>, sqlx::Error> = match self {
+            Conn::Sqlite(c) => sqlx::query_as_with::<_, (i64, i64, i64, String), _>(&format!("EXPLAIN QUERY PLAN {text}"), SqlxValues(values.clone()))
+                .fetch_all(&mut **c)
+                .await
+                .map(|rows| rows.into_iter().map(|r| r.3).collect()),
+            Conn::Postgres(c) => sqlx::query_as_with::<_, (String,), _>(&format!("EXPLAIN {text}"), SqlxValues(values.clone()))
+                .fetch_all(&mut **c)
+                .await
+                .map(|rows| rows.into_iter().map(|r| r.0).collect()),
+        };
+        match plan {
+            Ok(plan) => tracing::info!(statement = %text, plan = %plan.join(" | "), "query plan"),
+            Err(e) => tracing::warn!(statement = %text, error = %e, "no query plan"),
+        }
+    }
+
     pub async fn fetch_all<T: Record>(&mut self, stmt: &(impl Statement + ?Sized)) -> StoreResult<Vec<T>> {
         let (text, values) = stmt.render(self.backend());
+        self.explain(&text, &values).await;
         let rows = match self {
             Conn::Sqlite(c) => sqlx::query_as_with::<_, T, _>(&text, SqlxValues(values)).fetch_all(&mut **c).await,
             Conn::Postgres(c) => sqlx::query_as_with::<_, T, _>(&text, SqlxValues(values)).fetch_all(&mut **c).await,
@@ -363,6 +388,7 @@ impl Conn<'_> {
         let (inner, values) = stmt.render(self.backend());
         let cols = columns.iter().map(|c| format!("t.{c}")).collect::<Vec<_>>().join(", ");
         let order_by = order_by.map(|o| format!(" ORDER BY {o}")).unwrap_or_default();
+        self.explain(&inner, &values).await;
         match self {
             Conn::Sqlite(c) => {
                 let text = format!("SELECT json_group_array(json_array({cols}){order_by}) FROM ({inner}) AS t");

@@ -15,7 +15,7 @@ use crate::error::{StoreError, StoreResult};
 use crate::opportunity::scoped_select;
 use crate::page::{Page, PageRequest, apply_page};
 use crate::row::{parse_id, parse_opt_id};
-use crate::scope::col;
+use crate::scope::{col, is_literally};
 
 pub async fn get_settings(c: &mut Conn<'_>, ws: WorkspaceId) -> StoreResult<FollowUpSettings> {
     let (text,): (String,) = c.fetch_one(&sql("SELECT followup_settings FROM workspace WHERE workspace_id = $1").bind(ws.to_string())).await?;
@@ -365,7 +365,7 @@ pub async fn list_risks(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, ow
             .equals((Alias::new("o"), Alias::new("workspace_id")))
             .and(Expr::col((Alias::new("r"), Alias::new("opportunity_id"))).equals((Alias::new("o"), Alias::new("opportunity_id")))),
     );
-    q.and_where(col("o", "status").eq("open"));
+    q.and_where(is_literally("o", "status", "open"));
     if let Some(u) = owner {
         q.and_where(col("o", "owner_id").eq(u.to_string()));
     }

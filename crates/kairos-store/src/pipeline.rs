@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::db::Conn;
 use crate::error::StoreResult;
 use crate::opportunity::{OppFilter, apply_filter, card_select, scoped_select};
-use crate::scope::col;
+use crate::scope::{col, is_literally};
 
 /// Totals of open deals of one stage in one currency.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -27,7 +27,7 @@ pub async fn stage_totals(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, 
     // 20× slower at 100,000 deals).
     let mut q = scoped_select(ws, scope);
     apply_filter(&mut q, f);
-    q.and_where(col("o", "status").eq("open"));
+    q.and_where(is_literally("o", "status", "open"));
     q.expr_as(col("o", "stage_id"), Alias::new("stage_id"))
         .expr_as(col("o", "currency"), Alias::new("currency"))
         .expr_as(Expr::cust("COUNT(*)"), Alias::new("count"))
@@ -70,7 +70,7 @@ pub async fn stage_cards(
 ) -> StoreResult<Vec<Card>> {
     let mut q = card_select(ws, scope);
     apply_filter(&mut q, f);
-    q.and_where(col("o", "status").eq("open")).and_where(col("o", "stage_id").eq(stage.to_string()));
+    q.and_where(is_literally("o", "status", "open")).and_where(col("o", "stage_id").eq(stage.to_string()));
     q.expr(Expr::cust(
         "o.opportunity_id, o.number, o.name, o.account_id, ca.name AS account_name, o.owner_id, \
          (SELECT u.display_name FROM app_user u WHERE u.workspace_id = o.workspace_id AND u.user_id = o.owner_id) AS owner_name, \

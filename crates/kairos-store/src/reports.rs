@@ -9,7 +9,7 @@ use sea_query::{Alias, Cond, Expr, JoinType, SimpleExpr};
 use crate::db::{Backend, Conn};
 use crate::error::StoreResult;
 use crate::opportunity::scoped_select;
-use crate::scope::col;
+use crate::scope::{col, is_literally};
 
 /// What a report groups deals by. Each becomes a text key of the group (`None` where the
 /// deal has no value).
@@ -82,9 +82,22 @@ impl Dimension {
 /// The day (YYYY-MM-DD) of a timestamp column in a time zone `offset` minutes east of UTC.
 fn local_day(column: &str, offset: i32, backend: Backend) -> SimpleExpr {
     match backend {
+        Backend::Sqlite => local_date(column, offset, backend),
+        Backend::Postgres => {
+            let date = local_date(column, offset, backend);
+            Expr::cust_with_expr("CAST($1 AS TEXT)", date)
+        }
+    }
+}
+
+/// The local day of a timestamp column as the database compares days: text (YYYY-MM-DD)
+/// in SQLite, a DATE in PostgreSQL, where grouping by the date and writing the few groups'
+/// keys as text afterwards is twice as fast as writing every row's day as text.
+fn local_date(column: &str, offset: i32, backend: Backend) -> SimpleExpr {
+    match backend {
         Backend::Sqlite => Expr::cust_with_values(format!("date({column}, ?)"), [format!("{offset:+} minutes")]),
         // sea-query marks PostgreSQL parameters as $n, SQLite ones as ?.
-        Backend::Postgres => Expr::cust_with_values(format!("CAST(CAST(({column} AT TIME ZONE 'UTC') + make_interval(mins => $1) AS DATE) AS TEXT)"), [offset]),
+        Backend::Postgres => Expr::cust_with_values(format!("CAST(({column} AT TIME ZONE 'UTC') + make_interval(mins => $1) AS DATE)"), [offset]),
     }
 }
 
@@ -162,7 +175,7 @@ pub async fn report_totals(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope,
         return Err(crate::error::StoreError::Corrupt(format!("at most {MAX_DIMENSIONS} report dimensions, not {}", by.len())));
     }
     let backend = c.backend();
-    let mut q = filtered(ws, scope, f, by.iter().any(Dimension::needs_account));
+    let mut q = filtered(backend, ws, scope, f, by.iter().any(Dimension::needs_account));
     for i in 0..MAX_DIMENSIONS {
         let key = by.get(i).map(|d| d.expr(backend)).unwrap_or_else(|| Expr::cust("CAST(NULL AS TEXT)"));
         q.expr_as(key, Alias::new(format!("k{i}")));
@@ -221,7 +234,7 @@ impl ReportFilter {
     }
 }
 
-fn filtered(ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, need_account: bool) -> sea_query::SelectStatement {
+fn filtered(backend: Backend, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, need_account: bool) -> sea_query::SelectStatement {
     let mut q = scoped_select(ws, scope);
     // The account is joined only when its columns are read or filtered on: the history
     // reports scan hundreds of thousands of rows and the join doubles their cost.
@@ -236,7 +249,14 @@ fn filtered(ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, need_account: 
         );
     }
     if let Some(p) = f.process {
-        q.and_where(col("o", "process_id").eq(p.to_string()));
+        // SQLite would rather seek the deals of the process and status through the
+        // pipeline's index, then read each deal from the table, than scan the covering
+        // report index of the open deals (the funnel at 100,000 deals: 183 against 26 ms).
+        // The unary plus keeps the column from serving as an index key.
+        match backend {
+            Backend::Sqlite => q.and_where(Expr::cust_with_values("+o.process_id = ?", [p.to_string()])),
+            Backend::Postgres => q.and_where(col("o", "process_id").eq(p.to_string())),
+        };
     }
     if let Some(o) = f.owner {
         q.and_where(col("o", "owner_id").eq(o.to_string()));
@@ -257,19 +277,22 @@ fn filtered(ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, need_account: 
         q.and_where(col("o", "product_category").eq(v.clone()));
     }
     if f.open_only {
-        q.and_where(col("o", "status").eq("open"));
+        q.and_where(is_literally("o", "status", "open"));
     }
     if let Some(s) = f.status {
-        q.and_where(col("o", "status").eq(s));
+        q.and_where(is_literally("o", "status", s));
     }
     if let Some((a, b)) = f.closed_between {
+        // Implied by the range, but said outright SQLite picks the closed deals' covering
+        // index for every grouping (loss reasons at 100,000 deals: 353 against 133 ms).
+        q.and_where(col("o", "closed_at").is_not_null());
         q.and_where(col("o", "closed_at").gte(a)).and_where(col("o", "closed_at").lt(b));
     }
     if let Some((a, b)) = f.expected_close_between {
         q.and_where(col("o", "expected_close_date").gte(a)).and_where(col("o", "expected_close_date").lt(b));
     }
     if let Some(t) = f.alive_since {
-        q.cond_where(Cond::any().add(col("o", "status").eq("open")).add(col("o", "closed_at").is_null()).add(col("o", "closed_at").gte(t)));
+        q.cond_where(Cond::any().add(is_literally("o", "status", "open")).add(col("o", "closed_at").is_null()).add(col("o", "closed_at").gte(t)));
     }
     q
 }
@@ -289,7 +312,7 @@ pub async fn activities_by_owner(c: &mut Conn<'_>, ws: WorkspaceId, scope: &Data
         .and_where(Expr::col(Alias::new("occurred_at")).gte(between.0))
         .and_where(Expr::col(Alias::new("occurred_at")).lt(between.1))
         .group_by_col(Alias::new("opportunity_id"));
-    let mut q = filtered(ws, scope, f, false);
+    let mut q = filtered(c.backend(), ws, scope, f, false);
     q.join_subquery(JoinType::InnerJoin, per_deal, Alias::new("act"), col("act", "opportunity_id").equals((Alias::new("o"), Alias::new("opportunity_id"))));
     q.expr(Expr::cust("o.owner_id, CAST(SUM(act.n) AS BIGINT)")).group_by_col((Alias::new("o"), Alias::new("owner_id")));
     c.fetch_all(&q).await
@@ -298,12 +321,12 @@ pub async fn activities_by_owner(c: &mut Conn<'_>, ws: WorkspaceId, scope: &Data
 /// The filtered deals joined to their history. The history reports read only the rows and
 /// columns they use, through `Conn::fetch_many`: at demo scale, handing rows over from
 /// SQLite's driver cost more than the query itself.
-fn with_history(ws: WorkspaceId, scope: &DataScope, f: &ReportFilter) -> sea_query::SelectStatement {
-    with_rows_of(ws, scope, f, "opportunity_history", "h")
+fn with_history(backend: Backend, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter) -> sea_query::SelectStatement {
+    with_rows_of(backend, ws, scope, f, "opportunity_history", "h")
 }
 
 /// The history (`h`) of the deals the filter selects.
-fn history_of(ws: WorkspaceId, scope: &DataScope, f: &ReportFilter) -> sea_query::SelectStatement {
+fn history_of(backend: Backend, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter) -> sea_query::SelectStatement {
     if matches!(scope, DataScope::All) && !f.narrows_deals() {
         // Every deal counts, so the history is read alone: at 1,000,000 deals, looking up
         // the deal of each of 2.3 million passages took 11 of dwell's 12 seconds. Every
@@ -313,13 +336,13 @@ fn history_of(ws: WorkspaceId, scope: &DataScope, f: &ReportFilter) -> sea_query
         q.from_as(Alias::new("opportunity_history"), Alias::new("h")).and_where(col("h", "workspace_id").eq(ws.to_string()));
         q
     } else {
-        with_history(ws, scope, f)
+        with_history(backend, ws, scope, f)
     }
 }
 
 /// The filtered deals (`o`) joined to the rows of `table` (as `alias`) that belong to them.
-fn with_rows_of(ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, table: &str, alias: &str) -> sea_query::SelectStatement {
-    let mut q = filtered(ws, scope, f, false);
+fn with_rows_of(backend: Backend, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, table: &str, alias: &str) -> sea_query::SelectStatement {
+    let mut q = filtered(backend, ws, scope, f, false);
     q.join_as(
         JoinType::InnerJoin,
         Alias::new(table),
@@ -346,7 +369,7 @@ pub struct Passage {
 
 /// The passages through stages that ended inside `[from, to)`, when given.
 pub async fn passages(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, ended: Option<(DateTime<Utc>, DateTime<Utc>)>) -> StoreResult<Vec<Passage>> {
-    let mut q = history_of(ws, scope, f);
+    let mut q = history_of(c.backend(), ws, scope, f);
     q.and_where(col("h", "kind").is_in(["moved", "closed"]))
         .and_where(col("h", "from_stage_id").is_not_null())
         .and_where(col("h", "days_in_stage").is_not_null())
@@ -369,7 +392,7 @@ pub struct WonClose {
 
 /// Every won close of the deals the filter selects, in time order per deal.
 pub async fn won_closes(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter) -> StoreResult<Vec<WonClose>> {
-    let mut q = with_history(ws, scope, f);
+    let mut q = with_history(c.backend(), ws, scope, f);
     q.and_where(col("h", "kind").eq("closed")).and_where(col("h", "to_status").eq("won"));
     q.expr(Expr::cust("h.opportunity_id, h.at, h.history_id, o.created_at"));
     c.fetch_many(&q, &["opportunity_id", "at", "created_at"], Some(IN_TIME_ORDER)).await
@@ -402,7 +425,7 @@ pub async fn stage_cohorts(
     window: Option<(DateTime<Utc>, DateTime<Utc>)>,
     positions: &[(String, i32)],
 ) -> StoreResult<Vec<StageCohort>> {
-    let mut events = history_of(ws, scope, f);
+    let mut events = history_of(c.backend(), ws, scope, f);
     events.and_where(col("h", "kind").is_in(["created", "moved", "closed"]));
     // Events before the window cannot follow an entry inside it.
     if let Some((from, _)) = window {
@@ -471,8 +494,10 @@ pub enum ChangedKey {
 /// Which changes of the open pipeline to sum, and how to group them.
 #[derive(Debug, Clone)]
 pub struct PipelineChanges {
-    /// The changes at or after this instant.
-    pub from: DateTime<Utc>,
+    /// The changes at or after this instant (from the first, when none).
+    pub from: Option<DateTime<Utc>>,
+    /// The changes before this instant (up to now, when none).
+    pub before: Option<DateTime<Utc>>,
     pub when: ChangedWhen,
     pub key: ChangedKey,
     /// Only what was open with an expected close inside `[from, to)`.
@@ -489,15 +514,23 @@ pub async fn pipeline_changes(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataSco
     let backend = c.backend();
     let mut out = Vec::new();
     for (was, sign) in [("", ""), ("was_", "-")] {
-        let mut q = history_of(ws, scope, f);
-        q.and_where(col("h", &format!("{was}status")).eq("open")).and_where(col("h", "at").gte(what.from));
+        let mut q = history_of(c.backend(), ws, scope, f);
+        q.and_where(is_literally("h", &format!("{was}status"), "open"));
+        if let Some(from) = what.from {
+            q.and_where(col("h", "at").gte(from));
+        }
+        if let Some(before) = what.before {
+            q.and_where(col("h", "at").lt(before));
+        }
         if let Some((from, to)) = what.closing_between {
             let close = format!("{was}close_date");
             q.and_where(col("h", &close).gte(from)).and_where(col("h", &close).lt(to));
         }
+        // The keys are grouped as the database stores them and written as text only for the
+        // groups (see `local_date`).
         let when = match &what.when {
             ChangedWhen::Any => Expr::cust("CAST(NULL AS TEXT)"),
-            ChangedWhen::Day(offset) => local_day("h.at", *offset, backend),
+            ChangedWhen::Day(offset) => local_date("h.at", *offset, backend),
             ChangedWhen::Before(instants) => {
                 let mut case = sea_query::CaseStatement::new();
                 for (i, t) in instants.iter().enumerate() {
@@ -509,22 +542,36 @@ pub async fn pipeline_changes(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataSco
         let key = match what.key {
             ChangedKey::Nothing => "CAST(NULL AS TEXT)".to_string(),
             ChangedKey::Stage => format!("h.{was}stage_id"),
-            ChangedKey::ExpectedClose => format!("CAST(h.{was}close_date AS TEXT)"),
+            ChangedKey::ExpectedClose => format!("h.{was}close_date"),
         };
         q.expr_as(when, Alias::new("k0")).expr_as(Expr::cust(key), Alias::new("k1"));
-        for i in 2..MAX_DIMENSIONS {
-            q.expr_as(Expr::cust("CAST(NULL AS TEXT)"), Alias::new(format!("k{i}")));
-        }
         let (amount, probability) = (format!("h.{was}amount"), format!("h.{was}probability"));
         q.expr(Expr::cust(format!(
-            "h.{was}currency AS currency, {}, {}, CAST(0 AS DOUBLE PRECISION) AS health_chain",
+            "h.{was}currency AS currency, {}, {}",
             amount_sums(&amount, sign),
             weighted_sums(&amount, &probability, sign)
         )));
-        q.add_group_by([1, 2, MAX_DIMENSIONS + 1].map(|i| SimpleExpr::from(Expr::cust(i.to_string()))));
+        q.add_group_by([1, 2, 3].map(|i| SimpleExpr::from(Expr::cust(i.to_string()))));
+        let mut groups = sea_query::Query::select();
+        groups.from_subquery(q, Alias::new("g")).expr(Expr::cust(
+            "CAST(g.k0 AS TEXT) AS k0, CAST(g.k1 AS TEXT) AS k1, CAST(NULL AS TEXT) AS k2, CAST(NULL AS TEXT) AS k3, CAST(NULL AS TEXT) AS k4, \
+             g.currency, g.deals, g.amount_hi, g.amount_lo, g.weighted_hi, g.weighted_lo, CAST(0 AS DOUBLE PRECISION) AS health_chain",
+        ));
+        let q = groups;
         out.extend(c.fetch_all::<GroupTotals>(&q).await?);
     }
     Ok(out)
+}
+
+/// When the workspace's history begins: the time of its first stored event, if any.
+pub async fn first_change_at(c: &mut Conn<'_>, ws: WorkspaceId) -> StoreResult<Option<DateTime<Utc>>> {
+    let mut q = sea_query::Query::select();
+    q.column(Alias::new("at"))
+        .from(Alias::new("opportunity_history"))
+        .and_where(Expr::col(Alias::new("workspace_id")).eq(ws.to_string()))
+        .order_by(Alias::new("at"), sea_query::Order::Asc)
+        .limit(1);
+    Ok(c.fetch_optional::<(DateTime<Utc>,)>(&q).await?.map(|(at,)| at))
 }
 
 /// An event with the deal's state before it (`was_*`, none for a deal's first event) and
@@ -550,7 +597,7 @@ pub struct StateChange {
 /// in time order per deal: the first one's before-state is the deal at `after`, the last
 /// one's after-state the deal at `until`.
 pub async fn state_changes(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, after: DateTime<Utc>, until: DateTime<Utc>) -> StoreResult<Vec<StateChange>> {
-    let mut q = history_of(ws, scope, f);
+    let mut q = history_of(c.backend(), ws, scope, f);
     q.and_where(col("h", "at").gt(after)).and_where(col("h", "at").lte(until));
     let columns = [
         "opportunity_id", "stage_id", "status", "amount", "currency", "probability", "close_date", "was_stage_id", "was_status", "was_amount",
@@ -571,7 +618,7 @@ pub struct WonAmount {
 
 /// The won closes inside `[from, to)` of the deals the filter selects, in time order per deal.
 pub async fn won_between(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, between: (DateTime<Utc>, DateTime<Utc>)) -> StoreResult<Vec<WonAmount>> {
-    let mut q = history_of(ws, scope, f);
+    let mut q = history_of(c.backend(), ws, scope, f);
     q.and_where(col("h", "kind").eq("closed")).and_where(col("h", "to_status").eq("won"));
     q.and_where(col("h", "at").gte(between.0)).and_where(col("h", "at").lt(between.1));
     q.expr(Expr::cust("h.opportunity_id, h.at, h.history_id, h.amount, h.currency"));

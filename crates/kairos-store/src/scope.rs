@@ -10,6 +10,17 @@ pub fn col(table: &str, column: &str) -> Expr {
     Expr::col((Alias::new(table), Alias::new(column)))
 }
 
+/// `table.column = 'value'` with the value written into the SQL instead of bound. A partial
+/// index whose predicate is `column = 'value'` (the open deals' report, scan and history
+/// indexes) serves only a query that says the same literally: neither SQLite nor a generic
+/// PostgreSQL plan can prove a bound parameter equal to it (the funnel at 100,000 deals on
+/// SQLite: 0.23 s with `status = ?`, 0.02 s with `status = 'open'`). The value is a constant
+/// of the code, never input.
+pub fn is_literally(table: &str, column: &str, value: &'static str) -> SimpleExpr {
+    assert!(value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "a SQL literal must be a plain word");
+    col(table, column).eq(Expr::cust(format!("'{value}'")))
+}
+
 /// How a scoped table says who owns a row and who else works on it.
 pub struct ScopedTable<'a> {
     /// The alias of the table in the query.

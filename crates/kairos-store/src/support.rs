@@ -197,7 +197,7 @@ pub async fn unanswered(c: &mut Conn<'_>, ws: WorkspaceId, now: DateTime<Utc>) -
     q.columns(COLUMNS.map(Alias::new))
         .from(Alias::new("support_request"))
         .and_where(Expr::col(Alias::new("workspace_id")).eq(ws.to_string()))
-        .and_where(Expr::col(Alias::new("status")).eq("open"))
+        .and_where(crate::scope::is_literally("support_request", "status", "open"))
         .and_where(Expr::col(Alias::new("accept_by")).lt(now))
         .and_where(Expr::col(Alias::new("overdue_notified_at")).is_null());
     let rows: Vec<Row> = c.fetch_all(&q).await?;

@@ -489,9 +489,7 @@ async fn check_windowed_history_reports(c: &Client, who: &str) {
     // The demo workspace keeps China time.
     let tz = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
     let today = Utc::now().with_timezone(&tz).date_naive();
-    let (from, to) = (today - Duration::days(150), today - Duration::days(1));
     let start_of = |d: NaiveDate| -> DateTime<Utc> { tz.from_local_datetime(&d.and_hms_opt(0, 0, 0).unwrap()).unwrap().with_timezone(&Utc) };
-    let (a, b) = (start_of(from), start_of(to + Duration::days(1)));
     let at = |e: &Value| DateTime::parse_from_rfc3339(e["at"].as_str().unwrap()).unwrap().with_timezone(&Utc);
     let mut histories = Vec::new();
     for d in &deals {
@@ -520,121 +518,163 @@ async fn check_windowed_history_reports(c: &Client, who: &str) {
     };
     let states_at = |included: &dyn Fn(DateTime<Utc>) -> bool| -> Vec<NaiveState> { histories.iter().filter_map(|(d, e)| state_at(d, e, included)).collect() };
     let open_at = |t: DateTime<Utc>| -> Vec<NaiveState> { states_at(&|x| x <= t).into_iter().filter(|s| s.status == "open").collect() };
-    let closed_before = histories.iter().filter(|(d, _)| d["status"] != "open" && d["closed_at"].as_str().is_some_and(|c| DateTime::parse_from_rfc3339(c).unwrap() < a)).count();
-    assert!(closed_before > 0, "the window must leave deals closed before it out");
+    // The last five months, which the reports work out backwards from today's pipeline, and
+    // five months from just before the history begins, which they sum forwards from it.
+    let first_event = histories.iter().flat_map(|(_, e)| e.iter().map(at)).min().unwrap().with_timezone(&tz).date_naive();
+    let windows = [(today - Duration::days(150), today - Duration::days(1), true), (first_event - Duration::days(10), first_event + Duration::days(140), false)];
+    for (from, to, recent) in windows {
+        let who = format!("{who} {from}…{to}");
+        let who = who.as_str();
+        let (a, b) = (start_of(from), start_of(to + Duration::days(1)));
+        let closed_before = histories.iter().filter(|(d, _)| d["status"] != "open" && d["closed_at"].as_str().is_some_and(|c| DateTime::parse_from_rfc3339(c).unwrap() < a)).count();
+        assert!(closed_before > 0 || !recent, "the window must leave deals closed before it out");
 
-    let window = format!("from={from}&to={to}");
-    let m = c.get(&format!("/api/v1/reports/movement?{window}")).await;
-    assert_eq!(m.status, StatusCode::OK, "{}", m.body);
-    for (side, t) in [("start", a), ("end", b)] {
-        let (n, amount, weighted) = naive_totals(open_at(t).iter());
-        assert_eq!((m.body[side]["count"].as_u64().unwrap(), m.body[side]["amount"].as_i64().unwrap(), m.body[side]["weighted"].as_i64().unwrap()), (n, amount, weighted), "{who}: movement {side}");
-    }
-    let status_at = |d: &Value, e: &[Value], t: DateTime<Utc>| state_at(d, e, &|x| x <= t).map(|s| s.status);
-    let won_in = histories.iter().filter(|(d, e)| status_at(d, e, a).is_none_or(|s| s == "open") && status_at(d, e, b).as_deref() == Some("won")).count();
-    let won = m.body["categories"].as_array().unwrap().iter().find(|c| c["name"] == "won").unwrap()["count"].as_u64().unwrap() as usize;
-    assert_eq!(won, won_in, "{who}: open at the start (or new) and won by the end");
-    assert!(won > 0);
-    let pushed = histories
-        .iter()
-        .filter(|(d, e)| {
+        let window = format!("from={from}&to={to}");
+        let m = c.get(&format!("/api/v1/reports/movement?{window}")).await;
+        assert_eq!(m.status, StatusCode::OK, "{}", m.body);
+        for (side, t) in [("start", a), ("end", b)] {
+            let (n, amount, weighted) = naive_totals(open_at(t).iter());
+            assert_eq!((m.body[side]["count"].as_u64().unwrap(), m.body[side]["amount"].as_i64().unwrap(), m.body[side]["weighted"].as_i64().unwrap()), (n, amount, weighted), "{who}: movement {side}");
+        }
+        // Every category from each deal's state at both ends: its count, its amount (each
+        // currency's sum converted once) and its deals.
+        let positions: BTreeMap<String, i64> = c.get("/api/v1/processes").await.body.as_array().unwrap().iter().flat_map(|p| p["stages"].as_array().unwrap().iter().map(|s| (s["id"].as_str().unwrap().to_string(), s["position"].as_i64().unwrap()))).collect();
+        let mut naive: BTreeMap<&str, (BTreeMap<String, i128>, Vec<String>)> = BTreeMap::new();
+        for (d, e) in &histories {
             let (sa, sb) = (state_at(d, e, &|x| x <= a), state_at(d, e, &|x| x <= b));
-            matches!((sa, sb), (Some(x), Some(y)) if x.status == "open" && y.status == "open" && x.close.zip(y.close).is_some_and(|(p, q)| q > p))
-        })
-        .count();
-    let pushed_out = m.body["categories"].as_array().unwrap().iter().find(|c| c["name"] == "pushed_out").unwrap()["count"].as_u64().unwrap() as usize;
-    assert_eq!(pushed_out, pushed, "{who}: open at both ends with a later expected close");
-
-    let t = c.get(&format!("/api/v1/reports/trend?{window}&interval=month")).await;
-    assert_eq!(t.status, StatusCode::OK, "{}", t.body);
-    let points = t.body["points"].as_array().unwrap();
-    assert!(points.len() >= 5);
-    for p in points {
-        let d: NaiveDate = p["date"].as_str().unwrap().parse().unwrap();
-        let open = open_at(start_of(d + Duration::days(1)) - Duration::microseconds(1));
-        // Stage by stage, and the total as the sum of the stages.
-        let (mut count, mut amount, mut weighted) = (0, 0, 0);
-        for s in p["stages"].as_array().unwrap() {
-            let naive = naive_totals(open.iter().filter(|o| o.stage == s["stage_id"].as_str().unwrap()));
-            let got = (s["totals"]["count"].as_u64().unwrap(), s["totals"]["amount"].as_i64().unwrap(), s["totals"]["weighted"].as_i64().unwrap());
-            assert_eq!(got, naive, "{who}: {} on {d}", s["name"]);
-            (count, amount, weighted) = (count + naive.0, amount + naive.1, weighted + naive.2);
-        }
-        assert_eq!(p["total"]["count"].as_u64().unwrap(), open.len() as u64, "{who}: open on {d}");
-        assert_eq!(count, open.len() as u64, "every open deal is in a stage of the list");
-        assert_eq!((p["total"]["amount"].as_i64().unwrap(), p["total"]["weighted"].as_i64().unwrap()), (amount, weighted), "{who}: total on {d}");
-    }
-
-    // Forecast accuracy: each month's forecast as it stood at the start of the day 30 days
-    // before it, of the deals then expected to close in it, against what was won in it.
-    let month_start = |d: NaiveDate| NaiveDate::from_ymd_opt(chrono::Datelike::year(&d), chrono::Datelike::month(&d), 1).unwrap();
-    let (first, last) = (month_start(today - Duration::days(150)), month_start(today) - Duration::days(1));
-    let f = c.get(&format!("/api/v1/reports/forecast-accuracy?from={first}&to={last}&days_before=30")).await;
-    assert_eq!(f.status, StatusCode::OK, "{}", f.body);
-    let periods = f.body["periods"].as_array().unwrap();
-    assert!(periods.len() >= 4, "{}", f.body);
-    let mut any_forecast = false;
-    for p in periods {
-        let key = p["period"].as_str().unwrap();
-        let m_from: NaiveDate = format!("{key}-01").parse().unwrap();
-        let m_to = month_start(m_from + Duration::days(31));
-        let as_of = start_of(m_from) - Duration::days(30);
-        let standing = states_at(&|x| x < as_of);
-        let (_, _, forecast) = naive_totals(standing.iter().filter(|s| s.status == "open" && s.close.is_some_and(|d| d >= m_from && d < m_to)));
-        assert_eq!(p["forecast"].as_i64().unwrap(), forecast, "{who}: forecast for {key}");
-        any_forecast |= forecast > 0;
-        let (ms, me) = (start_of(m_from), start_of(m_to));
-        let won: i128 = histories
-            .iter()
-            .filter_map(|(_, e)| e.iter().rev().find(|e| e["kind"] == "closed" && e["to_status"] == "won" && at(e) >= ms && at(e) < me))
-            .map(|e| naive_base(e["currency"].as_str().unwrap(), e["amount"].as_i64().unwrap() as i128))
-            .sum();
-        assert_eq!(p["won"].as_i64().unwrap() as i128, won, "{who}: won in {key}");
-    }
-    assert!(any_forecast, "some month had a forecast");
-
-    let positions: BTreeMap<String, i64> = c.get("/api/v1/processes").await.body.as_array().unwrap().iter().flat_map(|p| p["stages"].as_array().unwrap().iter().map(|s| (s["id"].as_str().unwrap().to_string(), s["position"].as_i64().unwrap()))).collect();
-    let mut passages: BTreeMap<String, usize> = BTreeMap::new();
-    // stage → (entered, advanced, won), each deal once per stage.
-    let mut cohort: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
-    let mut cycles = 0;
-    for (_, events) in &histories {
-        let mut entered: BTreeMap<String, (bool, bool)> = BTreeMap::new();
-        for (i, e) in events.iter().enumerate().filter(|(_, e)| at(e) >= a && at(e) < b) {
-            if e["kind"] == "moved" || e["kind"] == "closed" {
-                *passages.entry(e["from_stage_id"].as_str().unwrap().to_string()).or_default() += 1;
-            }
-            if e["kind"] == "created" || e["kind"] == "moved" {
-                let stage = e["to_stage_id"].as_str().unwrap().to_string();
-                let p = positions[&stage];
-                let won_close = |l: &&Value| l["kind"] == "closed" && l["to_status"] == "won";
-                let won = events[i + 1..].iter().any(|l| won_close(&l));
-                let advanced = won || events[i + 1..].iter().any(|l| (l["kind"] == "created" || l["kind"] == "moved") && l["to_stage_id"].as_str().is_some_and(|t| positions.get(t).is_some_and(|q| *q > p)));
-                let slot = entered.entry(stage).or_default();
-                *slot = (slot.0 || advanced, slot.1 || won);
+            let Some(sb) = sb else { continue };
+            let mut fell = |name: &'static str, amount: i64| {
+                let cat = naive.entry(name).or_default();
+                *cat.0.entry(sb.currency.clone()).or_default() += amount as i128;
+                cat.1.push(d["id"].as_str().unwrap().to_string());
+            };
+            match sa {
+                None if sb.status == "open" => fell("new", sb.amount),
+                None => fell(if sb.status == "won" { "won" } else { "lost" }, sb.amount),
+                Some(sa) if sa.status == "open" && sb.status != "open" => fell(if sb.status == "won" { "won" } else { "lost" }, sb.amount),
+                Some(sa) if sa.status == "open" && sb.status == "open" => {
+                    match (sa.close, sb.close) {
+                        (Some(x), Some(y)) if y > x => fell("pushed_out", sb.amount),
+                        (Some(x), Some(y)) if y < x => fell("pulled_in", sb.amount),
+                        _ => {}
+                    }
+                    if sb.amount != sa.amount {
+                        fell(if sb.amount > sa.amount { "value_up" } else { "value_down" }, (sb.amount - sa.amount).abs());
+                    }
+                    match (positions.get(&sa.stage), positions.get(&sb.stage)) {
+                        (Some(x), Some(y)) if y > x => fell("advanced", sb.amount),
+                        (Some(x), Some(y)) if y < x => fell("regressed", sb.amount),
+                        _ => {}
+                    }
+                }
+                Some(_) => {}
             }
         }
-        for (s, (advanced, won)) in entered {
-            let slot = cohort.entry(s).or_default();
-            *slot = (slot.0 + 1, slot.1 + advanced as u64, slot.2 + won as u64);
+        for name in ["new", "won", "lost", "pushed_out", "pulled_in", "value_up", "value_down", "advanced", "regressed"] {
+            let got = m.body["categories"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap();
+            let (sums, mut ids) = naive.remove(name).unwrap_or_default();
+            ids.sort();
+            let amount = sums.iter().map(|(c, v)| naive_base(c, *v)).sum::<i128>() as i64;
+            let got_ids: Vec<String> = got["opportunity_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+            assert_eq!((got["count"].as_u64().unwrap() as usize, got["amount"].as_i64().unwrap()), (ids.len(), amount), "{who}: movement {name}");
+            assert_eq!(got_ids, ids, "{who}: the deals behind movement {name}");
         }
-        if events.iter().rev().find(|e| e["kind"] == "closed" && e["to_status"] == "won").is_some_and(|w| at(w) >= a && at(w) < b) {
-            cycles += 1;
+        for name in ["new", "won", "lost", "pushed_out", "advanced"].into_iter().filter(|_| recent) {
+            let got = m.body["categories"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap();
+            assert!(got["count"].as_u64().unwrap() > 0, "{who}: the demo's window must hold some {name}");
         }
+
+        let t = c.get(&format!("/api/v1/reports/trend?{window}&interval=month")).await;
+        assert_eq!(t.status, StatusCode::OK, "{}", t.body);
+        let points = t.body["points"].as_array().unwrap();
+        assert!(points.len() >= 5);
+        for p in points {
+            let d: NaiveDate = p["date"].as_str().unwrap().parse().unwrap();
+            let open = open_at(start_of(d + Duration::days(1)) - Duration::microseconds(1));
+            // Stage by stage, and the total as the sum of the stages.
+            let (mut count, mut amount, mut weighted) = (0, 0, 0);
+            for s in p["stages"].as_array().unwrap() {
+                let naive = naive_totals(open.iter().filter(|o| o.stage == s["stage_id"].as_str().unwrap()));
+                let got = (s["totals"]["count"].as_u64().unwrap(), s["totals"]["amount"].as_i64().unwrap(), s["totals"]["weighted"].as_i64().unwrap());
+                assert_eq!(got, naive, "{who}: {} on {d}", s["name"]);
+                (count, amount, weighted) = (count + naive.0, amount + naive.1, weighted + naive.2);
+            }
+            assert_eq!(p["total"]["count"].as_u64().unwrap(), open.len() as u64, "{who}: open on {d}");
+            assert_eq!(count, open.len() as u64, "every open deal is in a stage of the list");
+            assert_eq!((p["total"]["amount"].as_i64().unwrap(), p["total"]["weighted"].as_i64().unwrap()), (amount, weighted), "{who}: total on {d}");
+        }
+
+        // Forecast accuracy: each month's forecast as it stood at the start of the day 30 days
+        // before it, of the deals then expected to close in it, against what was won in it.
+        let month_start = |d: NaiveDate| NaiveDate::from_ymd_opt(chrono::Datelike::year(&d), chrono::Datelike::month(&d), 1).unwrap();
+        let (first, last) = (month_start(from), month_start(to + Duration::days(1)) - Duration::days(1));
+        let f = c.get(&format!("/api/v1/reports/forecast-accuracy?from={first}&to={last}&days_before=30")).await;
+        assert_eq!(f.status, StatusCode::OK, "{}", f.body);
+        let periods = f.body["periods"].as_array().unwrap();
+        assert!(periods.len() >= 4, "{}", f.body);
+        let mut any_forecast = false;
+        for p in periods {
+            let key = p["period"].as_str().unwrap();
+            let m_from: NaiveDate = format!("{key}-01").parse().unwrap();
+            let m_to = month_start(m_from + Duration::days(31));
+            let as_of = start_of(m_from) - Duration::days(30);
+            let standing = states_at(&|x| x < as_of);
+            let (_, _, forecast) = naive_totals(standing.iter().filter(|s| s.status == "open" && s.close.is_some_and(|d| d >= m_from && d < m_to)));
+            assert_eq!(p["forecast"].as_i64().unwrap(), forecast, "{who}: forecast for {key}");
+            any_forecast |= forecast > 0;
+            let (ms, me) = (start_of(m_from), start_of(m_to));
+            let won: i128 = histories
+                .iter()
+                .filter_map(|(_, e)| e.iter().rev().find(|e| e["kind"] == "closed" && e["to_status"] == "won" && at(e) >= ms && at(e) < me))
+                .map(|e| naive_base(e["currency"].as_str().unwrap(), e["amount"].as_i64().unwrap() as i128))
+                .sum();
+            assert_eq!(p["won"].as_i64().unwrap() as i128, won, "{who}: won in {key}");
+        }
+        assert!(any_forecast, "some month had a forecast");
+
+        let positions: BTreeMap<String, i64> = c.get("/api/v1/processes").await.body.as_array().unwrap().iter().flat_map(|p| p["stages"].as_array().unwrap().iter().map(|s| (s["id"].as_str().unwrap().to_string(), s["position"].as_i64().unwrap()))).collect();
+        let mut passages: BTreeMap<String, usize> = BTreeMap::new();
+        // stage → (entered, advanced, won), each deal once per stage.
+        let mut cohort: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
+        let mut cycles = 0;
+        for (_, events) in &histories {
+            let mut entered: BTreeMap<String, (bool, bool)> = BTreeMap::new();
+            for (i, e) in events.iter().enumerate().filter(|(_, e)| at(e) >= a && at(e) < b) {
+                if e["kind"] == "moved" || e["kind"] == "closed" {
+                    *passages.entry(e["from_stage_id"].as_str().unwrap().to_string()).or_default() += 1;
+                }
+                if e["kind"] == "created" || e["kind"] == "moved" {
+                    let stage = e["to_stage_id"].as_str().unwrap().to_string();
+                    let p = positions[&stage];
+                    let won_close = |l: &&Value| l["kind"] == "closed" && l["to_status"] == "won";
+                    let won = events[i + 1..].iter().any(|l| won_close(&l));
+                    let advanced = won || events[i + 1..].iter().any(|l| (l["kind"] == "created" || l["kind"] == "moved") && l["to_stage_id"].as_str().is_some_and(|t| positions.get(t).is_some_and(|q| *q > p)));
+                    let slot = entered.entry(stage).or_default();
+                    *slot = (slot.0 || advanced, slot.1 || won);
+                }
+            }
+            for (s, (advanced, won)) in entered {
+                let slot = cohort.entry(s).or_default();
+                *slot = (slot.0 + 1, slot.1 + advanced as u64, slot.2 + won as u64);
+            }
+            if events.iter().rev().find(|e| e["kind"] == "closed" && e["to_status"] == "won").is_some_and(|w| at(w) >= a && at(w) < b) {
+                cycles += 1;
+            }
+        }
+        let r = c.get(&format!("/api/v1/reports/dwell?{window}")).await;
+        for s in r.body["stages"].as_array().unwrap() {
+            let naive = passages.get(s["stage_id"].as_str().unwrap()).copied().unwrap_or(0);
+            assert_eq!(s["calendar_days"]["count"].as_u64().unwrap() as usize, naive, "{who}: dwell {}", s["name"]);
+        }
+        let r = c.get(&format!("/api/v1/reports/conversion?{window}")).await;
+        for s in r.body["stages"].as_array().unwrap() {
+            let got = (s["entered"].as_u64().unwrap(), s["advanced"].as_u64().unwrap(), s["won"].as_u64().unwrap());
+            assert_eq!(got, cohort.get(s["stage_id"].as_str().unwrap()).copied().unwrap_or_default(), "{who}: conversion {}", s["name"]);
+        }
+        assert!(cohort.values().map(|c| c.2).sum::<u64>() > 0, "some of the cohort was won");
+        let r = c.get(&format!("/api/v1/reports/cycle?{window}")).await;
+        assert_eq!(r.body["calendar_days"]["count"].as_u64().unwrap() as usize, cycles, "{who}: cycle");
     }
-    let r = c.get(&format!("/api/v1/reports/dwell?{window}")).await;
-    for s in r.body["stages"].as_array().unwrap() {
-        let naive = passages.get(s["stage_id"].as_str().unwrap()).copied().unwrap_or(0);
-        assert_eq!(s["calendar_days"]["count"].as_u64().unwrap() as usize, naive, "{who}: dwell {}", s["name"]);
-    }
-    let r = c.get(&format!("/api/v1/reports/conversion?{window}")).await;
-    for s in r.body["stages"].as_array().unwrap() {
-        let got = (s["entered"].as_u64().unwrap(), s["advanced"].as_u64().unwrap(), s["won"].as_u64().unwrap());
-        assert_eq!(got, cohort.get(s["stage_id"].as_str().unwrap()).copied().unwrap_or_default(), "{who}: conversion {}", s["name"]);
-    }
-    assert!(cohort.values().map(|c| c.2).sum::<u64>() > 0, "some of the cohort was won");
-    let r = c.get(&format!("/api/v1/reports/cycle?{window}")).await;
-    assert_eq!(r.body["calendar_days"]["count"].as_u64().unwrap() as usize, cycles, "{who}: cycle");
 }
 
 /// The yuan text a person reads for an amount in fen, written out independently of Kairos.
