@@ -889,9 +889,7 @@ impl App {
         let open = ReportFilter { open_only: true, expected_close_between: closing, ..filter.clone() };
         Ok(store::report_totals(c, actor.workspace(), &actor.scope, &open, &key.into_iter().collect::<Vec<_>>(), Sums::AmountAndWeights).await?)
     }
-}
 
-impl App {
     /// The open pipeline of the deals the filter selects as it stood at `t` (events at `t`
     /// included), per currency: the stored changes up to `t` summed, or today's pipeline less
     /// the changes after `t`, whichever reads the shorter stretch of history (a period that
@@ -933,7 +931,7 @@ impl App {
         };
         let (a, b) = period.instants(calendar.utc_offset_minutes());
         let b = b.min(self.now());
-        let (base, rates, start_changes, changes) = {
+        let (base, rates, ends, changes) = {
             let mut conn = self.store.report_read().await?;
             let mut c = conn.conn();
             let base = workspace::get_workspace(&mut c, ws).await?.base_currency;
@@ -949,7 +947,7 @@ impl App {
         let position: HashMap<String, i32> = processes.iter().flat_map(|p| p.stages.iter().map(|s| (s.id.to_string(), s.position))).collect();
         let names = ["new", "won", "lost", "pushed_out", "pulled_in", "value_up", "value_down", "advanced", "regressed"];
         let mut cats: Vec<MovementCategory> = names.iter().map(|n| MovementCategory { name: n.to_string(), ..Default::default() }).collect();
-        let (start, end) = start_changes;
+        let (start, end) = ends;
         // Σ amount per category and currency, each converted once at the end, as the
         // pipeline's sums are.
         let mut sums: HashMap<(usize, String), i128> = HashMap::new();

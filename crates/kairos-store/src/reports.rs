@@ -579,6 +579,8 @@ pub async fn first_change_at(c: &mut Conn<'_>, ws: WorkspaceId) -> StoreResult<O
 #[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct StateChange {
     pub opportunity_id: String,
+    pub at: DateTime<Utc>,
+    pub history_id: String,
     pub stage_id: Option<String>,
     pub status: Option<String>,
     pub amount: i64,
@@ -595,16 +597,20 @@ pub struct StateChange {
 
 /// The events after `after`, up to and including `until`, of the deals the filter selects,
 /// in time order per deal: the first one's before-state is the deal at `after`, the last
-/// one's after-state the deal at `until`.
+/// one's after-state the deal at `until`. Sorted here rather than in SQL: over two years at
+/// 100,500 deals SQLite's sorter took 0.3 s of the query's 0.67 s, and PostgreSQL's spilled
+/// to disk, where sorting the rows in memory takes a fraction of that.
 pub async fn state_changes(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, after: DateTime<Utc>, until: DateTime<Utc>) -> StoreResult<Vec<StateChange>> {
     let mut q = history_of(c.backend(), ws, scope, f);
     q.and_where(col("h", "at").gt(after)).and_where(col("h", "at").lte(until));
     let columns = [
-        "opportunity_id", "stage_id", "status", "amount", "currency", "probability", "close_date", "was_stage_id", "was_status", "was_amount",
-        "was_currency", "was_probability", "was_close_date",
+        "opportunity_id", "at", "history_id", "stage_id", "status", "amount", "currency", "probability", "close_date", "was_stage_id", "was_status",
+        "was_amount", "was_currency", "was_probability", "was_close_date",
     ];
-    q.expr(Expr::cust(format!("h.at, h.history_id, {}", columns.map(|c| format!("h.{c}")).join(", "))));
-    c.fetch_many(&q, &columns, Some(IN_TIME_ORDER)).await
+    q.expr(Expr::cust(columns.map(|c| format!("h.{c}")).join(", ")));
+    let mut changes: Vec<StateChange> = c.fetch_many(&q, &columns, None).await?;
+    changes.sort_unstable_by(|x, y| (&x.opportunity_id, x.at, &x.history_id).cmp(&(&y.opportunity_id, y.at, &y.history_id)));
+    Ok(changes)
 }
 
 /// A won close and the amount won.
