@@ -644,8 +644,8 @@ pub struct ConversionStage {
 
 impl App {
     /// The filter, calendar and processes of a history report. Each report then reads only
-    /// the events and columns it uses (`store::passages`, `won_closes`, `stage_cohorts`, or
-    /// `replay_rows` for the replays).
+    /// the events and columns it uses (`store::passages`, `won_closes`, `stage_cohorts`,
+    /// `pipeline_changes`, `state_changes`).
     async fn history_context(&self, actor: &Actor, q: &ReportQuery) -> AppResult<HistoryContext> {
         let ws = actor.workspace();
         let mut errors = FieldErrors::new();
@@ -703,10 +703,7 @@ impl App {
         };
         let (mut cal, mut work) = (Vec::new(), Vec::new());
         // The last won close of each deal (a deal reopened and won again counts once).
-        let mut last_won: HashMap<&str, &kairos_store::reports::WonClose> = HashMap::new();
-        for r in &closes {
-            last_won.insert(r.opportunity_id.as_str(), r);
-        }
+        let last_won = last_per_deal(&closes, |r| (r.opportunity_id.as_str(), r.at, r.history_id.as_str()));
         for r in last_won.values() {
             if window.is_some_and(|(a, b)| r.at < a || r.at >= b) {
                 continue;
@@ -844,6 +841,23 @@ impl Running {
 /// first stored change than taken back from today's: each reads the history on its side.
 fn reads_less_forwards(first_change: Option<chrono::DateTime<chrono::Utc>>, (from, to): (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>), now: chrono::DateTime<chrono::Utc>) -> bool {
     first_change.is_none_or(|first| to - first < now - from)
+}
+
+/// Each deal's last event among `events`, by time and then by history id (the order events
+/// of one instant were written in); `key` gives an event's deal, time and id.
+fn last_per_deal<'a, T>(events: impl IntoIterator<Item = &'a T>, key: impl Fn(&'a T) -> (&'a str, chrono::DateTime<chrono::Utc>, &'a str)) -> HashMap<&'a str, &'a T> {
+    let mut last: HashMap<&'a str, &'a T> = HashMap::new();
+    for e in events {
+        let (deal, at, id) = key(e);
+        let later = last.get(deal).is_none_or(|seen| {
+            let (_, seen_at, seen_id) = key(seen);
+            (at, id) > (seen_at, seen_id)
+        });
+        if later {
+            last.insert(deal, e);
+        }
+    }
+    last
 }
 
 /// Currencies' running sums in base currency: each currency's sums convert once, and the
@@ -1323,10 +1337,8 @@ impl App {
             }
             let forecast = totals_of(&base, &rates, pipeline.iter().map(|(c, r)| (*c, r))).weighted;
             // A deal won twice in a period (won, reopened, won again) counts once, as last won.
-            let mut last_won: HashMap<&str, &WonAmount> = HashMap::new();
-            for w in won_closes.iter().filter(|w| w.at >= start && w.at < end) {
-                last_won.insert(w.opportunity_id.as_str(), w);
-            }
+            let in_period = won_closes.iter().filter(|w| w.at >= start && w.at < end);
+            let last_won = last_per_deal(in_period, |w: &WonAmount| (w.opportunity_id.as_str(), w.at, w.history_id.as_str()));
             let won = last_won.values().fold(0i64, |sum, w| sum.saturating_add(to_base(&base, &rates, &w.currency, w.amount).unwrap_or(0)));
             let error_percent = (won > 0).then(|| ((forecast - won) as f64 / won as f64 * 1000.0).round() / 10.0);
             periods.push(AccuracyPeriod { period: key.clone(), forecast, won, error_percent });

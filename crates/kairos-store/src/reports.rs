@@ -354,11 +354,6 @@ fn with_rows_of(backend: Backend, ws: WorkspaceId, scope: &DataScope, f: &Report
     q
 }
 
-/// Events per deal in time order, for reads that select `opportunity_id`, `at` and
-/// `history_id` (the tie-break when two events share an instant).
-const IN_TIME_ORDER: &str = "t.opportunity_id, t.at, t.history_id";
-
-/// Every event of the deals the filter selects, field changes included, for replaying.
 /// A stage left (by a move or a close): how long the deal had been in it.
 #[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct Passage {
@@ -387,15 +382,18 @@ pub async fn passages(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &
 pub struct WonClose {
     pub opportunity_id: String,
     pub at: DateTime<Utc>,
+    /// Orders the events of one instant.
+    pub history_id: String,
     pub created_at: DateTime<Utc>,
 }
 
-/// Every won close of the deals the filter selects, in time order per deal.
+/// Every won close of the deals the filter selects, in no particular order: the reports
+/// want each deal's last one, which needs no sort.
 pub async fn won_closes(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter) -> StoreResult<Vec<WonClose>> {
     let mut q = with_history(c.backend(), ws, scope, f);
     q.and_where(col("h", "kind").eq("closed")).and_where(col("h", "to_status").eq("won"));
     q.expr(Expr::cust("h.opportunity_id, h.at, h.history_id, o.created_at"));
-    c.fetch_many(&q, &["opportunity_id", "at", "created_at"], Some(IN_TIME_ORDER)).await
+    c.fetch_many(&q, &["opportunity_id", "at", "history_id", "created_at"], None).await
 }
 
 /// The deals that entered a stage inside a window, and what became of them.
@@ -618,15 +616,17 @@ pub async fn state_changes(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope,
 pub struct WonAmount {
     pub opportunity_id: String,
     pub at: DateTime<Utc>,
+    /// Orders the events of one instant.
+    pub history_id: String,
     pub amount: i64,
     pub currency: String,
 }
 
-/// The won closes inside `[from, to)` of the deals the filter selects, in time order per deal.
+/// The won closes inside `[from, to)` of the deals the filter selects, in no particular order.
 pub async fn won_between(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, between: (DateTime<Utc>, DateTime<Utc>)) -> StoreResult<Vec<WonAmount>> {
     let mut q = history_of(c.backend(), ws, scope, f);
     q.and_where(col("h", "kind").eq("closed")).and_where(col("h", "to_status").eq("won"));
     q.and_where(col("h", "at").gte(between.0)).and_where(col("h", "at").lt(between.1));
     q.expr(Expr::cust("h.opportunity_id, h.at, h.history_id, h.amount, h.currency"));
-    c.fetch_many(&q, &["opportunity_id", "at", "amount", "currency"], Some(IN_TIME_ORDER)).await
+    c.fetch_many(&q, &["opportunity_id", "at", "history_id", "amount", "currency"], None).await
 }

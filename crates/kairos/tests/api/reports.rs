@@ -341,6 +341,30 @@ async fn movement_and_trend_replay_the_pipeline_as_it_stood() {
     assert_eq!(a.get("/api/v1/reports/trend?interval=day").await.error_fields(), vec!["interval"]);
 }
 
+/// Won, reopened and won again: the cycle counts the deal once, up to its last win.
+#[tokio::test]
+async fn a_deal_won_twice_counts_once_in_the_cycle_as_last_won() {
+    let app = TestApp::spawn().await;
+    let ws = app.workspace("Twice").await;
+    let a = &ws.admin;
+    let acct = a.create("/api/v1/accounts", json!({"name": "Twice Co"})).await;
+    let body = json!({"name": "T", "account_id": acct, "amount": 100_000, "expected_close_date": "2026-06-30", "created_at": "2025-11-01T02:00:00Z",
+        "contract_number": "HT", "contract_signed_on": "2026-01-01"});
+    let id = a.post("/api/v1/opportunities", body).await.id();
+    let ok = |r: kairos_testkit::Reply| assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    ok(a.post(&format!("/api/v1/opportunities/{id}/close"), json!({"outcome": "won", "version": 1, "closed_at": "2026-01-15T02:00:00Z"})).await);
+    ok(a.post(&format!("/api/v1/opportunities/{id}/reopen"), json!({"version": 2, "reason": "客户追加采购"})).await);
+    ok(a.post(&format!("/api/v1/opportunities/{id}/close"), json!({"outcome": "won", "version": 3})).await);
+    let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+    let r = a.get(&format!("/api/v1/reports/cycle?from=2025-01-01&to={today}")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["calendar_days"]["count"], 1, "{}", r.body);
+    let created = chrono::DateTime::parse_from_rfc3339("2025-11-01T02:00:00Z").unwrap();
+    let days = (chrono::Utc::now() - created.with_timezone(&chrono::Utc)).num_seconds() as f64 / 86_400.0;
+    let mean = r.body["calendar_days"]["mean"].as_f64().unwrap();
+    assert!((mean - days).abs() < 1.0, "from creation to the last win ({days:.1} days), not the first (75 days): {mean}");
+}
+
 #[tokio::test]
 async fn team_leaderboard_matches_a_naive_count_and_forecast_accuracy_compares_with_what_was_won() {
     let app = TestApp::spawn().await;
