@@ -193,6 +193,18 @@ pub async fn report_totals(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope,
     // By position: a key bound to parameters would not match itself in PostgreSQL's GROUP BY.
     let positions = (1..=by.len()).chain([MAX_DIMENSIONS + 1]).map(|i| Expr::cust(i.to_string()));
     q.add_group_by(positions.map(SimpleExpr::from));
+    if backend == Backend::Sqlite && f.closed_between.is_some() {
+        // SQLite 3.46 reads the closed deals through a non-covering index at a million deals
+        // (loss reasons: 10 s against 1.3 s for its floor), whatever the WHERE says; the
+        // covering index of the closed deals is named outright.
+        let (text, values) = q.build(sea_query::SqliteQueryBuilder);
+        let from = r#"FROM "opportunity" AS "o""#;
+        if text.contains(from) {
+            let text = text.replacen(from, &format!("{from} INDEXED BY opportunity_closed_reports"), 1);
+            let statement = values.0.into_iter().fold(crate::db::sql(text), |s, v| s.bind(v));
+            return c.fetch_all(&statement).await;
+        }
+    }
     c.fetch_all(&q).await
 }
 
