@@ -907,8 +907,17 @@ impl App {
     /// The open pipeline of the deals the filter selects as it stood at `t` (events at `t`
     /// included), per currency: the stored changes up to `t` summed, or today's pipeline less
     /// the changes after `t`, whichever reads the shorter stretch of history (a period that
-    /// starts before the history does reads none of it).
-    async fn pipeline_at(&self, c: &mut kairos_store::Conn<'_>, actor: &Actor, filter: &ReportFilter, t: chrono::DateTime<chrono::Utc>, first_change: Option<chrono::DateTime<chrono::Utc>>) -> AppResult<HashMap<String, Running>> {
+    /// starts before the history does reads none of it). `today` keeps today's pipeline once
+    /// read, for the next instant.
+    async fn pipeline_at(
+        &self,
+        c: &mut kairos_store::Conn<'_>,
+        actor: &Actor,
+        filter: &ReportFilter,
+        t: chrono::DateTime<chrono::Utc>,
+        first_change: Option<chrono::DateTime<chrono::Utc>>,
+        today: &mut Option<Vec<GroupTotals>>,
+    ) -> AppResult<HashMap<String, Running>> {
         let after_t = t + chrono::Duration::microseconds(1);
         let now = self.now();
         let forward = reads_less_forwards(first_change, (t, t), now);
@@ -920,8 +929,11 @@ impl App {
             }
             return Ok(at);
         }
-        for g in self.open_now(c, actor, filter, None, None).await? {
-            at.entry(g.currency.clone()).or_default().add(&g);
+        if today.is_none() {
+            *today = Some(self.open_now(c, actor, filter, None, None).await?);
+        }
+        for g in today.iter().flatten() {
+            at.entry(g.currency.clone()).or_default().add(g);
         }
         if t < now {
             let since = PipelineChanges { from: Some(after_t), before: None, when: ChangedWhen::Any, key: ChangedKey::Nothing, closing_between: None };
@@ -953,8 +965,9 @@ impl App {
             // What moved between `a` and `b` are the deals with events in between, from their
             // first event's before-state to their last one's after-state.
             let first_change = store::first_change_at(&mut c, ws).await?;
-            let start = self.pipeline_at(&mut c, actor, &filter, a, first_change).await?;
-            let end = self.pipeline_at(&mut c, actor, &filter, b, first_change).await?;
+            let mut today = None;
+            let start = self.pipeline_at(&mut c, actor, &filter, a, first_change, &mut today).await?;
+            let end = self.pipeline_at(&mut c, actor, &filter, b, first_change, &mut today).await?;
             let changes = store::state_changes(&mut c, ws, &actor.scope, &filter, a, b).await?;
             (base, rates, (start, end), changes)
         };

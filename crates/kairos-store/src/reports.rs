@@ -524,7 +524,7 @@ pub async fn pipeline_changes(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataSco
     let backend = c.backend();
     let mut out = Vec::new();
     for (was, sign) in [("", ""), ("was_", "-")] {
-        let mut q = history_of(c.backend(), ws, scope, f);
+        let mut q = history_of(backend, ws, scope, f);
         q.and_where(is_literally("h", &format!("{was}status"), "open"));
         if let Some(from) = what.from {
             q.and_where(col("h", "at").gte(from));
