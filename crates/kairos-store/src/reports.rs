@@ -389,6 +389,12 @@ pub async fn passages(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &
     c.fetch_many(&q, &["from_stage_id", "days_in_stage", "working_days_in_stage"], None).await
 }
 
+/// Only the history's won closes, said literally so that their partial index
+/// (`opportunity_history_won`, migration 0017) serves the query.
+fn won_only(q: &mut sea_query::SelectStatement) {
+    q.and_where(is_literally("h", "kind", "closed")).and_where(is_literally("h", "to_status", "won"));
+}
+
 /// A won close, with the deal's creation.
 #[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct WonClose {
@@ -403,7 +409,7 @@ pub struct WonClose {
 /// want each deal's last one, which needs no sort.
 pub async fn won_closes(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter) -> StoreResult<Vec<WonClose>> {
     let mut q = with_history(c.backend(), ws, scope, f);
-    q.and_where(col("h", "kind").eq("closed")).and_where(col("h", "to_status").eq("won"));
+    won_only(&mut q);
     q.expr(Expr::cust("h.opportunity_id, h.at, h.history_id, o.created_at"));
     c.fetch_many(&q, &["opportunity_id", "at", "history_id", "created_at"], None).await
 }
@@ -637,7 +643,7 @@ pub struct WonAmount {
 /// The won closes inside `[from, to)` of the deals the filter selects, in no particular order.
 pub async fn won_between(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, between: (DateTime<Utc>, DateTime<Utc>)) -> StoreResult<Vec<WonAmount>> {
     let mut q = history_of(c.backend(), ws, scope, f);
-    q.and_where(col("h", "kind").eq("closed")).and_where(col("h", "to_status").eq("won"));
+    won_only(&mut q);
     q.and_where(col("h", "at").gte(between.0)).and_where(col("h", "at").lt(between.1));
     q.expr(Expr::cust("h.opportunity_id, h.at, h.history_id, h.amount, h.currency"));
     c.fetch_many(&q, &["opportunity_id", "at", "history_id", "amount", "currency"], None).await
