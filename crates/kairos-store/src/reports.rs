@@ -193,14 +193,24 @@ pub async fn report_totals(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope,
     // By position: a key bound to parameters would not match itself in PostgreSQL's GROUP BY.
     let positions = (1..=by.len()).chain([MAX_DIMENSIONS + 1]).map(|i| Expr::cust(i.to_string()));
     q.add_group_by(positions.map(SimpleExpr::from));
-    if backend == Backend::Sqlite && f.closed_between.is_some() {
-        // SQLite 3.46 reads the closed deals through a non-covering index at a million deals
-        // (loss reasons: 10 s against 1.3 s for its floor), whatever the WHERE says; the
-        // covering index of the closed deals is named outright.
+    // At a million deals SQLite 3.46 reads the closed deals, and the open ones grouped by
+    // stage, through the non-covering cards index, whatever the WHERE says (loss reasons:
+    // 10 s against 1.3 s for its floor; today's pipeline by stage for the trend: 0.95 s
+    // against 0.12 s for the funnel's, which reads the same deals). The covering index of
+    // the closed or the open deals is named outright; the query's own `closed_at` range or
+    // literal `status = 'open'` (`filtered`) implies the index's predicate, so it can serve.
+    let covering = if f.closed_between.is_some() {
+        Some("opportunity_closed_reports")
+    } else if f.open_only {
+        Some("opportunity_open_reports")
+    } else {
+        None
+    };
+    if let (Backend::Sqlite, Some(index)) = (backend, covering) {
         let (text, values) = q.build(sea_query::SqliteQueryBuilder);
         let from = r#"FROM "opportunity" AS "o""#;
         if text.contains(from) {
-            let text = text.replacen(from, &format!("{from} INDEXED BY opportunity_closed_reports"), 1);
+            let text = text.replacen(from, &format!("{from} INDEXED BY {index}"), 1);
             let statement = values.0.into_iter().fold(crate::db::sql(text), |s, v| s.bind(v));
             return c.fetch_all(&statement).await;
         }
