@@ -8,7 +8,7 @@ use kairos_domain::FieldErrors;
 use kairos_domain::analytics::{self, Period};
 use kairos_domain::ids::{OrgUnitId, ProcessId, UserId};
 use kairos_domain::replay::DealState;
-use kairos_store::reports::{self as store, ChangedKey, ChangedWhen, Dimension, GroupTotals, PipelineChanges, ReportFilter, StateChange, Sums, WonAmount};
+use kairos_store::reports::{self as store, ChangeSide, ChangedKey, ChangedWhen, Dimension, GroupTotals, PipelineChanges, ReportFilter, StateChange, Sums, WonAmount};
 use kairos_store::{org_unit, process as process_store, settings, workspace};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -904,6 +904,29 @@ impl App {
         Ok(store::report_totals(c, actor.workspace(), &actor.scope, &open, &key.into_iter().collect::<Vec<_>>(), Sums::AmountAndWeights).await?)
     }
 
+    /// The open pipeline's changes (`store::pipeline_changes`), both sides. They are two
+    /// scans of two indexes, and SQLite answers a query on one core: when a second report
+    /// connection is idle, the sides run side by side on the two.
+    async fn pipeline_changes(&self, c: &mut kairos_store::Conn<'_>, actor: &Actor, filter: &ReportFilter, what: &PipelineChanges) -> AppResult<Vec<GroupTotals>> {
+        let (ws, scope) = (actor.workspace(), &actor.scope);
+        let (made, taken) = match self.store.try_report_read() {
+            Some(mut other) => {
+                let mut o = other.conn();
+                tokio::join!(
+                    store::pipeline_changes(c, ws, scope, filter, what, ChangeSide::Made),
+                    store::pipeline_changes(&mut o, ws, scope, filter, what, ChangeSide::TakenAway)
+                )
+            }
+            None => (
+                store::pipeline_changes(c, ws, scope, filter, what, ChangeSide::Made).await,
+                store::pipeline_changes(c, ws, scope, filter, what, ChangeSide::TakenAway).await,
+            ),
+        };
+        let mut changes = made?;
+        changes.extend(taken?);
+        Ok(changes)
+    }
+
     /// The open pipeline of the deals the filter selects as it stood at `t` (events at `t`
     /// included), per currency: the stored changes up to `t` summed, or today's pipeline less
     /// the changes after `t`, whichever reads the shorter stretch of history (a period that
@@ -924,7 +947,7 @@ impl App {
         let mut at: HashMap<String, Running> = HashMap::new();
         if forward {
             let upto = PipelineChanges { from: None, before: Some(after_t), when: ChangedWhen::Any, key: ChangedKey::Nothing, closing_between: None };
-            for g in store::pipeline_changes(c, actor.workspace(), &actor.scope, filter, &upto).await? {
+            for g in self.pipeline_changes(c, actor, filter, &upto).await? {
                 at.entry(g.currency.clone()).or_default().add(&g);
             }
             return Ok(at);
@@ -937,7 +960,7 @@ impl App {
         }
         if t < now {
             let since = PipelineChanges { from: Some(after_t), before: None, when: ChangedWhen::Any, key: ChangedKey::Nothing, closing_between: None };
-            for g in store::pipeline_changes(c, actor.workspace(), &actor.scope, filter, &since).await? {
+            for g in self.pipeline_changes(c, actor, filter, &since).await? {
                 at.entry(g.currency.clone()).or_default().take(&g);
             }
         }
@@ -1071,12 +1094,12 @@ impl App {
                     if reads_less_forwards(store::first_change_at(&mut c, ws).await?, (first, last), self.now()) {
                         // Each point is the changes up to it, summed.
                         let what = PipelineChanges { from: None, before: Some(last + micro), when: ChangedWhen::Day(offset), key: ChangedKey::Stage, closing_between: None };
-                        (base, rates, true, Vec::new(), store::pipeline_changes(&mut c, ws, &actor.scope, &filter, &what).await?)
+                        (base, rates, true, Vec::new(), self.pipeline_changes(&mut c, actor, &filter, &what).await?)
                     } else {
                         // Each point is today's pipeline less the changes of every later day.
                         let what = PipelineChanges { from: Some(first + micro), before: None, when: ChangedWhen::Day(offset), key: ChangedKey::Stage, closing_between: None };
                         let now = self.open_now(&mut c, actor, &filter, Some(Dimension::Stage), None).await?;
-                        (base, rates, false, now, store::pipeline_changes(&mut c, ws, &actor.scope, &filter, &what).await?)
+                        (base, rates, false, now, self.pipeline_changes(&mut c, actor, &filter, &what).await?)
                     }
                 }
                 _ => (base, rates, false, Vec::new(), Vec::new()),
@@ -1317,12 +1340,12 @@ impl App {
                     if reads_less_forwards(store::first_change_at(&mut c, ws).await?, (*first, *last), self.now()) {
                         // Each forecast is the changes before its instant, summed.
                         let what = PipelineChanges { from: None, before: Some(*last), when: ChangedWhen::Before(as_of.clone()), key: ChangedKey::ExpectedClose, closing_between: closing };
-                        (true, (Vec::new(), store::pipeline_changes(&mut c, ws, &actor.scope, &filter, &what).await?), won)
+                        (true, (Vec::new(), self.pipeline_changes(&mut c, actor, &filter, &what).await?), won)
                     } else {
                         // Each forecast is today's pipeline less the changes since its instant.
                         let what = PipelineChanges { from: Some(*first), before: None, when: ChangedWhen::Before(as_of.clone()), key: ChangedKey::ExpectedClose, closing_between: closing };
                         let now = self.open_now(&mut c, actor, &filter, Some(Dimension::ExpectedClose), closing).await?;
-                        (false, (now, store::pipeline_changes(&mut c, ws, &actor.scope, &filter, &what).await?), won)
+                        (false, (now, self.pipeline_changes(&mut c, actor, &filter, &what).await?), won)
                     }
                 }
                 _ => (false, (Vec::new(), Vec::new()), Vec::new()),

@@ -154,6 +154,16 @@ impl Store {
         })
     }
 
+    /// A second report connection for a query that can run beside one already running, if
+    /// one is idle now: never waiting, so a report holding a connection cannot deadlock the
+    /// pool by asking for another.
+    pub fn try_report_read(&self) -> Option<ReadConn> {
+        match &self.pools {
+            Pools::Sqlite { read, .. } => read.try_acquire().map(ReadConn::Sqlite),
+            Pools::Postgres { read, .. } => read.try_acquire().map(ReadConn::Postgres),
+        }
+    }
+
     /// Starts a write transaction. On SQLite it takes the write lock at once (BEGIN
     /// IMMEDIATE), so a transaction that reads before it writes can never fail half-way
     /// with "database is locked".

@@ -552,63 +552,72 @@ pub struct PipelineChanges {
     pub closing_between: Option<(NaiveDate, NaiveDate)>,
 }
 
+/// One side of the open pipeline's changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeSide {
+    /// The deals as the events left them, where open.
+    Made,
+    /// The deals as they stood before the events, where open (negative counts and sums).
+    TakenAway,
+}
+
 /// How the open pipeline changed: every history event adds the deal as it stood after the
 /// event when that was open, and takes away the deal as it stood before when that was open
 /// (`key(0)`: when, `key(1)`: the key; counts and amounts negative for what was taken away).
 /// Summed over a deal's events, the changes give its state now, so the open pipeline at an
 /// instant is the open pipeline now less the changes since: a report of recent weeks reads
-/// the recent events only, without replaying any deal.
-pub async fn pipeline_changes(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, what: &PipelineChanges) -> StoreResult<Vec<GroupTotals>> {
+/// the recent events only, without replaying any deal. The two sides are separate scans of
+/// separate indexes, so they can run side by side.
+pub async fn pipeline_changes(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, what: &PipelineChanges, side: ChangeSide) -> StoreResult<Vec<GroupTotals>> {
     let backend = c.backend();
-    let mut out = Vec::new();
-    for (was, sign) in [("", ""), ("was_", "-")] {
-        let mut q = history_of(backend, ws, scope, f);
-        q.and_where(is_literally("h", &format!("{was}status"), "open"));
-        if let Some(from) = what.from {
-            q.and_where(col("h", "at").gte(from));
-        }
-        if let Some(before) = what.before {
-            q.and_where(col("h", "at").lt(before));
-        }
-        if let Some((from, to)) = what.closing_between {
-            let close = format!("{was}close_date");
-            q.and_where(col("h", &close).gte(from)).and_where(col("h", &close).lt(to));
-        }
-        // The keys are grouped as the database stores them and written as text only for the
-        // groups (see `local_date`).
-        let when = match &what.when {
-            ChangedWhen::Any => Expr::cust("CAST(NULL AS TEXT)"),
-            ChangedWhen::Day(offset) => local_date("h.at", *offset, backend),
-            ChangedWhen::Before(instants) => {
-                let mut case = sea_query::CaseStatement::new();
-                for (i, t) in instants.iter().enumerate() {
-                    case = case.case(col("h", "at").lt(*t), Expr::val(i.to_string()));
-                }
-                case.finally(Expr::val(instants.len().to_string())).into()
-            }
-        };
-        let key = match what.key {
-            ChangedKey::Nothing => "CAST(NULL AS TEXT)".to_string(),
-            ChangedKey::Stage => format!("h.{was}stage_id"),
-            ChangedKey::ExpectedClose => format!("h.{was}close_date"),
-        };
-        q.expr_as(when, Alias::new("k0")).expr_as(Expr::cust(key), Alias::new("k1"));
-        let (amount, probability) = (format!("h.{was}amount"), format!("h.{was}probability"));
-        q.expr(Expr::cust(format!(
-            "h.{was}currency AS currency, {}, {}",
-            amount_sums(&amount, sign),
-            weighted_sums(&amount, &probability, sign)
-        )));
-        q.add_group_by([1, 2, 3].map(|i| SimpleExpr::from(Expr::cust(i.to_string()))));
-        let mut groups = sea_query::Query::select();
-        groups.from_subquery(q, Alias::new("g")).expr(Expr::cust(
-            "CAST(g.k0 AS TEXT) AS k0, CAST(g.k1 AS TEXT) AS k1, CAST(NULL AS TEXT) AS k2, CAST(NULL AS TEXT) AS k3, CAST(NULL AS TEXT) AS k4, \
-             g.currency, g.deals, g.amount_hi, g.amount_lo, g.weighted_hi, g.weighted_lo, CAST(0 AS DOUBLE PRECISION) AS health_chain",
-        ));
-        let q = groups;
-        out.extend(c.fetch_all::<GroupTotals>(&q).await?);
+    let (was, sign) = match side {
+        ChangeSide::Made => ("", ""),
+        ChangeSide::TakenAway => ("was_", "-"),
+    };
+    let mut q = history_of(backend, ws, scope, f);
+    q.and_where(is_literally("h", &format!("{was}status"), "open"));
+    if let Some(from) = what.from {
+        q.and_where(col("h", "at").gte(from));
     }
-    Ok(out)
+    if let Some(before) = what.before {
+        q.and_where(col("h", "at").lt(before));
+    }
+    if let Some((from, to)) = what.closing_between {
+        let close = format!("{was}close_date");
+        q.and_where(col("h", &close).gte(from)).and_where(col("h", &close).lt(to));
+    }
+    // The keys are grouped as the database stores them and written as text only for the
+    // groups (see `local_date`).
+    let when = match &what.when {
+        ChangedWhen::Any => Expr::cust("CAST(NULL AS TEXT)"),
+        ChangedWhen::Day(offset) => local_date("h.at", *offset, backend),
+        ChangedWhen::Before(instants) => {
+            let mut case = sea_query::CaseStatement::new();
+            for (i, t) in instants.iter().enumerate() {
+                case = case.case(col("h", "at").lt(*t), Expr::val(i.to_string()));
+            }
+            case.finally(Expr::val(instants.len().to_string())).into()
+        }
+    };
+    let key = match what.key {
+        ChangedKey::Nothing => "CAST(NULL AS TEXT)".to_string(),
+        ChangedKey::Stage => format!("h.{was}stage_id"),
+        ChangedKey::ExpectedClose => format!("h.{was}close_date"),
+    };
+    q.expr_as(when, Alias::new("k0")).expr_as(Expr::cust(key), Alias::new("k1"));
+    let (amount, probability) = (format!("h.{was}amount"), format!("h.{was}probability"));
+    q.expr(Expr::cust(format!(
+        "h.{was}currency AS currency, {}, {}",
+        amount_sums(&amount, sign),
+        weighted_sums(&amount, &probability, sign)
+    )));
+    q.add_group_by([1, 2, 3].map(|i| SimpleExpr::from(Expr::cust(i.to_string()))));
+    let mut groups = sea_query::Query::select();
+    groups.from_subquery(q, Alias::new("g")).expr(Expr::cust(
+        "CAST(g.k0 AS TEXT) AS k0, CAST(g.k1 AS TEXT) AS k1, CAST(NULL AS TEXT) AS k2, CAST(NULL AS TEXT) AS k3, CAST(NULL AS TEXT) AS k4, \
+         g.currency, g.deals, g.amount_hi, g.amount_lo, g.weighted_hi, g.weighted_lo, CAST(0 AS DOUBLE PRECISION) AS health_chain",
+    ));
+    c.fetch_all::<GroupTotals>(&groups).await
 }
 
 /// When the workspace's history begins: the time of its first stored event, if any.
