@@ -988,11 +988,25 @@ impl App {
             // What moved between `a` and `b` are the deals with events in between, from their
             // first event's before-state to their last one's after-state.
             let first_change = store::first_change_at(&mut c, ws).await?;
-            let mut today = None;
-            let start = self.pipeline_at(&mut c, actor, &filter, a, first_change, &mut today).await?;
-            let end = self.pipeline_at(&mut c, actor, &filter, b, first_change, &mut today).await?;
-            let changes = store::state_changes(&mut c, ws, &actor.scope, &filter, a, b).await?;
-            (base, rates, (start, end), changes)
+            let ends = async {
+                let mut today = None;
+                let start = self.pipeline_at(&mut c, actor, &filter, a, first_change, &mut today).await?;
+                let end = self.pipeline_at(&mut c, actor, &filter, b, first_change, &mut today).await?;
+                Ok::<_, AppError>((start, end))
+            };
+            // The period's events are read beside the two ends when a second connection is
+            // idle (see `pipeline_changes`).
+            let (ends, changes) = match self.store.try_report_read() {
+                Some(mut other) => {
+                    let mut o = other.conn();
+                    tokio::join!(ends, store::state_changes(&mut o, ws, &actor.scope, &filter, a, b))
+                }
+                None => {
+                    let ends = ends.await;
+                    (ends, store::state_changes(&mut conn.conn(), ws, &actor.scope, &filter, a, b).await)
+                }
+            };
+            (base, rates, ends?, changes?)
         };
         let position: HashMap<String, i32> = processes.iter().flat_map(|p| p.stages.iter().map(|s| (s.id.to_string(), s.position))).collect();
         let names = ["new", "won", "lost", "pushed_out", "pulled_in", "value_up", "value_down", "advanced", "regressed"];
