@@ -215,6 +215,23 @@ async fn the_scan_owes_touches_flags_stale_deals_tells_the_manager_once_and_esca
     let mine = tasks(&o.rep_sh, "").await;
     assert!(!mine.iter().any(|t| t["entity_id"] == idle.as_str() && t["origin"] == "cadence"), "{mine:?}");
     assert_eq!(tasks(&o.rep_sh, "?state=done&origin=cadence").await.len(), 1);
+
+    // A full scan drops the stored risk of a deal no longer open, and keeps the others'.
+    let reasons = o.rep_sh.get("/api/v1/close-reasons").await;
+    let lost = reasons.body.as_array().unwrap().iter().find(|r| r["outcome"] == "lost").unwrap()["id"].clone();
+    let version = o.rep_sh.get(&format!("/api/v1/opportunities/{booked}")).await.body["version"].clone();
+    let r = o.rep_sh.post(&format!("/api/v1/opportunities/{booked}/close"), json!({"outcome": "lost", "version": version, "reason_id": lost})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    later(&app, 23).scan_followups().await.expect("scan");
+    let stored = |deal: String| {
+        let store = app.app.store.clone();
+        async move {
+            let mut conn = store.read().await.unwrap();
+            let q = kairos_store::sql("SELECT CAST(COUNT(*) AS BIGINT) FROM opportunity_risk WHERE opportunity_id = $1").bind(deal);
+            conn.conn().fetch_count(&q).await.unwrap()
+        }
+    };
+    assert_eq!((stored(idle.clone()).await, stored(booked.clone()).await), (1, 0), "the closed deal's risk row is gone, the open one's kept");
     app.stop().await;
 }
 
