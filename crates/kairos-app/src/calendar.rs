@@ -2,7 +2,7 @@
 //! make-up working days (调休).
 
 use chrono::{NaiveDate, Weekday};
-use kairos_domain::calendar::WorkCalendar;
+use kairos_domain::calendar::{WORKSPACE_UTC_OFFSET_MINUTES, WorkCalendar};
 use kairos_domain::ids::WorkspaceId;
 use kairos_store::Conn;
 use kairos_store::settings::{self, CalendarDay};
@@ -41,7 +41,7 @@ pub(crate) async fn load_calendar(c: &mut Conn<'_>, ws: WorkspaceId) -> AppResul
     let days = settings::list_calendar_days(c, ws).await?;
     let holidays = days.iter().filter(|d| d.kind == "holiday").map(|d| d.day);
     let workdays = days.iter().filter(|d| d.kind == "workday").map(|d| d.day);
-    Ok(WorkCalendar::new(weekend, holidays, workdays, 8 * 60))
+    Ok(WorkCalendar::new(weekend, holidays, workdays, WORKSPACE_UTC_OFFSET_MINUTES))
 }
 
 impl App {

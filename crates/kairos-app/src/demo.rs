@@ -288,6 +288,9 @@ impl App {
                 .await?;
         }
         tx.commit().await?;
+        // Every event wrote its own rollup rows; folded, the whole workspace's are a few
+        // thousand rows per year.
+        self.fold_pipeline_changes().await?;
         // Bulk loads leave the planner's statistics stale (autovacuum may be off).
         self.store.analyze().await?;
         // The risk flags, cadence tasks and alerts a day of work would have produced.

@@ -16,24 +16,28 @@ use crate::error::AppResult;
 use crate::followup::ScanReport;
 
 pub const FOLLOWUP_SCAN: &str = "followup_scan";
+/// Folds the rolled-up pipeline changes each history event wrote into one row per day and
+/// key (`kairos_store::pipeline_rollup`): reads are exact either way, and faster folded.
+pub const PIPELINE_ROLLUP: &str = "pipeline_rollup";
 
 /// How often each job runs.
 #[derive(Debug, Clone)]
 pub struct JobSchedule {
     pub followup_scan_every: Duration,
+    pub pipeline_rollup_every: Duration,
     /// How long a claimed run may take before another instance may assume it died.
     pub lease: Duration,
 }
 
 impl JobSchedule {
     pub fn from_seconds(followup_scan: i64, lease: i64) -> JobSchedule {
-        JobSchedule { followup_scan_every: Duration::seconds(followup_scan.max(1)), lease: Duration::seconds(lease.max(1)) }
+        JobSchedule { followup_scan_every: Duration::seconds(followup_scan.max(1)), lease: Duration::seconds(lease.max(1)), ..JobSchedule::default() }
     }
 }
 
 impl Default for JobSchedule {
     fn default() -> Self {
-        JobSchedule { followup_scan_every: Duration::minutes(15), lease: Duration::minutes(10) }
+        JobSchedule { followup_scan_every: Duration::minutes(15), pipeline_rollup_every: Duration::minutes(1), lease: Duration::minutes(10) }
     }
 }
 
@@ -43,34 +47,53 @@ pub struct JobRun {
     pub job: &'static str,
     /// False when it was not due or another instance holds it.
     pub ran: bool,
+    /// The follow-up scan's.
     pub report: Option<ScanReport>,
+    /// The pipeline rollup's: rows folded.
+    pub folded: Option<u64>,
     pub error: Option<String>,
 }
 
 impl App {
     /// Runs every job that is due and not held by another instance; with `force`, every job
-    /// not held elsewhere, due or not (`kairos jobs run-once`).
+    /// not held elsewhere, due or not (`kairos jobs run-once`). The follow-up scan comes first.
     pub async fn run_due_jobs(&self, holder: &str, schedule: &JobSchedule, force: bool) -> AppResult<Vec<JobRun>> {
+        let scan = self.run_job(FOLLOWUP_SCAN, schedule.followup_scan_every, holder, schedule, force).await?;
+        let rollup = self.run_job(PIPELINE_ROLLUP, schedule.pipeline_rollup_every, holder, schedule, force).await?;
+        Ok(vec![scan, rollup])
+    }
+
+    async fn run_job(&self, name: &'static str, every: Duration, holder: &str, schedule: &JobSchedule, force: bool) -> AppResult<JobRun> {
         let now = self.now();
-        let due_before = if force { now } else { now - schedule.followup_scan_every };
+        let due_before = if force { now } else { now - every };
         let claimed = {
             let mut tx = self.begin().await?;
-            let taken = job::claim(&mut tx.conn(), FOLLOWUP_SCAN, holder, now, now + schedule.lease, due_before).await?;
+            let taken = job::claim(&mut tx.conn(), name, holder, now, now + schedule.lease, due_before).await?;
             tx.commit().await?;
             taken
         };
+        let mut run = JobRun { job: name, ran: claimed, report: None, folded: None, error: None };
         if !claimed {
-            return Ok(vec![JobRun { job: FOLLOWUP_SCAN, ran: false, report: None, error: None }]);
+            return Ok(run);
         }
-        let outcome = self.scan_followups().await;
-        let error = outcome.as_ref().err().map(|e| e.to_string());
+        let outcome = if name == FOLLOWUP_SCAN { self.scan_followups().await.map(|r| run.report = Some(r)) } else { self.fold_pipeline_changes().await.map(|n| run.folded = Some(n)) };
+        run.error = outcome.err().map(|e| e.to_string());
         let mut tx = self.begin().await?;
-        job::release(&mut tx.conn(), FOLLOWUP_SCAN, holder, self.now(), error.as_deref()).await?;
+        job::release(&mut tx.conn(), name, holder, self.now(), run.error.as_deref()).await?;
         tx.commit().await?;
-        if let Some(e) = &error {
-            tracing::error!(job = FOLLOWUP_SCAN, error = %e, "background job failed; it runs again at its next turn");
+        if let Some(e) = &run.error {
+            tracing::error!(job = name, error = %e, "background job failed; it runs again at its next turn");
         }
-        Ok(vec![JobRun { job: FOLLOWUP_SCAN, ran: true, report: outcome.ok(), error }])
+        Ok(run)
+    }
+
+    /// Folds the rolled-up pipeline changes written since the last fold (the
+    /// `pipeline_rollup` job; the demo generator after its load).
+    pub async fn fold_pipeline_changes(&self) -> AppResult<u64> {
+        let mut tx = self.begin().await?;
+        let folded = kairos_store::pipeline_rollup::fold(&mut tx.conn()).await?;
+        tx.commit().await?;
+        Ok(folded)
     }
 
     pub async fn job_states(&self) -> AppResult<Vec<JobState>> {

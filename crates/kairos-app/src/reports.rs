@@ -9,7 +9,7 @@ use kairos_domain::analytics::{self, Period};
 use kairos_domain::ids::{OrgUnitId, ProcessId, UserId};
 use kairos_domain::replay::DealState;
 use kairos_store::reports::{self as store, ChangeSide, ChangedKey, ChangedWhen, Dimension, GroupTotals, PipelineChanges, ReportFilter, StateChange, Sums, WonAmount};
-use kairos_store::{org_unit, process as process_store, settings, workspace};
+use kairos_store::{org_unit, pipeline_rollup, process as process_store, settings, workspace};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -909,6 +909,11 @@ impl App {
     /// connection is idle, the sides run side by side on the two.
     async fn pipeline_changes(&self, c: &mut kairos_store::Conn<'_>, actor: &Actor, filter: &ReportFilter, what: &PipelineChanges) -> AppResult<Vec<GroupTotals>> {
         let (ws, scope) = (actor.workspace(), &actor.scope);
+        if pipeline_rollup::serves(scope, filter)
+            && let Some(rolled_up) = pipeline_rollup::changes(c, ws, what).await?
+        {
+            return Ok(rolled_up);
+        }
         let (made, taken) = match self.store.try_report_read() {
             Some(mut other) => {
                 let mut o = other.conn();
@@ -1105,7 +1110,10 @@ impl App {
             match (dates.first(), dates.last()) {
                 (Some(first), Some(last)) => {
                     let (first, last) = (end_of(*first), end_of(*last));
-                    if reads_less_forwards(store::first_change_at(&mut c, ws).await?, (first, last), self.now()) {
+                    // The whole workspace's changes come rolled up per day, and summing all
+                    // of them up to the last point reads less than today's pipeline.
+                    let rolled_up = pipeline_rollup::serves(&actor.scope, &filter);
+                    if rolled_up || reads_less_forwards(store::first_change_at(&mut c, ws).await?, (first, last), self.now()) {
                         // Each point is the changes up to it, summed.
                         let what = PipelineChanges { from: None, before: Some(last + micro), when: ChangedWhen::Day(offset), key: ChangedKey::Stage, closing_between: None };
                         (base, rates, true, Vec::new(), self.pipeline_changes(&mut c, actor, &filter, &what).await?)
@@ -1351,13 +1359,18 @@ impl App {
                     let closing = Some((first_p.from, last_p.to));
                     let between = (first_p.instants(offset).0, last_p.instants(offset).1);
                     let won = store::won_between(&mut c, ws, &actor.scope, &filter, between).await?;
-                    if reads_less_forwards(store::first_change_at(&mut c, ws).await?, (*first, *last), self.now()) {
+                    // Periods of whole months need only the month of each expected close,
+                    // which the rolled-up changes keep; from them, summing every change up to
+                    // the last forecast reads less than today's pipeline.
+                    let key = if period.from.day() == 1 && period.to.day() == 1 { ChangedKey::ExpectedCloseMonth } else { ChangedKey::ExpectedClose };
+                    let rolled_up = key == ChangedKey::ExpectedCloseMonth && pipeline_rollup::serves(&actor.scope, &filter);
+                    if rolled_up || reads_less_forwards(store::first_change_at(&mut c, ws).await?, (*first, *last), self.now()) {
                         // Each forecast is the changes before its instant, summed.
-                        let what = PipelineChanges { from: None, before: Some(*last), when: ChangedWhen::Before(as_of.clone()), key: ChangedKey::ExpectedClose, closing_between: closing };
+                        let what = PipelineChanges { from: None, before: Some(*last), when: ChangedWhen::Before(as_of.clone()), key, closing_between: closing };
                         (true, (Vec::new(), self.pipeline_changes(&mut c, actor, &filter, &what).await?), won)
                     } else {
                         // Each forecast is today's pipeline less the changes since its instant.
-                        let what = PipelineChanges { from: Some(*first), before: None, when: ChangedWhen::Before(as_of.clone()), key: ChangedKey::ExpectedClose, closing_between: closing };
+                        let what = PipelineChanges { from: Some(*first), before: None, when: ChangedWhen::Before(as_of.clone()), key, closing_between: closing };
                         let now = self.open_now(&mut c, actor, &filter, Some(Dimension::ExpectedClose), closing).await?;
                         (false, (now, self.pipeline_changes(&mut c, actor, &filter, &what).await?), won)
                     }

@@ -18,6 +18,11 @@ const NANOS_PER_DAY: f64 = 86_400.0 * 1_000_000_000.0;
 /// meaningless, so offsets are clamped just inside a day.
 const MAX_OFFSET_MINUTES: i32 = 24 * 60 - 1;
 
+/// The UTC offset every workspace's calendar uses today: UTC+08:00 (China Standard Time, no
+/// DST). The rolled-up pipeline changes (migration 0018) cut their days at this offset, so a
+/// workspace time zone setting would have to refold them when it changes.
+pub const WORKSPACE_UTC_OFFSET_MINUTES: i32 = 8 * 60;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkCalendar {
     /// Indexed by `Weekday::num_days_from_monday`.
@@ -56,7 +61,7 @@ impl WorkCalendar {
 
     /// Saturday/Sunday weekend, no holidays, UTC+08:00 (Asia/Shanghai has no DST).
     pub fn china_default() -> WorkCalendar {
-        WorkCalendar::new(vec![Weekday::Sat, Weekday::Sun], [], [], 8 * 60)
+        WorkCalendar::new(vec![Weekday::Sat, Weekday::Sun], [], [], WORKSPACE_UTC_OFFSET_MINUTES)
     }
 
     pub fn utc_offset_minutes(&self) -> i32 {

@@ -30,6 +30,7 @@ pub mod lead_form;
 pub mod notification;
 pub mod opportunity;
 pub mod pipeline;
+pub mod pipeline_rollup;
 pub mod process;
 pub mod saved_view;
 pub mod reports;

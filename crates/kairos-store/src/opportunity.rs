@@ -16,6 +16,7 @@ use sea_query::{Alias, Cond, Expr, Func, JoinType, LikeExpr, Query, SelectStatem
 use serde::Serialize;
 
 use crate::db::{Conn, sql};
+use crate::pipeline_rollup;
 use crate::error::{StoreError, StoreResult};
 use crate::page::{Page, PageRequest, Sort, apply_page};
 use crate::row::{like_escape, parse_id, parse_opt_id, parse_stored, parse_tags, tags_json};
@@ -676,9 +677,19 @@ pub async fn insert_history(c: &mut Conn<'_>, ws: WorkspaceId, opp: OpportunityI
         ]
         .map(Alias::new),
     );
+    let mut rolled_up = Vec::new();
     for h in rows {
         let after = state_after(before.as_ref().map(|(s, _)| s), &h.event(), h.expected_close);
         let was = before.as_ref();
+        // The rollup's sides are the columns written below: the event's amount, currency and
+        // probability after it, the `was_` ones before it.
+        rolled_up.extend(pipeline_rollup::rows_of_event(
+            ws,
+            &h.id,
+            h.at,
+            was.map(|(s, currency)| pipeline_rollup::Side { state: s, currency, amount: s.amount, probability: s.probability as i64 }),
+            pipeline_rollup::Side { state: &after, currency: &h.currency, amount: h.amount, probability: h.probability },
+        ));
         let stage = |s: &DealState| Some(s.stage.clone()).filter(|id| !id.is_empty());
         q.values_panic([
             ws.to_string().into(),
@@ -717,7 +728,7 @@ pub async fn insert_history(c: &mut Conn<'_>, ws: WorkspaceId, opp: OpportunityI
         before = Some((after, h.currency.clone()));
     }
     c.execute(&q).await?;
-    Ok(())
+    pipeline_rollup::append(c, rolled_up).await
 }
 
 pub async fn list_history(c: &mut Conn<'_>, ws: WorkspaceId, opp: OpportunityId) -> StoreResult<Vec<HistoryEntry>> {

@@ -533,6 +533,9 @@ pub enum ChangedKey {
     Stage,
     /// The expected close (YYYY-MM-DD).
     ExpectedClose,
+    /// The first day of the expected close's month (YYYY-MM-01): enough for reports of whole
+    /// months, and what the rolled-up changes (`pipeline_rollup`) can give.
+    ExpectedCloseMonth,
 }
 
 /// Which changes of the open pipeline to sum, and how to group them.
@@ -599,6 +602,10 @@ pub async fn pipeline_changes(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataSco
         ChangedKey::Nothing => "CAST(NULL AS TEXT)".to_string(),
         ChangedKey::Stage => format!("h.{was}stage_id"),
         ChangedKey::ExpectedClose => format!("h.{was}close_date"),
+        ChangedKey::ExpectedCloseMonth => match backend {
+            Backend::Sqlite => format!("strftime('%Y-%m-01', h.{was}close_date)"),
+            Backend::Postgres => format!("to_char(h.{was}close_date, 'YYYY-MM') || '-01'"),
+        },
     };
     q.expr_as(when, Alias::new("k0")).expr_as(Expr::cust(key), Alias::new("k1"));
     let (amount, probability) = (format!("h.{was}amount"), format!("h.{was}probability"));

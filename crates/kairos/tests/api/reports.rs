@@ -788,3 +788,105 @@ async fn every_report_amount_comes_with_its_formatted_text_in_json_and_csv() {
         assert!(line.starts_with(row["owner_id"].as_str().unwrap()) && line.contains(&cell), "{line} lacks {cell}");
     }
 }
+
+/// The open pipeline's changes per group, both sides netted, without the groups that net
+/// to nothing: (when, key, currency) → (deals, Σ amount, Σ amount × probability).
+type NetChanges = BTreeMap<(Option<String>, Option<String>, String), (i64, i128, i128)>;
+
+fn net(groups: &[kairos_store::reports::GroupTotals]) -> NetChanges {
+    let mut out = NetChanges::new();
+    for g in groups {
+        let e = out.entry((g.key(0).map(Into::into), g.key(1).map(Into::into), g.currency.clone())).or_default();
+        *e = (e.0 + g.deals, e.1 + g.amount(), e.2 + g.amount_x_probability());
+    }
+    out.retain(|_, v| *v != (0, 0, 0));
+    out
+}
+
+/// The rollup the whole workspace's trend and forecast accuracy read (migration 0018) sums
+/// to what the history itself says, for the shapes those reports ask, with the rows each
+/// event writes unfolded, folded, and folded onto rows folded before.
+#[tokio::test]
+async fn rolled_up_pipeline_changes_equal_the_history_folded_or_not() {
+    use chrono::{Duration, NaiveDate, TimeZone, Utc};
+    use kairos_domain::identity::DataScope;
+    use kairos_store::pipeline_rollup;
+    use kairos_store::reports::{ChangeSide, ChangedKey, ChangedWhen, PipelineChanges, ReportFilter, pipeline_changes};
+    let app = TestApp::spawn().await;
+    let ws = app.app.build_demo(DemoSpec { scale: 1, seed: 12 }).await.expect("demo").workspace;
+    let tz = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    let midnight = |d: NaiveDate| tz.from_local_datetime(&d.and_hms_opt(0, 0, 0).unwrap()).unwrap().with_timezone(&Utc);
+    let today = Utc::now().with_timezone(&tz).date_naive();
+    let month = |back: i32| {
+        let first = today.with_day(1).unwrap();
+        (0..back).fold(first, |m, _| (m - Duration::days(1)).with_day(1).unwrap())
+    };
+    use chrono::Datelike;
+    let shapes = [
+        PipelineChanges { from: None, before: None, when: ChangedWhen::Day(8 * 60), key: ChangedKey::Stage, closing_between: None },
+        PipelineChanges { from: Some(midnight(month(6))), before: None, when: ChangedWhen::Day(8 * 60), key: ChangedKey::Stage, closing_between: None },
+        PipelineChanges {
+            from: None,
+            before: Some(midnight(month(1))),
+            when: ChangedWhen::Before((1..=6).rev().map(|m| midnight(month(m)) - Duration::days(30)).collect()),
+            key: ChangedKey::ExpectedCloseMonth,
+            closing_between: Some((month(6), month(0))),
+        },
+        PipelineChanges { from: Some(midnight(today - Duration::days(40))), before: Some(midnight(today + Duration::days(1))), when: ChangedWhen::Any, key: ChangedKey::Nothing, closing_between: None },
+    ];
+    let compare = |label: &'static str| {
+        let (app, shapes) = (&app, &shapes);
+        async move {
+            let mut conn = app.app.store.read().await.expect("read");
+            let mut c = conn.conn();
+            for (i, what) in shapes.iter().enumerate() {
+                let mut history = pipeline_changes(&mut c, ws, &DataScope::All, &ReportFilter::default(), what, ChangeSide::Made).await.expect("made");
+                history.extend(pipeline_changes(&mut c, ws, &DataScope::All, &ReportFilter::default(), what, ChangeSide::TakenAway).await.expect("taken"));
+                let rolled_up = pipeline_rollup::changes(&mut c, ws, what).await.expect("rollup").expect("the rollup serves whole days");
+                let (history, rolled_up) = (net(&history), net(&rolled_up));
+                assert!(!history.is_empty(), "{label}, shape {i}: the demo has changes to compare");
+                let differ: Vec<_> = history.keys().chain(rolled_up.keys()).filter(|k| history.get(*k) != rolled_up.get(*k)).map(|k| (k, history.get(k), rolled_up.get(k))).collect();
+                assert!(differ.is_empty(), "{label}, shape {i}: {} groups differ (key, history, rollup), first {:?}", differ.len(), &differ[..differ.len().min(3)]);
+            }
+            let unfolded: i64 = c.fetch_count(&kairos_store::sql("SELECT COUNT(*) FROM pipeline_change_day WHERE source <> ''")).await.expect("count");
+            unfolded
+        }
+    };
+    assert_eq!(compare("as the demo left it").await, 0, "the demo folds what it wrote");
+
+    // A day of work on a few deals: moves, new amounts and close dates, a win.
+    let admin = app.login("admin@demo.kairos", DEMO_PASSWORD).await;
+    let stages: Vec<String> = admin.get("/api/v1/processes").await.body[0]["stages"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect();
+    let work = |round: usize| {
+        let (admin, stages) = (&admin, &stages);
+        async move {
+            let open = admin.get("/api/v1/opportunities?status=open&limit=4").await.body["items"].as_array().unwrap().clone();
+            assert_eq!(open.len(), 4);
+            for (i, o) in open.iter().enumerate() {
+                let id = o["id"].as_str().unwrap();
+                let version = o["version"].as_i64().unwrap();
+                let r = admin.patch(&format!("/api/v1/opportunities/{id}"), json!({"version": version, "amount": 1_234_567 + round as i64, "expected_close_date": (today + Duration::days(40 + i as i64)).to_string()})).await;
+                assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+                let r = if i == 0 {
+                    admin.post(&format!("/api/v1/opportunities/{id}/close"), json!({"outcome": "won", "version": version + 1, "contract_number": "HT-1", "contract_signed_on": today.to_string()})).await
+                } else {
+                    let to = &stages[(i + round) % 3];
+                    admin.post(&format!("/api/v1/opportunities/{id}/move"), json!({"stage_id": to, "version": version + 1, "override_reason": "rollup test"})).await
+                };
+                assert!(r.status == StatusCode::OK || r.status == StatusCode::CONFLICT || r.status == StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+            }
+        }
+    };
+    work(0).await;
+    assert!(compare("written today, unfolded, beside folded days").await > 0, "today's events wrote unfolded rows");
+    assert!(app.app.fold_pipeline_changes().await.expect("fold") > 0);
+    assert_eq!(compare("folded").await, 0);
+    // Today's keys are folded already: this round's rows add to them.
+    work(1).await;
+    app.app.fold_pipeline_changes().await.expect("fold");
+    assert_eq!(compare("folded onto earlier folds").await, 0);
+    // An instant inside a day is not the rollup's to answer.
+    let mut conn = app.app.store.read().await.expect("read");
+    let inside = PipelineChanges { from: Some(midnight(today) + Duration::hours(3)), before: None, when: ChangedWhen::Any, key: ChangedKey::Nothing, closing_between: None };
+    assert!(pipeline_rollup::changes(&mut conn.conn(), ws, &inside).await.expect("rollup").is_none());
+}

@@ -77,8 +77,8 @@ async fn history_states(store: &Store) -> StoredStates {
 /// Migration 0016 gave every past history row the deal's state before and after it; the
 /// write path stores the same for every new row. Both must agree, or the pipeline of a past
 /// date would differ between events written before and after the upgrade.
-#[tokio::test]
-async fn the_migrations_history_states_are_the_ones_the_write_path_stores() {
+/// The demo's history and a deal with the changes the demo does not make.
+async fn app_with_varied_history() -> kairos_testkit::TestApp {
     let app = kairos_testkit::TestApp::spawn().await;
     app.app.build_demo(kairos_app::demo::DemoSpec { scale: 1, seed: 4 }).await.expect("demo");
     // Changes the demo does not make: amount, currency and close together, a close, a reopen.
@@ -98,16 +98,33 @@ async fn the_migrations_history_states_are_the_ones_the_write_path_stores() {
         let r = if method == "PATCH" { a.patch(&format!("{path}{tail}"), body).await } else { a.post(&format!("{path}{tail}"), body).await };
         assert_eq!(r.status, reqwest::StatusCode::OK, "{method} {tail}: {}", r.body);
     }
+    app
+}
+
+/// The migration's `sql` between `from` and `to` (included).
+fn migration_part(backend: kairos_store::Backend, sqlite: &'static str, postgres: &'static str, from: &str, to: &str) -> String {
+    let migration = match backend {
+        kairos_store::Backend::Sqlite => sqlite,
+        kairos_store::Backend::Postgres => postgres,
+    };
+    let (start, end) = (migration.find(from).unwrap(), migration.find(to).unwrap());
+    migration[start..end + to.len()].to_string()
+}
+
+#[tokio::test]
+async fn the_migrations_history_states_are_the_ones_the_write_path_stores() {
+    let app = app_with_varied_history().await;
     let written = history_states(&app.app.store).await;
     assert!(written.iter().any(|r| r.5.is_some()) && written.iter().any(|r| r.3.is_some()), "states were written");
     assert!(written.iter().any(|r| r.7.as_deref() == Some("USD") && r.5.as_deref() == Some("lost")), "the close remembers the currency before it");
 
-    let migration = match app.app.store.backend() {
-        kairos_store::Backend::Sqlite => include_str!("../../../kairos-store/migrations/sqlite/0016_history_states.sql"),
-        kairos_store::Backend::Postgres => include_str!("../../../kairos-store/migrations/postgres/0016_history_states.sql"),
-    };
-    let (from, to) = (migration.find("create temporary table history_state").unwrap(), migration.find("drop table history_state;").unwrap());
-    let backfill = &migration[from..to + "drop table history_state;".len()];
+    let backfill = migration_part(
+        app.app.store.backend(),
+        include_str!("../../../kairos-store/migrations/sqlite/0016_history_states.sql"),
+        include_str!("../../../kairos-store/migrations/postgres/0016_history_states.sql"),
+        "create temporary table history_state",
+        "drop table history_state;",
+    );
     let mut tx = app.app.store.begin().await.unwrap();
     tx.conn()
         .execute_script(&format!(
@@ -121,5 +138,43 @@ async fn the_migrations_history_states_are_the_ones_the_write_path_stores() {
     assert_eq!(written.len(), migrated.len());
     for (w, m) in written.iter().zip(&migrated) {
         assert_eq!(w, m, "history row {}", w.0);
+    }
+}
+
+/// The rolled-up pipeline changes, folded, in key order.
+async fn rollup_rows(store: &Store) -> Vec<(String, String, String, String, String, i64, i64, i64, i64, i64)> {
+    let mut conn = store.read().await.unwrap();
+    conn.conn()
+        .fetch_all(&sql(
+            "SELECT workspace_id, day, stage_id, close_month, currency, deals, amount_hi, amount_lo, weighted_hi, weighted_lo \
+             FROM pipeline_change_day WHERE source = '' ORDER BY workspace_id, day, stage_id, close_month, currency",
+        ))
+        .await
+        .unwrap()
+}
+
+/// Migration 0018 rolled up the history written before it; the write path rolls up every new
+/// event. Folded, both must give the same rows, or trend and forecast accuracy would differ
+/// before and after the upgrade.
+#[tokio::test]
+async fn the_migrations_rolled_up_changes_are_the_ones_the_write_path_stores() {
+    let app = app_with_varied_history().await;
+    app.app.fold_pipeline_changes().await.unwrap();
+    let written = rollup_rows(&app.app.store).await;
+    assert!(written.iter().any(|r| r.4 == "USD") && written.iter().any(|r| r.3.is_empty()) && written.iter().any(|r| r.5 < 0), "the rows have what to compare");
+    let backfill = migration_part(
+        app.app.store.backend(),
+        include_str!("../../../kairos-store/migrations/sqlite/0018_pipeline_rollup.sql"),
+        include_str!("../../../kairos-store/migrations/postgres/0018_pipeline_rollup.sql"),
+        "insert into pipeline_change_day",
+        "group by workspace_id, day, stage_id, close_month, currency;",
+    );
+    let mut tx = app.app.store.begin().await.unwrap();
+    tx.conn().execute_script(&format!("DELETE FROM pipeline_change_day; {backfill}")).await.unwrap();
+    tx.commit().await.unwrap();
+    let migrated = rollup_rows(&app.app.store).await;
+    assert_eq!(written.len(), migrated.len());
+    for (w, m) in written.iter().zip(&migrated) {
+        assert_eq!(w, m);
     }
 }

@@ -1,0 +1,195 @@
+//! The open pipeline's changes rolled up per local day (migration 0018): what trend and
+//! forecast accuracy read for the whole workspace instead of every history event.
+//!
+//! Each history event writes, in its own transaction, what it added to the open pipeline (the
+//! deal as the event left it, when open) and what it took away (the deal as it stood before,
+//! when open), keyed by the event's local day, the stage, the month of the expected close and
+//! the currency. Those rows are plain inserts under the event's own id, so concurrent writers
+//! never wait on one another; `fold` later sums them into one row per key. Reads sum both
+//! kinds, so they are exact at any moment, folded or not.
+
+use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
+use kairos_domain::calendar::WORKSPACE_UTC_OFFSET_MINUTES;
+use kairos_domain::identity::DataScope;
+use kairos_domain::ids::WorkspaceId;
+use kairos_domain::replay::DealState;
+use sea_query::{Alias, Expr, SimpleExpr};
+
+use crate::db::{Backend, Conn, sql};
+use crate::error::StoreResult;
+use crate::reports::{ChangedKey, ChangedWhen, GroupTotals, PipelineChanges, ReportFilter};
+
+const TABLE: &str = "pipeline_change_day";
+const SPLIT: i64 = 1_000_000_000;
+
+/// The local day of an instant, as the rollup cuts days.
+fn local_day(at: DateTime<Utc>) -> NaiveDate {
+    (at + chrono::Duration::minutes(i64::from(WORKSPACE_UTC_OFFSET_MINUTES))).date_naive()
+}
+
+/// Whether an instant is a local midnight: only then is "before it" a whole number of days.
+fn is_midnight(at: DateTime<Utc>) -> bool {
+    let local = at + chrono::Duration::minutes(i64::from(WORKSPACE_UTC_OFFSET_MINUTES));
+    local.num_seconds_from_midnight() == 0 && local.nanosecond() == 0
+}
+
+fn close_month(d: Option<NaiveDate>) -> String {
+    d.and_then(|d| d.with_day(1)).map(|d| d.to_string()).unwrap_or_default()
+}
+
+/// One side of one history event.
+pub(crate) struct Side<'a> {
+    pub state: &'a DealState,
+    pub currency: &'a str,
+    pub amount: i64,
+    pub probability: i64,
+}
+
+/// The rows one event adds to the rollup: the deal as the event left it (`after`) and, with
+/// the opposite sign, as it stood before (`before`), each only when open. The amounts are
+/// split like the reports' sums (`reports::amount_sums`), row by row, so that the rollup's
+/// sums equal the history's exactly.
+pub(crate) fn rows_of_event(ws: WorkspaceId, history_id: &str, at: DateTime<Utc>, before: Option<Side<'_>>, after: Side<'_>) -> Vec<[sea_query::Value; 11]> {
+    let day = local_day(at).to_string();
+    let mut rows = Vec::new();
+    for (side, sign, s) in [("made", 1, Some(after)), ("taken", -1, before)] {
+        let Some(s) = s.filter(|s| s.state.is_open()) else { continue };
+        let (hi, lo) = (s.amount / SPLIT, s.amount % SPLIT);
+        rows.push([
+            ws.to_string().into(),
+            day.clone().into(),
+            s.state.stage.clone().into(),
+            close_month(s.state.expected_close).into(),
+            s.currency.to_string().into(),
+            format!("{history_id}:{side}").into(),
+            sign.into(),
+            (sign * hi).into(),
+            (sign * lo).into(),
+            (sign * hi * s.probability).into(),
+            (sign * lo * s.probability).into(),
+        ]);
+    }
+    rows
+}
+
+/// Writes the rows of `rows_of_event`.
+pub(crate) async fn append(c: &mut Conn<'_>, rows: Vec<[sea_query::Value; 11]>) -> StoreResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut q = sea_query::Query::insert();
+    q.into_table(Alias::new(TABLE)).columns(
+        ["workspace_id", "day", "stage_id", "close_month", "currency", "source", "deals", "amount_hi", "amount_lo", "weighted_hi", "weighted_lo"].map(Alias::new),
+    );
+    for r in rows {
+        q.values_panic(r.map(SimpleExpr::from));
+    }
+    c.execute(&q).await?;
+    Ok(())
+}
+
+/// The sums of a group of rows, under the names `GroupTotals` reads.
+const SUMS: &str = "CAST(SUM(deals) AS BIGINT) AS deals, CAST(SUM(amount_hi) AS BIGINT) AS amount_hi, CAST(SUM(amount_lo) AS BIGINT) AS amount_lo, \
+     CAST(SUM(weighted_hi) AS BIGINT) AS weighted_hi, CAST(SUM(weighted_lo) AS BIGINT) AS weighted_lo";
+const KEY: &str = "workspace_id, day, stage_id, close_month, currency";
+const ADD_ON_CONFLICT: &str = "ON CONFLICT (workspace_id, day, stage_id, close_month, currency, source) DO UPDATE SET \
+     deals = pipeline_change_day.deals + excluded.deals, amount_hi = pipeline_change_day.amount_hi + excluded.amount_hi, \
+     amount_lo = pipeline_change_day.amount_lo + excluded.amount_lo, weighted_hi = pipeline_change_day.weighted_hi + excluded.weighted_hi, \
+     weighted_lo = pipeline_change_day.weighted_lo + excluded.weighted_lo";
+
+/// Folds every workspace's unfolded rows into one row per key; answers how many rows it
+/// folded. On PostgreSQL the rows are deleted and summed in one statement, so a row another
+/// transaction commits meanwhile is either folded or left for the next run, never lost; on
+/// SQLite the transaction holds the only write lock from its first statement.
+pub async fn fold(c: &mut Conn<'_>) -> StoreResult<u64> {
+    let columns = "workspace_id, day, stage_id, close_month, currency, source, deals, amount_hi, amount_lo, weighted_hi, weighted_lo";
+    match c.backend() {
+        Backend::Postgres => {
+            let text = format!(
+                "WITH folded AS (DELETE FROM {TABLE} WHERE source <> '' RETURNING *), \
+                 summed AS (INSERT INTO {TABLE} ({columns}) SELECT {KEY}, '', {SUMS} FROM folded GROUP BY {KEY} {ADD_ON_CONFLICT}) \
+                 SELECT COUNT(*) FROM folded"
+            );
+            Ok(c.fetch_count(&sql(text)).await?.max(0) as u64)
+        }
+        Backend::Sqlite => {
+            // `WHERE` before `ON CONFLICT` is what keeps SQLite from reading ON as a join's.
+            let text = format!("INSERT INTO {TABLE} ({columns}) SELECT {KEY}, '', {SUMS} FROM {TABLE} WHERE source <> '' GROUP BY {KEY} {ADD_ON_CONFLICT}");
+            c.execute(&sql(text)).await?;
+            c.execute(&sql(format!("DELETE FROM {TABLE} WHERE source <> ''"))).await
+        }
+    }
+}
+
+/// Whether the rollup holds what a report of these deals needs: it sums every deal of the
+/// workspace, so it serves a reader who sees them all and filters none out.
+pub fn serves(scope: &DataScope, f: &ReportFilter) -> bool {
+    matches!(scope, DataScope::All) && !f.narrows_deals()
+}
+
+/// The open pipeline's changes as `reports::pipeline_changes` gives them (both sides netted
+/// per group), from the rollup; `None` when the rollup cannot say: an instant that is not a
+/// local midnight, days cut at another offset, or a key finer than a month of expected close.
+pub async fn changes(c: &mut Conn<'_>, ws: WorkspaceId, what: &PipelineChanges) -> StoreResult<Option<Vec<GroupTotals>>> {
+    let instants = what.from.iter().chain(&what.before).chain(match &what.when {
+        ChangedWhen::Before(instants) => instants.as_slice(),
+        _ => &[],
+    });
+    let whole_days = instants.into_iter().all(|t| is_midnight(*t));
+    let months = what.closing_between.is_none_or(|(a, b)| a.day() == 1 && b.day() == 1);
+    let offset_matches = !matches!(what.when, ChangedWhen::Day(o) if o != WORKSPACE_UTC_OFFSET_MINUTES);
+    if !whole_days || !months || !offset_matches || what.key == ChangedKey::ExpectedClose {
+        return Ok(None);
+    }
+    let day = |t: DateTime<Utc>| local_day(t).to_string();
+    let mut q = sea_query::Query::select();
+    q.from(Alias::new(TABLE)).and_where(Expr::col(Alias::new("workspace_id")).eq(ws.to_string()));
+    if let Some(from) = what.from {
+        q.and_where(Expr::col(Alias::new("day")).gte(day(from)));
+    }
+    if let Some(before) = what.before {
+        q.and_where(Expr::col(Alias::new("day")).lt(day(before)));
+    }
+    if let Some((a, b)) = what.closing_between {
+        q.and_where(Expr::col(Alias::new("close_month")).gte(a.to_string())).and_where(Expr::col(Alias::new("close_month")).lt(b.to_string()));
+    }
+    let when: SimpleExpr = match &what.when {
+        ChangedWhen::Any => Expr::cust("CAST(NULL AS TEXT)"),
+        ChangedWhen::Day(_) => Expr::cust("day"),
+        ChangedWhen::Before(instants) => {
+            let mut case = sea_query::CaseStatement::new();
+            for (i, t) in instants.iter().enumerate() {
+                case = case.case(Expr::col(Alias::new("day")).lt(day(*t)), Expr::val(i.to_string()));
+            }
+            case.finally(Expr::val(instants.len().to_string())).into()
+        }
+    };
+    let key = match what.key {
+        ChangedKey::Nothing => "CAST(NULL AS TEXT)",
+        ChangedKey::Stage => "NULLIF(stage_id, '')",
+        ChangedKey::ExpectedCloseMonth => "NULLIF(close_month, '')",
+        ChangedKey::ExpectedClose => unreachable!("refused above"),
+    };
+    q.expr_as(when, Alias::new("k0")).expr_as(Expr::cust(key), Alias::new("k1")).expr(Expr::cust(format!(
+        "CAST(NULL AS TEXT) AS k2, CAST(NULL AS TEXT) AS k3, CAST(NULL AS TEXT) AS k4, currency, {SUMS}, CAST(0 AS DOUBLE PRECISION) AS health_chain"
+    )));
+    q.add_group_by([1, 2, 6].map(|i| Expr::cust(i.to_string())));
+    Ok(Some(c.fetch_all::<GroupTotals>(&q).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_are_cut_at_local_midnight() {
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        assert_eq!(local_day(t("2026-03-31T15:59:59.999999Z")).to_string(), "2026-03-31");
+        assert_eq!(local_day(t("2026-03-31T16:00:00Z")).to_string(), "2026-04-01");
+        assert!(is_midnight(t("2026-03-31T16:00:00Z")));
+        assert!(!is_midnight(t("2026-03-31T16:00:00.000001Z")));
+        assert!(!is_midnight(t("2026-03-31T00:00:00Z")));
+        assert_eq!(close_month(NaiveDate::from_ymd_opt(2026, 2, 28)), "2026-02-01");
+        assert_eq!(close_month(None), "");
+    }
+}
