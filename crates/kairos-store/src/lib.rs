@@ -45,5 +45,5 @@ pub mod task;
 pub mod user;
 pub mod workspace;
 
-pub use db::{Backend, Conn, Sql, Store, StoreOptions, Tx, sql};
+pub use db::{Backend, Conn, ReadConn, Sql, Store, StoreOptions, Tx, sql};
 pub use error::StoreError;
