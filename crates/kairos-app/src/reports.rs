@@ -8,7 +8,7 @@ use kairos_domain::FieldErrors;
 use kairos_domain::analytics::{self, Period};
 use kairos_domain::ids::{OrgUnitId, ProcessId, UserId};
 use kairos_domain::replay::DealState;
-use kairos_store::reports::{self as store, ChangeSide, ChangedKey, ChangedWhen, Dimension, GroupTotals, PipelineChanges, ReportFilter, StateChange, Sums, WonAmount};
+use kairos_store::reports::{self as store, ChangeSide, ChangedKey, ChangedWhen, DealIds, Dimension, GroupTotals, PipelineChanges, ReportFilter, StateChange, Sums, WonAmount};
 use kairos_store::{org_unit, pipeline_rollup, process as process_store, settings, workspace};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -733,17 +733,39 @@ impl App {
         // has none, so its deals need no narrowing (and the director's read the history
         // alone).
         let positions: Vec<(String, i32)> = processes.iter().flat_map(|p| p.stages.iter().map(|s| (s.id.to_string(), s.position))).collect();
+        let (ws, scope) = (actor.workspace(), &actor.scope);
         let cohorts = {
             let mut conn = self.store.report_read().await?;
-            store::stage_cohorts(&mut conn.conn(), actor.workspace(), &actor.scope, &filter, window, &positions).await?
+            let mut c = conn.conn();
+            // Each deal's cohorts depend on its own events alone, so two halves of the deals
+            // can be worked out side by side when a second connection is idle: neither
+            // database spreads the window over each deal's events across cores.
+            let halves = match self.store.try_report_read() {
+                Some(other) => store::middle_deal_id(&mut c, ws).await?.map(|middle| (other, middle)),
+                None => None,
+            };
+            match halves {
+                Some((mut other, middle)) => {
+                    let mut o = other.conn();
+                    let (first, second) = (DealIds { from: None, before: Some(middle.clone()) }, DealIds { from: Some(middle), before: None });
+                    let (x, y) = tokio::join!(
+                        store::stage_cohorts(&mut c, ws, scope, &filter, window, &positions, &first),
+                        store::stage_cohorts(&mut o, ws, scope, &filter, window, &positions, &second)
+                    );
+                    let mut cohorts = x?;
+                    cohorts.extend(y?);
+                    cohorts
+                }
+                None => store::stage_cohorts(&mut c, ws, scope, &filter, window, &positions, &DealIds::default()).await?,
+            }
         };
         let mut stages = Vec::new();
         for p in processes.iter().filter(|p| q.process_id.as_deref().is_none_or(|id| id.is_empty() || p.id.to_string() == id)) {
             for s in &p.stages {
                 let id = s.id.to_string();
-                let cohort = cohorts.iter().find(|c| c.stage_id == id);
-                let count = |n: Option<i64>| u64::try_from(n.unwrap_or(0)).unwrap_or(0);
-                let (entered, advanced, won) = (count(cohort.map(|c| c.entered)), count(cohort.map(|c| c.advanced)), count(cohort.map(|c| c.won)));
+                // One row per stage from each half of the deals read.
+                let count = |n: fn(&store::StageCohort) -> i64| u64::try_from(cohorts.iter().filter(|c| c.stage_id == id).map(n).sum::<i64>()).unwrap_or(0);
+                let (entered, advanced, won) = (count(|c| c.entered), count(|c| c.advanced), count(|c| c.won));
                 let rate = |n: u64| (entered > 0).then(|| n as f64 / entered as f64);
                 stages.push(ConversionStage { stage_id: id, name: s.name.clone(), entered, advanced, won, advance_rate: rate(advanced), win_rate: rate(won) });
             }

@@ -457,10 +457,33 @@ pub struct StageCohort {
 /// A won close's rank among the positions a deal reaches: beyond every stage.
 const WON_REACH: i32 = i32::MAX;
 
+/// The deals whose ids fall in `[from, before)`, either end open: a report that works deal
+/// by deal can read two ranges side by side.
+#[derive(Debug, Clone, Default)]
+pub struct DealIds {
+    pub from: Option<String>,
+    pub before: Option<String>,
+}
+
+/// The id that splits the workspace's deals in two halves of about the same size, if any.
+pub async fn middle_deal_id(c: &mut Conn<'_>, ws: WorkspaceId) -> StoreResult<Option<String>> {
+    let middle: Option<(String,)> = c
+        .fetch_optional(
+            &crate::db::sql(
+                "SELECT opportunity_id FROM opportunity WHERE workspace_id = $1 ORDER BY opportunity_id \
+                 LIMIT 1 OFFSET (SELECT COUNT(*) / 2 FROM opportunity WHERE workspace_id = $2)",
+            )
+            .bind(ws.to_string())
+            .bind(ws.to_string()),
+        )
+        .await?;
+    Ok(middle.map(|(id,)| id))
+}
+
 /// Per stage, the cohort of deals that entered it inside `[from, to)` (or ever), each deal
 /// counted once per stage: an entry advanced when any later event of the deal reached a
 /// stage of a higher `position`, or won. Worked out in the database with a window over each
-/// deal's events, so the report reads one row per stage.
+/// deal's events, so the report reads one row per stage. Only the deals of `deals` count.
 pub async fn stage_cohorts(
     c: &mut Conn<'_>,
     ws: WorkspaceId,
@@ -468,9 +491,16 @@ pub async fn stage_cohorts(
     f: &ReportFilter,
     window: Option<(DateTime<Utc>, DateTime<Utc>)>,
     positions: &[(String, i32)],
+    deals: &DealIds,
 ) -> StoreResult<Vec<StageCohort>> {
     let mut events = history_of(c.backend(), ws, scope, f);
     events.and_where(col("h", "kind").is_in(["created", "moved", "closed"]));
+    if let Some(from) = &deals.from {
+        events.and_where(col("h", "opportunity_id").gte(from.clone()));
+    }
+    if let Some(before) = &deals.before {
+        events.and_where(col("h", "opportunity_id").lt(before.clone()));
+    }
     // Events before the window cannot follow an entry inside it.
     if let Some((from, _)) = window {
         events.and_where(col("h", "at").gte(from));
