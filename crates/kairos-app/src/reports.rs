@@ -1052,11 +1052,33 @@ impl App {
             let (ends, changes) = match self.store.try_report_read() {
                 Some(mut other) => {
                     let mut o = other.conn();
-                    tokio::join!(ends, store::state_changes(&mut o, ws, &actor.scope, &filter, a, b))
+                    let changes = async {
+                        // And with a third connection idle, each half of the deals' events
+                        // on its own (see `conversion`).
+                        let halves = match self.store.try_report_read() {
+                            Some(third) => store::middle_deal_id(&mut o, ws).await?.map(|middle| (third, middle)),
+                            None => None,
+                        };
+                        let Some((mut third, middle)) = halves else {
+                            return store::state_changes(&mut o, ws, &actor.scope, &filter, a, b, &DealIds::default()).await;
+                        };
+                        let mut t = third.conn();
+                        let (first, second) = (DealIds { from: None, before: Some(middle.clone()) }, DealIds { from: Some(middle), before: None });
+                        let (x, y) = tokio::join!(
+                            store::state_changes(&mut o, ws, &actor.scope, &filter, a, b, &first),
+                            store::state_changes(&mut t, ws, &actor.scope, &filter, a, b, &second)
+                        );
+                        let mut changes = x?;
+                        changes.extend(y?);
+                        // Two runs, each in order: the stable sort merges them in one pass.
+                        changes.sort_by(store::in_deal_order);
+                        Ok(changes)
+                    };
+                    tokio::join!(ends, changes)
                 }
                 None => {
                     let ends = ends.await;
-                    (ends, store::state_changes(&mut conn.conn(), ws, &actor.scope, &filter, a, b).await)
+                    (ends, store::state_changes(&mut conn.conn(), ws, &actor.scope, &filter, a, b, &DealIds::default()).await)
                 }
             };
             (base, rates, ends?, changes?)
