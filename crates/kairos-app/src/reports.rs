@@ -674,7 +674,7 @@ impl App {
         let passages = {
             let mut conn = self.store.report_read().await?;
             let mut c = conn.conn();
-            match self.halves_side_by_side(window) {
+            match self.halves_side_by_side(window, false) {
                 Some((mut other, [first, second])) => {
                     let mut o = other.conn();
                     let (x, y) = tokio::join!(store::passages(&mut c, ws, scope, &filter, Some(first)), store::passages(&mut o, ws, scope, &filter, Some(second)));
@@ -938,13 +938,18 @@ impl App {
     }
 
     /// A second report connection and the window cut in two halves, so that a read of rows
-    /// in the window (which add up: passages, activity counts) can read one half on each
-    /// connection. Only on SQLite, which answers a query on one core: two halves read side
-    /// by side take about half as long. PostgreSQL spreads one query over parallel workers
-    /// itself. `None` without a window, or when no second connection is idle now.
-    fn halves_side_by_side(&self, window: Option<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>) -> Option<(kairos_store::ReadConn, [(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>); 2])> {
+    /// in the window (which add up: passages, activity counts, events) can read one half on
+    /// each connection. SQLite answers a query on one core: two halves read side by side take
+    /// about half as long. PostgreSQL spreads one query over parallel workers itself, so there
+    /// only with `on_postgres` (a read whose many rows all come back through one connection).
+    /// `None` without a window, or when no second connection is idle now.
+    fn halves_side_by_side(
+        &self,
+        window: Option<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>,
+        on_postgres: bool,
+    ) -> Option<(kairos_store::ReadConn, [(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>); 2])> {
         let (a, b) = window?;
-        if self.store.backend() != kairos_store::Backend::Sqlite {
+        if self.store.backend() != kairos_store::Backend::Sqlite && !on_postgres {
             return None;
         }
         let other = self.store.try_report_read()?;
@@ -1053,23 +1058,19 @@ impl App {
                 Some(mut other) => {
                     let mut o = other.conn();
                     let changes = async {
-                        // And with a third connection idle, each half of the deals' events
-                        // on its own (see `conversion`).
-                        let halves = match self.store.try_report_read() {
-                            Some(third) => store::middle_deal_id(&mut o, ws).await?.map(|middle| (third, middle)),
-                            None => None,
-                        };
-                        let Some((mut third, middle)) = halves else {
-                            return store::state_changes(&mut o, ws, &actor.scope, &filter, a, b, &DealIds::default()).await;
+                        // And with a third connection idle, each half of the period on its
+                        // own: together the halves hold every event of the period, and the
+                        // history's time index serves each.
+                        let Some((mut third, [(x, middle), _])) = self.halves_side_by_side(Some((a, b)), true) else {
+                            return store::state_changes(&mut o, ws, &actor.scope, &filter, a, b).await;
                         };
                         let mut t = third.conn();
-                        let (first, second) = (DealIds { from: None, before: Some(middle.clone()) }, DealIds { from: Some(middle), before: None });
-                        let (x, y) = tokio::join!(
-                            store::state_changes(&mut o, ws, &actor.scope, &filter, a, b, &first),
-                            store::state_changes(&mut t, ws, &actor.scope, &filter, a, b, &second)
+                        let (first, second) = tokio::join!(
+                            store::state_changes(&mut o, ws, &actor.scope, &filter, x, middle),
+                            store::state_changes(&mut t, ws, &actor.scope, &filter, middle, b)
                         );
-                        let mut changes = x?;
-                        changes.extend(y?);
+                        let mut changes = first?;
+                        changes.extend(second?);
                         // Two runs, each in order: the stable sort merges them in one pass.
                         changes.sort_by(store::in_deal_order);
                         Ok(changes)
@@ -1078,7 +1079,7 @@ impl App {
                 }
                 None => {
                     let ends = ends.await;
-                    (ends, store::state_changes(&mut conn.conn(), ws, &actor.scope, &filter, a, b, &DealIds::default()).await)
+                    (ends, store::state_changes(&mut conn.conn(), ws, &actor.scope, &filter, a, b).await)
                 }
             };
             (base, rates, ends?, changes?)
@@ -1335,7 +1336,7 @@ impl App {
             let mut c = conn.conn();
             // Activities in the same period, on the same deals (open or closed), per owner.
             let deals = ReportFilter { closed_between: None, ..closed.filter.clone() };
-            match (closed.filter.closed_between, self.halves_side_by_side(closed.filter.closed_between)) {
+            match (closed.filter.closed_between, self.halves_side_by_side(closed.filter.closed_between, false)) {
                 (_, Some((mut other, [first, second]))) => {
                     let mut o = other.conn();
                     let (x, y) = tokio::join!(
