@@ -1336,19 +1336,30 @@ impl App {
             let mut c = conn.conn();
             // Activities in the same period, on the same deals (open or closed), per owner.
             let deals = ReportFilter { closed_between: None, ..closed.filter.clone() };
-            match (closed.filter.closed_between, self.halves_side_by_side(closed.filter.closed_between, false)) {
-                (_, Some((mut other, [first, second]))) => {
-                    let mut o = other.conn();
-                    let (x, y) = tokio::join!(
-                        store::activities_by_owner(&mut c, ws, &actor.scope, &deals, first),
-                        store::activities_by_owner(&mut o, ws, &actor.scope, &deals, second)
-                    );
-                    let mut counts = x?;
-                    counts.extend(y?);
-                    counts
+            match closed.filter.closed_between {
+                Some(window) => {
+                    // SQLite counts each deal's activities walking the (deal, time) index: two
+                    // halves of the deals, side by side, each walk half of it.
+                    let halves = match (self.store.backend(), self.store.try_report_read()) {
+                        (kairos_store::Backend::Sqlite, Some(other)) => store::middle_deal_id(&mut c, ws).await?.map(|middle| (other, middle)),
+                        _ => None,
+                    };
+                    match halves {
+                        Some((mut other, middle)) => {
+                            let mut o = other.conn();
+                            let (first, second) = (DealIds { from: None, before: Some(middle.clone()) }, DealIds { from: Some(middle), before: None });
+                            let (x, y) = tokio::join!(
+                                store::activities_by_owner(&mut c, ws, &actor.scope, &deals, window, &first),
+                                store::activities_by_owner(&mut o, ws, &actor.scope, &deals, window, &second)
+                            );
+                            let mut counts = x?;
+                            counts.extend(y?);
+                            counts
+                        }
+                        None => store::activities_by_owner(&mut c, ws, &actor.scope, &deals, window, &DealIds::default()).await?,
+                    }
                 }
-                (Some(window), None) => store::activities_by_owner(&mut c, ws, &actor.scope, &deals, window).await?,
-                (None, None) => Vec::new(),
+                None => Vec::new(),
             }
         };
         let mut rows: BTreeMap<String, TeamRow> = BTreeMap::new();

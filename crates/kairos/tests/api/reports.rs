@@ -408,6 +408,21 @@ async fn team_leaderboard_matches_a_naive_count_and_forecast_accuracy_compares_w
             assert_eq!(rows[0]["activities"].as_u64().unwrap(), logged);
             let before = c.get("/api/v1/reports/team?from=2000-01-01&to=2000-12-31").await;
             assert_eq!(before.body["total"]["activities"], 0, "none were logged in 2000");
+        } else {
+            // Every activity logged on a deal, through the whole workspace's list.
+            let (mut logged, mut cursor) = (0u64, String::new());
+            loop {
+                let r = c.get(&format!("/api/v1/activities?limit=200{cursor}")).await;
+                assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+                logged += r.body["items"].as_array().unwrap().iter().filter(|a| a["opportunity_id"].is_string()).count() as u64;
+                match r.body["next_cursor"].as_str() {
+                    Some(next) => cursor = format!("&cursor={next}"),
+                    None => break,
+                }
+            }
+            assert!(logged > 1000, "the demo logs follow-ups on many deals: {logged}");
+            assert_eq!(t.body["total"]["activities"].as_u64().unwrap(), logged, "{who}");
+            assert_eq!(rows.iter().map(|r| r["activities"].as_u64().unwrap()).sum::<u64>(), logged, "{who}: the rows add up");
         }
     }
 
