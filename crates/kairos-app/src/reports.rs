@@ -6,10 +6,10 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{Datelike, NaiveDate};
 use kairos_domain::FieldErrors;
 use kairos_domain::analytics::{self, Period};
-use kairos_domain::ids::{OrgUnitId, ProcessId, UserId};
+use kairos_domain::ids::{OrgUnitId, ProcessId, UserId, WorkspaceId};
 use kairos_domain::replay::DealState;
 use kairos_store::reports::{self as store, ChangeSide, ChangedKey, ChangedWhen, DealIds, Dimension, GroupTotals, PipelineChanges, ReportFilter, StateChange, Sums, WonAmount};
-use kairos_store::{org_unit, pipeline_rollup, process as process_store, settings, workspace};
+use kairos_store::{Backend, org_unit, pipeline_rollup, process as process_store, settings, workspace};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -674,7 +674,7 @@ impl App {
         let passages = {
             let mut conn = self.store.report_read().await?;
             let mut c = conn.conn();
-            match self.halves_side_by_side(window, false) {
+            match self.halves_side_by_side(window, &[Backend::Sqlite]) {
                 Some((mut other, [first, second])) => {
                     let mut o = other.conn();
                     let (x, y) = tokio::join!(store::passages(&mut c, ws, scope, &filter, Some(first)), store::passages(&mut o, ws, scope, &filter, Some(second)));
@@ -738,16 +738,11 @@ impl App {
             let mut conn = self.store.report_read().await?;
             let mut c = conn.conn();
             // Each deal's cohorts depend on its own events alone, so two halves of the deals
-            // can be worked out side by side when a second connection is idle: neither
-            // database spreads the window over each deal's events across cores.
-            let halves = match self.store.try_report_read() {
-                Some(other) => store::middle_deal_id(&mut c, ws).await?.map(|middle| (other, middle)),
-                None => None,
-            };
-            match halves {
-                Some((mut other, middle)) => {
+            // can be worked out side by side: neither database spreads the window over each
+            // deal's events across cores.
+            match self.deal_halves(&mut c, ws, &[Backend::Sqlite, Backend::Postgres]).await? {
+                Some((mut other, [first, second])) => {
                     let mut o = other.conn();
-                    let (first, second) = (DealIds { from: None, before: Some(middle.clone()) }, DealIds { from: Some(middle), before: None });
                     let (x, y) = tokio::join!(
                         store::stage_cohorts(&mut c, ws, scope, &filter, window, &positions, &first),
                         store::stage_cohorts(&mut o, ws, scope, &filter, window, &positions, &second)
@@ -938,23 +933,36 @@ impl App {
     }
 
     /// A second report connection and the window cut in two halves, so that a read of rows
-    /// in the window (which add up: passages, activity counts, events) can read one half on
-    /// each connection. SQLite answers a query on one core: two halves read side by side take
-    /// about half as long. PostgreSQL spreads one query over parallel workers itself, so there
-    /// only with `on_postgres` (a read whose many rows all come back through one connection).
-    /// `None` without a window, or when no second connection is idle now.
+    /// in the window that add up (passages, events) can read one half on each connection, on
+    /// the `backends` where that pays: SQLite answers a query on one core; PostgreSQL spreads
+    /// one scan over parallel workers, but hands every row back through one connection.
+    /// `None` without a window, or when no second connection is idle now (never waiting, so
+    /// a report holding connections cannot deadlock the pool).
     fn halves_side_by_side(
         &self,
         window: Option<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>,
-        on_postgres: bool,
+        backends: &[Backend],
     ) -> Option<(kairos_store::ReadConn, [(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>); 2])> {
         let (a, b) = window?;
-        if self.store.backend() != kairos_store::Backend::Sqlite && !on_postgres {
+        if !backends.contains(&self.store.backend()) {
             return None;
         }
         let other = self.store.try_report_read()?;
         let middle = a + (b - a) / 2;
         Some((other, [(a, middle), (middle, b)]))
+    }
+
+    /// A second report connection and the workspace's deals cut in two at their middle id,
+    /// so that a read that works deal by deal (conversion's cohorts, activities per deal) can
+    /// read one half on each connection, on the `backends` where that pays. `None` when no
+    /// second connection is idle now.
+    async fn deal_halves(&self, c: &mut kairos_store::Conn<'_>, ws: WorkspaceId, backends: &[Backend]) -> AppResult<Option<(kairos_store::ReadConn, [DealIds; 2])>> {
+        if !backends.contains(&self.store.backend()) {
+            return Ok(None);
+        }
+        let Some(other) = self.store.try_report_read() else { return Ok(None) };
+        let halves = store::middle_deal_id(c, ws).await?.map(|middle| [DealIds { from: None, before: Some(middle.clone()) }, DealIds { from: Some(middle), before: None }]);
+        Ok(halves.map(|h| (other, h)))
     }
 
     /// The open pipeline's changes (`store::pipeline_changes`), both sides. They are two
@@ -1061,7 +1069,7 @@ impl App {
                         // And with a third connection idle, each half of the period on its
                         // own: together the halves hold every event of the period, and the
                         // history's time index serves each.
-                        let Some((mut third, [(x, middle), _])) = self.halves_side_by_side(Some((a, b)), true) else {
+                        let Some((mut third, [(x, middle), _])) = self.halves_side_by_side(Some((a, b)), &[Backend::Sqlite, Backend::Postgres]) else {
                             return store::state_changes(&mut o, ws, &actor.scope, &filter, a, b).await;
                         };
                         let mut t = third.conn();
@@ -1340,14 +1348,9 @@ impl App {
                 Some(window) => {
                     // SQLite counts each deal's activities walking the (deal, time) index: two
                     // halves of the deals, side by side, each walk half of it.
-                    let halves = match (self.store.backend(), self.store.try_report_read()) {
-                        (kairos_store::Backend::Sqlite, Some(other)) => store::middle_deal_id(&mut c, ws).await?.map(|middle| (other, middle)),
-                        _ => None,
-                    };
-                    match halves {
-                        Some((mut other, middle)) => {
+                    match self.deal_halves(&mut c, ws, &[Backend::Sqlite]).await? {
+                        Some((mut other, [first, second])) => {
                             let mut o = other.conn();
-                            let (first, second) = (DealIds { from: None, before: Some(middle.clone()) }, DealIds { from: Some(middle), before: None });
                             let (x, y) = tokio::join!(
                                 store::activities_by_owner(&mut c, ws, &actor.scope, &deals, window, &first),
                                 store::activities_by_owner(&mut o, ws, &actor.scope, &deals, window, &second)
