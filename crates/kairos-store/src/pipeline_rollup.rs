@@ -138,7 +138,7 @@ pub async fn changes(c: &mut Conn<'_>, ws: WorkspaceId, what: &PipelineChanges) 
     let whole_days = instants.into_iter().all(|t| is_midnight(*t));
     let months = what.closing_between.is_none_or(|(a, b)| a.day() == 1 && b.day() == 1);
     let offset_matches = !matches!(what.when, ChangedWhen::Day(o) if o != WORKSPACE_UTC_OFFSET_MINUTES);
-    if !whole_days || !months || !offset_matches || what.key == ChangedKey::ExpectedClose {
+    if !whole_days || !months || !offset_matches {
         return Ok(None);
     }
     let day = |t: DateTime<Utc>| local_day(t).to_string();
@@ -168,7 +168,8 @@ pub async fn changes(c: &mut Conn<'_>, ws: WorkspaceId, what: &PipelineChanges) 
         ChangedKey::Nothing => "CAST(NULL AS TEXT)",
         ChangedKey::Stage => "NULLIF(stage_id, '')",
         ChangedKey::ExpectedCloseMonth => "NULLIF(close_month, '')",
-        ChangedKey::ExpectedClose => unreachable!("refused above"),
+        // The day of the expected close is finer than the rollup keeps.
+        ChangedKey::ExpectedClose => return Ok(None),
     };
     q.expr_as(when, Alias::new("k0")).expr_as(Expr::cust(key), Alias::new("k1")).expr(Expr::cust(format!(
         "CAST(NULL AS TEXT) AS k2, CAST(NULL AS TEXT) AS k3, CAST(NULL AS TEXT) AS k4, currency, {SUMS}, CAST(0 AS DOUBLE PRECISION) AS health_chain"

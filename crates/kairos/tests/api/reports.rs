@@ -904,4 +904,7 @@ async fn rolled_up_pipeline_changes_equal_the_history_folded_or_not() {
     let mut conn = app.app.store.read().await.expect("read");
     let inside = PipelineChanges { from: Some(midnight(today) + Duration::hours(3)), before: None, when: ChangedWhen::Any, key: ChangedKey::Nothing, closing_between: None };
     assert!(pipeline_rollup::changes(&mut conn.conn(), ws, &inside).await.expect("rollup").is_none());
+    // Nor is the day of an expected close.
+    let by_close_day = PipelineChanges { from: None, before: None, when: ChangedWhen::Any, key: ChangedKey::ExpectedClose, closing_between: None };
+    assert!(pipeline_rollup::changes(&mut conn.conn(), ws, &by_close_day).await.expect("rollup").is_none());
 }
