@@ -8,8 +8,8 @@
 //! never wait on one another; `fold` later sums them into one row per key. Reads sum both
 //! kinds, so they are exact at any moment, folded or not.
 
-use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
-use kairos_domain::calendar::WORKSPACE_UTC_OFFSET_MINUTES;
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use kairos_domain::calendar::{WORKSPACE_UTC_OFFSET_MINUTES, WorkCalendar};
 use kairos_domain::identity::DataScope;
 use kairos_domain::ids::WorkspaceId;
 use kairos_domain::replay::DealState;
@@ -22,15 +22,21 @@ use crate::reports::{ChangedKey, ChangedWhen, GroupTotals, PipelineChanges, Repo
 const TABLE: &str = "pipeline_change_day";
 const SPLIT: i64 = 1_000_000_000;
 
+/// Where the rollup cuts days: the workspaces' calendar's offset (its working days do not
+/// matter here).
+fn days() -> WorkCalendar {
+    WorkCalendar::new(Vec::new(), [], [], WORKSPACE_UTC_OFFSET_MINUTES)
+}
+
 /// The local day of an instant, as the rollup cuts days.
 fn local_day(at: DateTime<Utc>) -> NaiveDate {
-    (at + chrono::Duration::minutes(i64::from(WORKSPACE_UTC_OFFSET_MINUTES))).date_naive()
+    days().local_date(at)
 }
 
 /// Whether an instant is a local midnight: only then is "before it" a whole number of days.
 fn is_midnight(at: DateTime<Utc>) -> bool {
-    let local = at + chrono::Duration::minutes(i64::from(WORKSPACE_UTC_OFFSET_MINUTES));
-    local.num_seconds_from_midnight() == 0 && local.nanosecond() == 0
+    let days = days();
+    days.start_of_day(days.local_date(at)) == at
 }
 
 fn close_month(d: Option<NaiveDate>) -> String {
