@@ -288,9 +288,11 @@ impl App {
                 .await?;
         }
         tx.commit().await?;
-        // Every event wrote its own rollup rows; folded, the whole workspace's are a few
-        // thousand rows per year.
+        // Every event and activity wrote its own rollup rows; folded, the whole workspace's
+        // pipeline changes are a few thousand rows per year, its activity counts one per day
+        // and owner.
         self.fold_pipeline_changes().await?;
+        self.fold_activity_counts().await?;
         // Bulk loads leave the planner's statistics stale (autovacuum may be off).
         self.store.analyze().await?;
         // The risk flags, cadence tasks and alerts a day of work would have produced.

@@ -19,12 +19,16 @@ pub const FOLLOWUP_SCAN: &str = "followup_scan";
 /// Folds the rolled-up pipeline changes each history event wrote into one row per day and
 /// key (`kairos_store::pipeline_rollup`): reads are exact either way, and faster folded.
 pub const PIPELINE_ROLLUP: &str = "pipeline_rollup";
+/// Folds the activity counts each logged activity and each change of a deal's owner wrote
+/// into one row per day and owner (`kairos_store::activity_rollup`).
+pub const ACTIVITY_ROLLUP: &str = "activity_rollup";
 
 /// How often each job runs.
 #[derive(Debug, Clone)]
 pub struct JobSchedule {
     pub followup_scan_every: Duration,
-    pub pipeline_rollup_every: Duration,
+    /// Both rollups.
+    pub rollups_every: Duration,
     /// How long a claimed run may take before another instance may assume it died.
     pub lease: Duration,
 }
@@ -37,7 +41,7 @@ impl JobSchedule {
 
 impl Default for JobSchedule {
     fn default() -> Self {
-        JobSchedule { followup_scan_every: Duration::minutes(15), pipeline_rollup_every: Duration::minutes(1), lease: Duration::minutes(10) }
+        JobSchedule { followup_scan_every: Duration::minutes(15), rollups_every: Duration::minutes(1), lease: Duration::minutes(10) }
     }
 }
 
@@ -49,7 +53,7 @@ pub struct JobRun {
     pub ran: bool,
     /// The follow-up scan's.
     pub report: Option<ScanReport>,
-    /// The pipeline rollup's: rows folded.
+    /// A rollup's: rows folded.
     pub folded: Option<u64>,
     pub error: Option<String>,
 }
@@ -59,8 +63,9 @@ impl App {
     /// not held elsewhere, due or not (`kairos jobs run-once`). The follow-up scan comes first.
     pub async fn run_due_jobs(&self, holder: &str, schedule: &JobSchedule, force: bool) -> AppResult<Vec<JobRun>> {
         let scan = self.run_job(FOLLOWUP_SCAN, schedule.followup_scan_every, holder, schedule, force).await?;
-        let rollup = self.run_job(PIPELINE_ROLLUP, schedule.pipeline_rollup_every, holder, schedule, force).await?;
-        Ok(vec![scan, rollup])
+        let pipeline = self.run_job(PIPELINE_ROLLUP, schedule.rollups_every, holder, schedule, force).await?;
+        let activities = self.run_job(ACTIVITY_ROLLUP, schedule.rollups_every, holder, schedule, force).await?;
+        Ok(vec![scan, pipeline, activities])
     }
 
     async fn run_job(&self, name: &'static str, every: Duration, holder: &str, schedule: &JobSchedule, force: bool) -> AppResult<JobRun> {
@@ -76,7 +81,11 @@ impl App {
         if !claimed {
             return Ok(run);
         }
-        let outcome = if name == FOLLOWUP_SCAN { self.scan_followups().await.map(|r| run.report = Some(r)) } else { self.fold_pipeline_changes().await.map(|n| run.folded = Some(n)) };
+        let outcome = match name {
+            FOLLOWUP_SCAN => self.scan_followups().await.map(|r| run.report = Some(r)),
+            PIPELINE_ROLLUP => self.fold_pipeline_changes().await.map(|n| run.folded = Some(n)),
+            _ => self.fold_activity_counts().await.map(|n| run.folded = Some(n)),
+        };
         run.error = outcome.err().map(|e| e.to_string());
         let mut tx = self.begin().await?;
         job::release(&mut tx.conn(), name, holder, self.now(), run.error.as_deref()).await?;
@@ -92,6 +101,15 @@ impl App {
     pub async fn fold_pipeline_changes(&self) -> AppResult<u64> {
         let mut tx = self.begin().await?;
         let folded = kairos_store::pipeline_rollup::fold(&mut tx.conn()).await?;
+        tx.commit().await?;
+        Ok(folded)
+    }
+
+    /// Folds the activity counts written since the last fold (the `activity_rollup` job; the
+    /// demo generator after its load).
+    pub async fn fold_activity_counts(&self) -> AppResult<u64> {
+        let mut tx = self.begin().await?;
+        let folded = kairos_store::activity_rollup::fold(&mut tx.conn()).await?;
         tx.commit().await?;
         Ok(folded)
     }

@@ -9,7 +9,7 @@ use kairos_domain::analytics::{self, Period};
 use kairos_domain::ids::{OrgUnitId, ProcessId, UserId, WorkspaceId};
 use kairos_domain::replay::DealState;
 use kairos_store::reports::{self as store, ChangeSide, ChangedKey, ChangedWhen, DealIds, Dimension, GroupTotals, PipelineChanges, ReportFilter, StateChange, Sums, WonAmount};
-use kairos_store::{Backend, org_unit, pipeline_rollup, process as process_store, settings, workspace};
+use kairos_store::{Backend, activity_rollup, org_unit, pipeline_rollup, process as process_store, rollup, settings, workspace};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -970,7 +970,7 @@ impl App {
     /// connection is idle, the sides run side by side on the two.
     async fn pipeline_changes(&self, c: &mut kairos_store::Conn<'_>, actor: &Actor, filter: &ReportFilter, what: &PipelineChanges) -> AppResult<Vec<GroupTotals>> {
         let (ws, scope) = (actor.workspace(), &actor.scope);
-        if pipeline_rollup::serves(scope, filter)
+        if rollup::serves(scope, filter)
             && let Some(rolled_up) = pipeline_rollup::changes(c, ws, what).await?
         {
             return Ok(rolled_up);
@@ -1191,7 +1191,7 @@ impl App {
                     let (first, last) = (end_of(*first), end_of(*last));
                     // The whole workspace's changes come rolled up per day, and summing all
                     // of them up to the last point reads less than today's pipeline.
-                    let rolled_up = pipeline_rollup::serves(&actor.scope, &filter);
+                    let rolled_up = rollup::serves(&actor.scope, &filter);
                     if rolled_up || reads_less_forwards(store::first_change_at(&mut c, ws).await?, (first, last), self.now()) {
                         // Each point is the changes up to it, summed.
                         let what = PipelineChanges { from: None, before: Some(last + micro), when: ChangedWhen::Day(offset), key: ChangedKey::Stage, closing_between: None };
@@ -1344,8 +1344,14 @@ impl App {
             let mut c = conn.conn();
             // Activities in the same period, on the same deals (open or closed), per owner.
             let deals = ReportFilter { closed_between: None, ..closed.filter.clone() };
-            match closed.filter.closed_between {
-                Some(window) => {
+            let rolled_up = match closed.filter.closed_between {
+                // The whole workspace's counts, per day and owner, when whole days are asked.
+                Some(window) if rollup::serves(&actor.scope, &deals) => activity_rollup::by_owner(&mut c, ws, window).await?,
+                _ => None,
+            };
+            match (closed.filter.closed_between, rolled_up) {
+                (_, Some(counts)) => counts,
+                (Some(window), None) => {
                     // SQLite counts each deal's activities walking the (deal, time) index: two
                     // halves of the deals, side by side, each walk half of it.
                     match self.deal_halves(&mut c, ws, &[Backend::Sqlite]).await? {
@@ -1362,7 +1368,7 @@ impl App {
                         None => store::activities_by_owner(&mut c, ws, &actor.scope, &deals, window, &DealIds::default()).await?,
                     }
                 }
-                None => Vec::new(),
+                (None, None) => Vec::new(),
             }
         };
         let mut rows: BTreeMap<String, TeamRow> = BTreeMap::new();
@@ -1459,7 +1465,7 @@ impl App {
                     // which the rolled-up changes keep; from them, summing every change up to
                     // the last forecast reads less than today's pipeline.
                     let key = if period.from.day() == 1 && period.to.day() == 1 { ChangedKey::ExpectedCloseMonth } else { ChangedKey::ExpectedClose };
-                    let rolled_up = key == ChangedKey::ExpectedCloseMonth && pipeline_rollup::serves(&actor.scope, &filter);
+                    let rolled_up = key == ChangedKey::ExpectedCloseMonth && rollup::serves(&actor.scope, &filter);
                     if rolled_up || reads_less_forwards(store::first_change_at(&mut c, ws).await?, (*first, *last), self.now()) {
                         // Each forecast is the changes before its instant, summed.
                         let what = PipelineChanges { from: None, before: Some(*last), when: ChangedWhen::Before(as_of.clone()), key, closing_between: closing };

@@ -6,6 +6,7 @@ use kairos_domain::identity::DataScope;
 use kairos_domain::ids::{AccountId, ActivityId, ContactId, LeadId, OpportunityId, OrgUnitId, TaskId, UserId, WorkspaceId};
 use sea_query::{Alias, Expr, Func, Order, Query, SelectStatement};
 
+use crate::activity_rollup;
 use crate::db::Conn;
 use crate::error::{StoreError, StoreResult};
 use crate::page::{Page, PageRequest, apply_page};
@@ -94,7 +95,10 @@ pub async fn insert_activity(c: &mut Conn<'_>, a: &Activity) -> StoreResult<()> 
         a.version.into(),
     ]);
     c.execute(&q).await?;
-    Ok(())
+    match a.opportunity_id {
+        Some(deal) => activity_rollup::logged(c, a.workspace_id, &a.id.to_string(), &deal.to_string(), a.occurred_at).await,
+        None => Ok(()),
+    }
 }
 
 fn select() -> SelectStatement {

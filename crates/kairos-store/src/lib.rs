@@ -31,6 +31,8 @@ pub mod notification;
 pub mod opportunity;
 pub mod pipeline;
 pub mod pipeline_rollup;
+pub mod rollup;
+pub mod activity_rollup;
 pub mod process;
 pub mod saved_view;
 pub mod reports;

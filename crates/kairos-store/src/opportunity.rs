@@ -16,7 +16,7 @@ use sea_query::{Alias, Cond, Expr, Func, JoinType, LikeExpr, Query, SelectStatem
 use serde::Serialize;
 
 use crate::db::{Conn, sql};
-use crate::pipeline_rollup;
+use crate::{activity_rollup, pipeline_rollup};
 use crate::error::{StoreError, StoreResult};
 use crate::page::{Page, PageRequest, Sort, apply_page};
 use crate::row::{like_escape, parse_id, parse_opt_id, parse_stored, parse_tags, tags_json};
@@ -194,8 +194,11 @@ pub async fn insert_opportunity(c: &mut Conn<'_>, o: &Opportunity, created_by: U
     Ok(())
 }
 
-/// Writes the new state if the stored version is still `expected_version`.
+/// Writes the new state if the stored version is still `expected_version`. A new owner takes
+/// the deal's activities with it in the leaderboard's rollup (`activity_rollup`).
 pub async fn update_opportunity(c: &mut Conn<'_>, o: &Opportunity, expected_version: i64) -> StoreResult<()> {
+    let owner = sql("SELECT owner_id FROM opportunity WHERE workspace_id = $1 AND opportunity_id = $2").bind(o.workspace_id.to_string()).bind(o.id.to_string());
+    let was_owner = c.fetch_optional::<(String,)>(&owner).await?.map(|(id,)| id);
     let mut q = Query::update();
     q.table(Alias::new("opportunity"));
     for (field, value) in FIELDS.iter().zip(values(o)).skip(2) {
@@ -204,8 +207,14 @@ pub async fn update_opportunity(c: &mut Conn<'_>, o: &Opportunity, expected_vers
     q.and_where(Expr::col(Alias::new("workspace_id")).eq(o.workspace_id.to_string()))
         .and_where(Expr::col(Alias::new("opportunity_id")).eq(o.id.to_string()))
         .and_where(Expr::col(Alias::new("version")).eq(expected_version));
-    let n = c.execute(&q).await?;
-    if n == 0 { Err(StoreError::StaleVersion) } else { Ok(()) }
+    if c.execute(&q).await? == 0 {
+        return Err(StoreError::StaleVersion);
+    }
+    // The version matched, so the owner read above is the one this update replaced.
+    match was_owner {
+        Some(was) if was != o.owner_id.to_string() => activity_rollup::handed_over(c, o.workspace_id, &o.id.to_string(), &was, &o.owner_id.to_string(), o.version).await,
+        _ => Ok(()),
+    }
 }
 
 pub fn scoped_select(ws: WorkspaceId, scope: &DataScope) -> SelectStatement {

@@ -9,35 +9,18 @@
 //! kinds, so they are exact at any moment, folded or not.
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use kairos_domain::calendar::{WORKSPACE_UTC_OFFSET_MINUTES, WorkCalendar};
-use kairos_domain::identity::DataScope;
+use kairos_domain::calendar::WORKSPACE_UTC_OFFSET_MINUTES;
 use kairos_domain::ids::WorkspaceId;
 use kairos_domain::replay::DealState;
 use sea_query::{Alias, Expr, SimpleExpr};
 
-use crate::db::{Backend, Conn, sql};
+use crate::db::Conn;
 use crate::error::StoreResult;
-use crate::reports::{ChangedKey, ChangedWhen, GroupTotals, PipelineChanges, ReportFilter};
+use crate::reports::{ChangedKey, ChangedWhen, GroupTotals, PipelineChanges};
+use crate::rollup::{self, Rollup, is_midnight, local_day};
 
 const TABLE: &str = "pipeline_change_day";
 const SPLIT: i64 = 1_000_000_000;
-
-/// Where the rollup cuts days: the workspaces' calendar's offset (its working days do not
-/// matter here).
-fn days() -> WorkCalendar {
-    WorkCalendar::new(Vec::new(), [], [], WORKSPACE_UTC_OFFSET_MINUTES)
-}
-
-/// The local day of an instant, as the rollup cuts days.
-fn local_day(at: DateTime<Utc>) -> NaiveDate {
-    days().local_date(at)
-}
-
-/// Whether an instant is a local midnight: only then is "before it" a whole number of days.
-fn is_midnight(at: DateTime<Utc>) -> bool {
-    let days = days();
-    days.start_of_day(days.local_date(at)) == at
-}
 
 fn close_month(d: Option<NaiveDate>) -> String {
     d.and_then(|d| d.with_day(1)).map(|d| d.to_string()).unwrap_or_default()
@@ -97,40 +80,17 @@ pub(crate) async fn append(c: &mut Conn<'_>, rows: Vec<[sea_query::Value; 11]>) 
 /// The sums of a group of rows, under the names `GroupTotals` reads.
 const SUMS: &str = "CAST(SUM(deals) AS BIGINT) AS deals, CAST(SUM(amount_hi) AS BIGINT) AS amount_hi, CAST(SUM(amount_lo) AS BIGINT) AS amount_lo, \
      CAST(SUM(weighted_hi) AS BIGINT) AS weighted_hi, CAST(SUM(weighted_lo) AS BIGINT) AS weighted_lo";
-const KEY: &str = "workspace_id, day, stage_id, close_month, currency";
-const ADD_ON_CONFLICT: &str = "ON CONFLICT (workspace_id, day, stage_id, close_month, currency, source) DO UPDATE SET \
-     deals = pipeline_change_day.deals + excluded.deals, amount_hi = pipeline_change_day.amount_hi + excluded.amount_hi, \
-     amount_lo = pipeline_change_day.amount_lo + excluded.amount_lo, weighted_hi = pipeline_change_day.weighted_hi + excluded.weighted_hi, \
-     weighted_lo = pipeline_change_day.weighted_lo + excluded.weighted_lo";
 
-/// Folds every workspace's unfolded rows into one row per key; answers how many rows it
-/// folded. On PostgreSQL the rows are deleted and summed in one statement, so a row another
-/// transaction commits meanwhile is either folded or left for the next run, never lost; on
-/// SQLite the transaction holds the only write lock from its first statement.
+const ROLLUP: Rollup = Rollup {
+    table: TABLE,
+    key: &["workspace_id", "day", "stage_id", "close_month", "currency"],
+    sums: &["deals", "amount_hi", "amount_lo", "weighted_hi", "weighted_lo"],
+};
+
+/// Folds every workspace's unfolded rows into one row per key (`rollup::fold`); answers how
+/// many rows it folded.
 pub async fn fold(c: &mut Conn<'_>) -> StoreResult<u64> {
-    let columns = "workspace_id, day, stage_id, close_month, currency, source, deals, amount_hi, amount_lo, weighted_hi, weighted_lo";
-    match c.backend() {
-        Backend::Postgres => {
-            let text = format!(
-                "WITH folded AS (DELETE FROM {TABLE} WHERE source <> '' RETURNING *), \
-                 summed AS (INSERT INTO {TABLE} ({columns}) SELECT {KEY}, '', {SUMS} FROM folded GROUP BY {KEY} {ADD_ON_CONFLICT}) \
-                 SELECT COUNT(*) FROM folded"
-            );
-            Ok(c.fetch_count(&sql(text)).await?.max(0) as u64)
-        }
-        Backend::Sqlite => {
-            // `WHERE` before `ON CONFLICT` is what keeps SQLite from reading ON as a join's.
-            let text = format!("INSERT INTO {TABLE} ({columns}) SELECT {KEY}, '', {SUMS} FROM {TABLE} WHERE source <> '' GROUP BY {KEY} {ADD_ON_CONFLICT}");
-            c.execute(&sql(text)).await?;
-            c.execute(&sql(format!("DELETE FROM {TABLE} WHERE source <> ''"))).await
-        }
-    }
-}
-
-/// Whether the rollup holds what a report of these deals needs: it sums every deal of the
-/// workspace, so it serves a reader who sees them all and filters none out.
-pub fn serves(scope: &DataScope, f: &ReportFilter) -> bool {
-    matches!(scope, DataScope::All) && !f.narrows_deals()
+    rollup::fold(c, &ROLLUP).await
 }
 
 /// The open pipeline's changes as `reports::pipeline_changes` gives them (both sides netted
@@ -189,13 +149,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn days_are_cut_at_local_midnight() {
-        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
-        assert_eq!(local_day(t("2026-03-31T15:59:59.999999Z")).to_string(), "2026-03-31");
-        assert_eq!(local_day(t("2026-03-31T16:00:00Z")).to_string(), "2026-04-01");
-        assert!(is_midnight(t("2026-03-31T16:00:00Z")));
-        assert!(!is_midnight(t("2026-03-31T16:00:00.000001Z")));
-        assert!(!is_midnight(t("2026-03-31T00:00:00Z")));
+    fn close_months_are_first_days() {
         assert_eq!(close_month(NaiveDate::from_ymd_opt(2026, 2, 28)), "2026-02-01");
         assert_eq!(close_month(None), "");
     }

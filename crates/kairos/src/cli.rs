@@ -235,7 +235,7 @@ async fn jobs_command(settings: &Settings, cmd: JobsCommand) -> anyhow::Result<E
             for r in runs {
                 match (&r.report, &r.error, r.ran) {
                     (_, _, false) => println!("{}: another instance is running it; not run", r.job),
-                    (None, None, true) if r.folded.is_some() => println!("{}: {} rolled-up changes folded, in {took:.2} s", r.job, r.folded.unwrap_or(0)),
+                    (None, None, true) if r.folded.is_some() => println!("{}: {} rolled-up rows folded, in {took:.2} s", r.job, r.folded.unwrap_or(0)),
                     (Some(rep), _, true) => println!(
                         "{}: {} workspaces, {} open deals, {} at risk, {} tasks created, {} notifications, {} escalations, in {took:.2} s",
                         r.job, rep.workspaces, rep.open_deals, rep.at_risk, rep.tasks_created, rep.notifications, rep.escalations

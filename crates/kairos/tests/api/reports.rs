@@ -908,3 +908,103 @@ async fn rolled_up_pipeline_changes_equal_the_history_folded_or_not() {
     let by_close_day = PipelineChanges { from: None, before: None, when: ChangedWhen::Any, key: ChangedKey::ExpectedClose, closing_between: None };
     assert!(pipeline_rollup::changes(&mut conn.conn(), ws, &by_close_day).await.expect("rollup").is_none());
 }
+
+/// Every activity logged on one of `deals`, through the caller's activity list, counted per
+/// the deal's owner now.
+async fn activities_per_owner(c: &Client, deals: &[Value]) -> BTreeMap<String, u64> {
+    let owner: BTreeMap<&str, &str> = deals.iter().map(|d| (d["id"].as_str().unwrap(), d["owner_id"].as_str().unwrap())).collect();
+    let (mut out, mut cursor) = (BTreeMap::new(), String::new());
+    loop {
+        let r = c.get(&format!("/api/v1/activities?limit=200{cursor}")).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        for a in r.body["items"].as_array().unwrap() {
+            if let Some(o) = a["opportunity_id"].as_str().and_then(|id| owner.get(id)) {
+                *out.entry(o.to_string()).or_default() += 1;
+            }
+        }
+        match r.body["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => return out,
+        }
+    }
+}
+
+/// The leaderboard's activity counts, per owner, without the owners who logged none.
+fn leaderboard_activities(team: &Value) -> BTreeMap<String, u64> {
+    let rows = team["leaderboard"].as_array().unwrap();
+    rows.iter().map(|r| (r["owner_id"].as_str().unwrap().to_string(), r["activities"].as_u64().unwrap())).filter(|(_, n)| *n > 0).collect()
+}
+
+/// The activity counts the whole workspace's leaderboard reads (migration 0019) follow each
+/// deal's owner through hand-overs, and equal the counts taken from the activities themselves
+/// (the filtered leaderboard's path) and from the activity list, unfolded and folded.
+#[tokio::test]
+async fn the_leaderboards_rolled_up_activity_counts_follow_each_deals_owner_folded_or_not() {
+    use kairos_domain::identity::DataScope;
+    let app = TestApp::spawn().await;
+    let ws = app.app.build_demo(DemoSpec { scale: 1, seed: 8 }).await.expect("demo").workspace;
+    let director = app.login("director@demo.kairos", DEMO_PASSWORD).await;
+    let admin = app.login("admin@demo.kairos", DEMO_PASSWORD).await;
+    let process = director.get("/api/v1/processes").await.body[0]["id"].as_str().unwrap().to_string();
+    let unfolded = || async {
+        let mut conn = app.app.store.read().await.expect("read");
+        conn.conn().fetch_count(&kairos_store::sql("SELECT COUNT(*) FROM activity_day WHERE source <> ''")).await.expect("count")
+    };
+    let compare = |label: &'static str| {
+        let (app, director, process) = (&app, &director, &process);
+        async move {
+            let deals = all_opportunities(director).await;
+            let expected = activities_per_owner(director, &deals).await;
+            assert!(expected.len() > 5, "{label}: the demo logs activities for many owners");
+            let window = "from=2000-01-01&to=2099-12-31";
+            let whole = director.get(&format!("/api/v1/reports/team?{window}")).await;
+            assert_eq!(whole.status, StatusCode::OK, "{}", whole.body);
+            assert_eq!(leaderboard_activities(&whole.body), expected, "{label}: the whole workspace's leaderboard");
+            // The demo's deals all follow its one process: the same deals, counted from the
+            // activities themselves.
+            let filtered = director.get(&format!("/api/v1/reports/team?{window}&process_id={process}")).await;
+            assert_eq!(leaderboard_activities(&filtered.body), expected, "{label}: counted from the activities");
+            let mut conn = app.app.store.read().await.expect("read");
+            let (from, to) = (chrono::DateTime::parse_from_rfc3339("1999-12-31T16:00:00Z").unwrap().to_utc(), chrono::DateTime::parse_from_rfc3339("2099-12-31T16:00:00Z").unwrap().to_utc());
+            let rolled_up = kairos_store::activity_rollup::by_owner(&mut conn.conn(), ws, (from, to)).await.expect("rollup").expect("whole days");
+            let rolled_up: BTreeMap<String, u64> = rolled_up.into_iter().map(|(o, n)| (o, n as u64)).collect();
+            assert_eq!(rolled_up, expected, "{label}: the rollup itself");
+            assert!(kairos_store::activity_rollup::by_owner(&mut conn.conn(), ws, (from + chrono::Duration::hours(1), to)).await.expect("rollup").is_none(), "not whole days");
+        }
+    };
+    assert!(kairos_store::rollup::serves(&DataScope::All, &Default::default()));
+    compare("as the demo left it").await;
+    assert_eq!(unfolded().await, 0, "the demo folds what it wrote");
+
+    // Deals change hands, with activities logged before and after, some on another day.
+    let open = admin.get("/api/v1/opportunities?status=open&limit=40").await.body["items"].as_array().unwrap().clone();
+    let owners: Vec<String> = open.iter().map(|d| d["owner_id"].as_str().unwrap().to_string()).collect();
+    let handed: Vec<&Value> = open.iter().filter(|d| owners.iter().any(|o| o != d["owner_id"].as_str().unwrap())).take(3).collect();
+    assert_eq!(handed.len(), 3);
+    let log = |deal: &str, at: &str| admin.post("/api/v1/activities", json!({"kind": "call", "opportunity_id": deal, "summary": "rollup test", "occurred_at": at}));
+    let hand = |d: &Value, to: &str, version: i64| {
+        let (path, body) = (format!("/api/v1/opportunities/{}", d["id"].as_str().unwrap()), json!({"version": version, "owner_id": to}));
+        let admin = &admin;
+        async move { admin.patch(&path, body).await }
+    };
+    for (i, d) in handed.iter().enumerate() {
+        let id = d["id"].as_str().unwrap();
+        assert_eq!(log(id, "2025-06-30T15:59:59Z").await.status, StatusCode::CREATED);
+        let to = owners.iter().find(|o| *o != d["owner_id"].as_str().unwrap()).unwrap();
+        let r = hand(d, to, d["version"].as_i64().unwrap()).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(log(id, if i == 0 { "2025-06-30T16:00:00Z" } else { "2026-01-05T02:00:00Z" }).await.status, StatusCode::CREATED);
+    }
+    assert!(unfolded().await > 0, "the hand-overs and activities wrote unfolded rows");
+    compare("handed over, unfolded").await;
+    assert!(app.app.fold_activity_counts().await.expect("fold") > 0);
+    assert_eq!(unfolded().await, 0);
+    compare("folded").await;
+    // Back to the first owner, onto rows folded before.
+    let first = admin.get(&format!("/api/v1/opportunities/{}", handed[0]["id"].as_str().unwrap())).await.body;
+    let r = hand(&first, handed[0]["owner_id"].as_str().unwrap(), first["version"].as_i64().unwrap()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    compare("handed back, unfolded").await;
+    app.app.fold_activity_counts().await.expect("fold");
+    compare("handed back, folded").await;
+}

@@ -178,3 +178,46 @@ async fn the_migrations_rolled_up_changes_are_the_ones_the_write_path_stores() {
         assert_eq!(w, m);
     }
 }
+
+/// The activity counts per day and owner, folded, in key order, without the keys that net to
+/// nothing (a hand-over leaves those; reads skip them).
+async fn activity_rows(store: &Store) -> Vec<(String, String, String, i64)> {
+    let mut conn = store.read().await.unwrap();
+    conn.conn()
+        .fetch_all(&sql("SELECT workspace_id, day, owner_id, activities FROM activity_day WHERE source = '' AND activities <> 0 ORDER BY workspace_id, day, owner_id"))
+        .await
+        .unwrap()
+}
+
+/// Migration 0019 counted the activities logged before it; the write path counts every new
+/// one and moves a deal's counts when it changes hands. Folded, both must give the same rows,
+/// or the leaderboard would differ before and after the upgrade.
+#[tokio::test]
+async fn the_migrations_activity_counts_are_the_ones_the_write_path_stores() {
+    let app = app_with_varied_history().await;
+    let admin = app.login("admin@demo.kairos", kairos_app::demo::DEMO_PASSWORD).await;
+    let open = admin.get("/api/v1/opportunities?status=open&limit=20").await.body["items"].as_array().unwrap().clone();
+    let (d, to) = (&open[0], open.iter().map(|o| &o["owner_id"]).find(|o| **o != open[0]["owner_id"]).unwrap());
+    let id = d["id"].as_str().unwrap();
+    // Either side of a local midnight (UTC+8), then a change of hands.
+    for at in ["2026-03-31T15:59:59.999Z", "2026-03-31T16:00:00Z"] {
+        let r = admin.post("/api/v1/activities", serde_json::json!({"kind": "visit", "opportunity_id": id, "summary": "midnight", "occurred_at": at})).await;
+        assert_eq!(r.status, reqwest::StatusCode::CREATED, "{}", r.body);
+    }
+    let r = admin.patch(&format!("/api/v1/opportunities/{id}"), serde_json::json!({"version": d["version"], "owner_id": to})).await;
+    assert_eq!(r.status, reqwest::StatusCode::OK, "{}", r.body);
+    app.app.fold_activity_counts().await.unwrap();
+    let written = activity_rows(&app.app.store).await;
+    assert!(written.iter().any(|r| r.1 == "2026-03-31") && written.iter().any(|r| r.1 == "2026-04-01"), "both days were counted");
+    let backfill = migration_part(
+        app.app.store.backend(),
+        include_str!("../../../kairos-store/migrations/sqlite/0019_activity_rollup.sql"),
+        include_str!("../../../kairos-store/migrations/postgres/0019_activity_rollup.sql"),
+        "insert into activity_day",
+        "group by 1, 2, 3;",
+    );
+    let mut tx = app.app.store.begin().await.unwrap();
+    tx.conn().execute_script(&format!("DELETE FROM activity_day; {backfill}")).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(written, activity_rows(&app.app.store).await);
+}

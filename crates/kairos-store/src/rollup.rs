@@ -1,0 +1,92 @@
+//! What the rolled-up tables share (`pipeline_rollup`, `activity_rollup`): writers append
+//! rows under a `source` of their own, so concurrent writers never wait on one another, and a
+//! background job folds those rows into one row per key (`source` = ''). Reads sum both kinds,
+//! so they are exact whether or not the fold has run.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use kairos_domain::calendar::{WORKSPACE_UTC_OFFSET_MINUTES, WorkCalendar};
+use kairos_domain::identity::DataScope;
+
+use crate::db::{Backend, Conn, sql};
+use crate::error::StoreResult;
+use crate::reports::ReportFilter;
+
+/// A rolled-up table: its key (without `source`) and the columns its rows sum.
+pub(crate) struct Rollup {
+    pub table: &'static str,
+    pub key: &'static [&'static str],
+    pub sums: &'static [&'static str],
+}
+
+/// Folds every workspace's unfolded rows of `r` into one row per key; answers how many rows
+/// it folded. On PostgreSQL the rows are deleted and summed in one statement, so a row
+/// another transaction commits meanwhile is either folded or left for the next run, never
+/// lost; on SQLite the transaction holds the only write lock from its first statement.
+pub(crate) async fn fold(c: &mut Conn<'_>, r: &Rollup) -> StoreResult<u64> {
+    let table = r.table;
+    let key = r.key.join(", ");
+    let sums: Vec<String> = r.sums.iter().map(|s| format!("CAST(SUM({s}) AS BIGINT)")).collect();
+    let columns = format!("{key}, source, {}", r.sums.join(", "));
+    let add: Vec<String> = r.sums.iter().map(|s| format!("{s} = {table}.{s} + excluded.{s}")).collect();
+    let on_conflict = format!("ON CONFLICT ({key}, source) DO UPDATE SET {}", add.join(", "));
+    let summed = |from: &str, filter: &str| format!("INSERT INTO {table} ({columns}) SELECT {key}, '', {} FROM {from} {filter} GROUP BY {key} {on_conflict}", sums.join(", "));
+    match c.backend() {
+        Backend::Postgres => {
+            let text = format!("WITH folded AS (DELETE FROM {table} WHERE source <> '' RETURNING *), summed AS ({}) SELECT COUNT(*) FROM folded", summed("folded", ""));
+            Ok(c.fetch_count(&sql(text)).await?.max(0) as u64)
+        }
+        Backend::Sqlite => {
+            // `WHERE` before `ON CONFLICT` is what keeps SQLite from reading ON as a join's.
+            c.execute(&sql(summed(table, "WHERE source <> ''"))).await?;
+            c.execute(&sql(format!("DELETE FROM {table} WHERE source <> ''"))).await
+        }
+    }
+}
+
+/// Whether a rollup holds what a report of these deals needs: each sums every deal of the
+/// workspace, so it serves a reader who sees them all and filters none out.
+pub fn serves(scope: &DataScope, f: &ReportFilter) -> bool {
+    matches!(scope, DataScope::All) && !f.narrows_deals()
+}
+
+/// Where the rollups cut days: the workspaces' calendar's offset (its working days do not
+/// matter here).
+fn days() -> WorkCalendar {
+    WorkCalendar::new(Vec::new(), [], [], WORKSPACE_UTC_OFFSET_MINUTES)
+}
+
+/// The local day of an instant, as the rollups cut days.
+pub(crate) fn local_day(at: DateTime<Utc>) -> NaiveDate {
+    days().local_date(at)
+}
+
+/// Whether an instant is a local midnight: only then is "before it" a whole number of days.
+pub(crate) fn is_midnight(at: DateTime<Utc>) -> bool {
+    let days = days();
+    days.start_of_day(days.local_date(at)) == at
+}
+
+/// The SQL for the local day (`YYYY-MM-DD`) of a timestamp column, cut where `local_day` cuts.
+pub(crate) fn local_day_sql(backend: Backend, column: &str) -> String {
+    let offset = WORKSPACE_UTC_OFFSET_MINUTES;
+    match backend {
+        Backend::Sqlite => format!("date({column}, '{offset:+} minutes')"),
+        Backend::Postgres => format!("to_char(({column} AT TIME ZONE 'UTC') + interval '{offset} minutes', 'YYYY-MM-DD')"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_are_cut_at_local_midnight() {
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        assert_eq!(local_day(t("2026-03-31T15:59:59.999999Z")).to_string(), "2026-03-31");
+        assert_eq!(local_day(t("2026-03-31T16:00:00Z")).to_string(), "2026-04-01");
+        assert!(is_midnight(t("2026-03-31T16:00:00Z")));
+        assert!(!is_midnight(t("2026-03-31T16:00:00.000001Z")));
+        assert!(!is_midnight(t("2026-03-31T00:00:00Z")));
+        assert_eq!(local_day_sql(Backend::Sqlite, "at"), "date(at, '+480 minutes')");
+    }
+}
