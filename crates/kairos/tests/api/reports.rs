@@ -1007,4 +1007,13 @@ async fn the_leaderboards_rolled_up_activity_counts_follow_each_deals_owner_fold
     compare("handed back, unfolded").await;
     app.app.fold_activity_counts().await.expect("fold");
     compare("handed back, folded").await;
+    // Hand-overs racing activities on the same deal: each count ends with the final owner.
+    let id = handed[1]["id"].as_str().unwrap();
+    for round in 0..6 {
+        let now = admin.get(&format!("/api/v1/opportunities/{id}")).await.body;
+        let to = if round % 2 == 0 { handed[1]["owner_id"].as_str().unwrap() } else { owners.iter().find(|o| *o != handed[1]["owner_id"].as_str().unwrap()).unwrap() };
+        let (h, l) = tokio::join!(hand(&now, to, now["version"].as_i64().unwrap()), log(id, "2026-02-02T02:00:00Z"));
+        assert_eq!((h.status, l.status), (StatusCode::OK, StatusCode::CREATED), "{} {}", h.body, l.body);
+    }
+    compare("hand-overs racing activities").await;
 }
