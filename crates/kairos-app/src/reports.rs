@@ -250,7 +250,17 @@ impl App {
         let by = plan(&mut parsed.filter, &Plan { period: parsed.period, offset, base: &base, rates: &rates });
         // Weights (probability, decision-chain coverage) are summed for open deals only.
         let sums = if parsed.filter.open_only { Sums::AmountAndWeights } else { Sums::Amount };
-        let totals = store::report_totals(&mut c, ws, &actor.scope, &parsed.filter, &by, sums).await?;
+        // Closed deals come from the index in close order, and SQLite answers a query on one
+        // core: the window's two halves side by side when another connection is idle.
+        let totals = match self.halves_side_by_side(parsed.filter.closed_between, &[Backend::Sqlite]) {
+            Some((mut other, [first, second])) => {
+                let (f1, f2) = (ReportFilter { closed_between: Some(first), ..parsed.filter.clone() }, ReportFilter { closed_between: Some(second), ..parsed.filter.clone() });
+                let mut o = other.conn();
+                let (x, y) = tokio::join!(store::report_totals(&mut c, ws, &actor.scope, &f1, &by, sums), store::report_totals(&mut o, ws, &actor.scope, &f2, &by, sums));
+                GroupTotals::merged(x?.into_iter().chain(y?))
+            }
+            None => store::report_totals(&mut c, ws, &actor.scope, &parsed.filter, &by, sums).await?,
+        };
         let mut filters = serde_json::to_value(q).unwrap_or(json!({}));
         if let (Some(p), Some(obj)) = (parsed.period, filters.as_object_mut()) {
             obj.insert("from".into(), json!(p.from));

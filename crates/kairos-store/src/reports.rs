@@ -156,6 +156,32 @@ impl GroupTotals {
     pub fn amount_x_probability(&self) -> i128 {
         self.weighted_hi as i128 * SPLIT + self.weighted_lo as i128
     }
+
+    /// The groups of reads over parts of the same deals (halves of a window) added up: one
+    /// group per key and currency, in the order first seen.
+    pub fn merged(parts: impl IntoIterator<Item = GroupTotals>) -> Vec<GroupTotals> {
+        let mut out: Vec<GroupTotals> = Vec::new();
+        let mut seen: std::collections::HashMap<[Option<String>; 6], usize> = std::collections::HashMap::new();
+        for g in parts {
+            let key = [g.k0.clone(), g.k1.clone(), g.k2.clone(), g.k3.clone(), g.k4.clone(), Some(g.currency.clone())];
+            match seen.get(&key) {
+                Some(&i) => {
+                    let t = &mut out[i];
+                    t.deals += g.deals;
+                    t.amount_hi += g.amount_hi;
+                    t.amount_lo += g.amount_lo;
+                    t.weighted_hi += g.weighted_hi;
+                    t.weighted_lo += g.weighted_lo;
+                    t.health_chain += g.health_chain;
+                }
+                None => {
+                    seen.insert(key, out.len());
+                    out.push(g);
+                }
+            }
+        }
+        out
+    }
 }
 
 /// What a report sums besides the count and the amount.

@@ -95,6 +95,30 @@ async fn funnel_win_rate_and_loss_reasons_match_a_naive_count_for_every_scope() 
                 .sum();
             assert_eq!(stage["amount"].as_i64().unwrap() as i128, amount, "{who} {}", stage["name"]);
         }
+        // Win rate by owner over a year, whose halves both hold closes: SQLite reads the
+        // halves side by side.
+        let closed_at = |d: &Value| d["closed_at"].as_str().map(|t| chrono::DateTime::parse_from_rfc3339(t).unwrap().to_utc());
+        let instant = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap().to_utc();
+        let (from, middle, to) = (instant("2025-05-31T16:00:00Z"), instant("2025-11-30T16:00:00Z"), instant("2026-05-31T16:00:00Z"));
+        let in_year: Vec<&Value> = deals.iter().filter(|d| closed_at(d).is_some_and(|t| from <= t && t < to)).collect();
+        assert!(in_year.iter().any(|d| closed_at(d).unwrap() < middle) && in_year.iter().any(|d| closed_at(d).unwrap() >= middle), "{who}: closes in both halves");
+        let w = c.get("/api/v1/reports/win-rate?from=2025-06-01&to=2026-05-31&group_by=owner").await;
+        assert_eq!(w.status, StatusCode::OK, "{}", w.body);
+        let mut naive: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        for d in &in_year {
+            let e = naive.entry(d["owner_id"].as_str().unwrap().to_string()).or_default();
+            match d["status"].as_str().unwrap() {
+                "won" => e.0 += 1,
+                "lost" => e.1 += 1,
+                _ => {}
+            }
+        }
+        naive.retain(|_, v| v.0 + v.1 > 0);
+        let got: BTreeMap<String, (u64, u64)> =
+            w.body["groups"].as_array().unwrap().iter().map(|g| (g["key"].as_str().unwrap().to_string(), (g["won"].as_u64().unwrap(), g["lost"].as_u64().unwrap()))).filter(|(_, v)| v.0 + v.1 > 0).collect();
+        assert_eq!(got, naive, "{who}: the year's win rate");
+        let l = c.get("/api/v1/reports/loss-reasons?from=2025-06-01&to=2026-05-31").await;
+        assert_eq!(l.body["lost"].as_u64().unwrap(), in_year.iter().filter(|d| d["status"] == "lost").count() as u64, "{who}: the year's losses");
         // Win rate by owner over everything ever closed.
         let w = c.get("/api/v1/reports/win-rate?from=2000-01-01&to=2099-12-31&group_by=owner").await;
         assert_eq!(w.status, StatusCode::OK, "{}", w.body);
