@@ -410,6 +410,30 @@ async fn team_leaderboard_matches_a_naive_count_and_forecast_accuracy_compares_w
         let low = open.iter().filter(|d| d["health"]["score"].as_i64().unwrap() < 60).count();
         assert_eq!(t.body["total"]["health_low"].as_u64().unwrap() as usize, low);
         let rows = t.body["leaderboard"].as_array().unwrap();
+        // Each owner's open deals by health band and above the high-value threshold (worth
+        // more than it in the base currency), counted deal by deal.
+        let threshold = t.body["high_value_threshold"].as_i64().unwrap();
+        let mut naive: BTreeMap<String, [u64; 5]> = BTreeMap::new();
+        for d in &open {
+            let e = naive.entry(d["owner_id"].as_str().unwrap().to_string()).or_default();
+            let score = d["health"]["score"].as_i64().unwrap();
+            let band = if score < 60 { 1 } else if score <= 80 { 2 } else { 3 };
+            e[0] += 1;
+            e[band] += 1;
+            e[4] += u64::from(money(d) > threshold);
+        }
+        let high_value: u64 = naive.values().map(|e| e[4]).sum();
+        assert!(high_value > 0 && high_value < open.len() as u64, "{who}: the demo's open deals lie on both sides of the threshold: {high_value}");
+        let reported: BTreeMap<String, [u64; 5]> = rows
+            .iter()
+            .filter(|r| r["open"].as_u64().unwrap() > 0)
+            .map(|r| {
+                let n = |k: &str| r[k].as_u64().unwrap();
+                let high = (r["high_value_share"].as_f64().unwrap() * n("open") as f64).round() as u64;
+                (r["owner_id"].as_str().unwrap().to_string(), [n("open"), n("health_low"), n("health_mid"), n("health_high"), high])
+            })
+            .collect();
+        assert_eq!(reported, naive, "{who}: per owner [open, low, mid, high health, high value]");
         assert!(rows.windows(2).all(|w| w[0]["won_amount"].as_i64() >= w[1]["won_amount"].as_i64()), "best first");
         if who.starts_with("rep") {
             assert!(rows.len() <= 1, "a rep's leaderboard is their own row");
