@@ -1017,14 +1017,17 @@ impl App {
         first_change: Option<chrono::DateTime<chrono::Utc>>,
         today: &mut Option<Vec<GroupTotals>>,
     ) -> AppResult<HashMap<String, Running>> {
-        let after_t = t + chrono::Duration::microseconds(1);
         let now = self.now();
         let forward = reads_less_forwards(first_change, (t, t), now);
         let mut at: HashMap<String, Running> = HashMap::new();
+        // The changes are read up to or from `t` itself, which the rollup answers for the
+        // whole workspace when `t` is a local midnight (a period's ends are), and the events
+        // at exactly `t` (an index's few rows) are put on the side of the state at `t`.
+        let changes = |from, before| PipelineChanges { from, before, when: ChangedWhen::Any, key: ChangedKey::Nothing, closing_between: None };
+        let at_t = changes(Some(t), Some(t + chrono::Duration::microseconds(1)));
         if forward {
-            let upto = PipelineChanges { from: None, before: Some(after_t), when: ChangedWhen::Any, key: ChangedKey::Nothing, closing_between: None };
-            for g in self.pipeline_changes(c, actor, filter, &upto).await? {
-                at.entry(g.currency.clone()).or_default().add(&g);
+            for g in self.pipeline_changes(c, actor, filter, &changes(None, Some(t))).await?.iter().chain(&self.pipeline_changes(c, actor, filter, &at_t).await?) {
+                at.entry(g.currency.clone()).or_default().add(g);
             }
             return Ok(at);
         }
@@ -1035,9 +1038,11 @@ impl App {
             at.entry(g.currency.clone()).or_default().add(g);
         }
         if t < now {
-            let since = PipelineChanges { from: Some(after_t), before: None, when: ChangedWhen::Any, key: ChangedKey::Nothing, closing_between: None };
-            for g in self.pipeline_changes(c, actor, filter, &since).await? {
+            for g in self.pipeline_changes(c, actor, filter, &changes(Some(t), None)).await? {
                 at.entry(g.currency.clone()).or_default().take(&g);
+            }
+            for g in self.pipeline_changes(c, actor, filter, &at_t).await? {
+                at.entry(g.currency.clone()).or_default().add(&g);
             }
         }
         Ok(at)

@@ -529,8 +529,30 @@ async fn the_funnel_marks_sales_holes_against_next_months_target_at_historical_w
 /// or after it); checked against a naive replay of every deal's history over one window.
 #[tokio::test]
 async fn windowed_history_reports_match_a_naive_replay_of_every_deal() {
+    use chrono::{DateTime, Duration, TimeZone, Utc};
     let app = TestApp::spawn().await;
     app.app.build_demo(DemoSpec { scale: 1, seed: 8 }).await.expect("demo");
+    // The first event of the day a window below starts on (read back from today's pipeline)
+    // and of the day the other ends on (summed from the history's start), moved to that day's
+    // very first instant: the pipeline as it stood then includes it, though the rollup, by
+    // day, cannot tell it from the day's later events.
+    let tz = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    let midnight = |d: chrono::NaiveDate| tz.from_local_datetime(&d.and_hms_opt(0, 0, 0).unwrap()).unwrap().with_timezone(&Utc);
+    let first_event: DateTime<Utc> = {
+        let mut conn = app.app.store.read().await.expect("read");
+        let (at,): (DateTime<Utc>,) = conn.conn().fetch_one(&kairos_store::sql("SELECT MIN(at) FROM opportunity_history")).await.expect("first event");
+        at
+    };
+    let today = Utc::now().with_timezone(&tz).date_naive();
+    for day in [today - Duration::days(150), first_event.with_timezone(&tz).date_naive() + Duration::days(141)] {
+        let mut tx = app.app.store.begin().await.expect("tx");
+        let day_order = kairos_store::sql("SELECT history_id, at FROM opportunity_history WHERE at >= $1 AND at < $2 ORDER BY at").bind(midnight(day)).bind(midnight(day + Duration::days(1)));
+        let events: Vec<(String, DateTime<Utc>)> = tx.conn().fetch_all(&day_order).await.expect("the day's events");
+        let (id, at) = events.first().cloned().unwrap_or_else(|| panic!("the demo has events on {day}"));
+        assert!(at > midnight(day));
+        tx.conn().execute(&kairos_store::sql("UPDATE opportunity_history SET at = $1 WHERE history_id = $2").bind(midnight(day)).bind(id)).await.expect("moved");
+        tx.commit().await.expect("commit");
+    }
     // A manager's reports join the history to the deals in scope; the director's read the
     // history alone.
     for who in ["manager.sh1", "director"] {
