@@ -683,16 +683,19 @@ impl App {
         let (ws, scope) = (actor.workspace(), &actor.scope);
         let passages = {
             let mut conn = self.store.report_read().await?;
-            let mut c = conn.conn();
-            match self.halves_side_by_side(window, &[Backend::Sqlite]) {
-                Some((mut other, [first, second])) => {
-                    let mut o = other.conn();
-                    let (x, y) = tokio::join!(store::passages(&mut c, ws, scope, &filter, Some(first)), store::passages(&mut o, ws, scope, &filter, Some(second)));
+            // Each half on its own task (see `on_own_task`).
+            match self.halves_side_by_side(window, &[Backend::Sqlite, Backend::Postgres]) {
+                Some((other, halves)) => {
+                    let half = |mut conn: kairos_store::ReadConn, ended| {
+                        let (scope, filter) = (scope.clone(), filter.clone());
+                        on_own_task(async move { store::passages(&mut conn.conn(), ws, &scope, &filter, Some(ended)).await })
+                    };
+                    let (x, y) = tokio::join!(half(conn, halves[0]), half(other, halves[1]));
                     let mut passages = x?;
                     passages.extend(y?);
                     passages
                 }
-                None => store::passages(&mut c, ws, scope, &filter, window).await?,
+                None => store::passages(&mut conn.conn(), ws, scope, &filter, window).await?,
             }
         };
         let mut by_stage: HashMap<String, (Vec<f64>, Vec<f64>)> = HashMap::new();
@@ -877,6 +880,16 @@ impl Running {
 
 /// Whether the open pipeline at the instants `from` … `to` is better summed forwards from the
 /// first stored change than taken back from today's: each reads the history on its side.
+/// Runs a read in a task of its own, on a connection it owns. Rows are decoded by the task
+/// that reads them (for PostgreSQL, 2.5 µs a row of an event's state), so two halves joined
+/// in one task are decoded on one core; on tasks of their own they use both.
+async fn on_own_task<T: Send + 'static>(read: impl std::future::Future<Output = Result<T, kairos_store::StoreError>> + Send + 'static) -> AppResult<T> {
+    match tokio::spawn(read).await {
+        Ok(rows) => Ok(rows?),
+        Err(e) => Err(AppError::internal(format!("a report's read stopped: {e}"))),
+    }
+}
+
 fn reads_less_forwards(first_change: Option<chrono::DateTime<chrono::Utc>>, (from, to): (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>), now: chrono::DateTime<chrono::Utc>) -> bool {
     first_change.is_none_or(|first| to - first < now - from)
 }
@@ -1079,30 +1092,32 @@ impl App {
             // idle (see `pipeline_changes`).
             let (ends, changes) = match self.store.try_report_read() {
                 Some(mut other) => {
-                    let mut o = other.conn();
                     let changes = async {
                         // And with a third connection idle, each half of the period on its
-                        // own: together the halves hold every event of the period, and the
-                        // history's time index serves each.
-                        let Some((mut third, [(x, middle), _])) = self.halves_side_by_side(Some((a, b)), &[Backend::Sqlite, Backend::Postgres]) else {
-                            return store::state_changes(&mut o, ws, &actor.scope, &filter, a, b).await;
+                        // own, in a task of its own (see `on_own_task`): together the halves
+                        // hold every event of the period, and the history's time index
+                        // serves each.
+                        // Cut where the events are: none came before the first.
+                        let events_from = first_change.map_or(a, |f| f.max(a)).min(b);
+                        let Some((third, [(_, middle), _])) = self.halves_side_by_side(Some((events_from, b)), &[Backend::Sqlite, Backend::Postgres]) else {
+                            return Ok(store::state_changes(&mut other.conn(), ws, &actor.scope, &filter, a, b).await?);
                         };
-                        let mut t = third.conn();
-                        let (first, second) = tokio::join!(
-                            store::state_changes(&mut o, ws, &actor.scope, &filter, x, middle),
-                            store::state_changes(&mut t, ws, &actor.scope, &filter, middle, b)
-                        );
+                        let half = |mut conn: kairos_store::ReadConn, from, to| {
+                            let (scope, filter) = (actor.scope.clone(), filter.clone());
+                            on_own_task(async move { store::state_changes(&mut conn.conn(), ws, &scope, &filter, from, to).await })
+                        };
+                        let (first, second) = tokio::join!(half(other, a, middle), half(third, middle, b));
                         let mut changes = first?;
                         changes.extend(second?);
                         // Two runs, each in order: the stable sort merges them in one pass.
                         changes.sort_by(store::in_deal_order);
-                        Ok(changes)
+                        Ok::<_, AppError>(changes)
                     };
                     tokio::join!(ends, changes)
                 }
                 None => {
                     let ends = ends.await;
-                    (ends, store::state_changes(&mut conn.conn(), ws, &actor.scope, &filter, a, b).await)
+                    (ends, store::state_changes(&mut conn.conn(), ws, &actor.scope, &filter, a, b).await.map_err(AppError::from))
                 }
             };
             (base, rates, ends?, changes?)

@@ -47,6 +47,12 @@ impl StoreOptions {
     }
 }
 
+/// Connections the read pool keeps open. A report reads parts of its rows side by side only
+/// on connections idle at that moment (`try_report_read`), never waiting for one, and a pool
+/// opens connections only when asked to wait: without these, a server fresh from start, or
+/// after a quiet spell, read every report on one connection.
+const OPEN_FOR_REPORTS: u32 = 4;
+
 #[derive(Clone, Debug)]
 enum Pools {
     /// SQLite allows one writer at a time. A single-connection write pool queues writers
@@ -94,6 +100,7 @@ impl Store {
                     .await?;
                 let read = SqlitePoolOptions::new()
                     .max_connections(options.max_connections.max(2))
+                    .min_connections(OPEN_FOR_REPORTS.min(options.max_connections.max(2)))
                     .test_before_acquire(false)
                     .connect_with(connect.read_only(false))
                     .await?;
@@ -104,6 +111,7 @@ impl Store {
                 let connect = PgConnectOptions::from_str(&options.url)?;
                 let write = PgPoolOptions::new()
                     .max_connections(options.max_connections)
+                    .min_connections(OPEN_FOR_REPORTS.min(options.max_connections))
                     .acquire_timeout(Duration::from_secs(30))
                     .connect_with(connect)
                     .await?;
@@ -111,6 +119,7 @@ impl Store {
                     Some(url) => {
                         PgPoolOptions::new()
                             .max_connections(options.max_connections)
+                            .min_connections(OPEN_FOR_REPORTS.min(options.max_connections))
                             .connect_with(PgConnectOptions::from_str(url)?)
                             .await?
                     }
