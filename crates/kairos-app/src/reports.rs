@@ -878,11 +878,10 @@ impl Running {
     }
 }
 
-/// Whether the open pipeline at the instants `from` … `to` is better summed forwards from the
-/// first stored change than taken back from today's: each reads the history on its side.
 /// Runs a read in a task of its own, on a connection it owns. Rows are decoded by the task
 /// that reads them (for PostgreSQL, 2.5 µs a row of an event's state), so two halves joined
-/// in one task are decoded on one core; on tasks of their own they use both.
+/// in one task are decoded on one core; on tasks of their own they use both. A report given
+/// up half-way (the client went away) lets its reads finish and return their connections.
 async fn on_own_task<T: Send + 'static>(read: impl std::future::Future<Output = Result<T, kairos_store::StoreError>> + Send + 'static) -> AppResult<T> {
     match tokio::spawn(read).await {
         Ok(rows) => Ok(rows?),
@@ -890,6 +889,8 @@ async fn on_own_task<T: Send + 'static>(read: impl std::future::Future<Output = 
     }
 }
 
+/// Whether the open pipeline at the instants `from` … `to` is better summed forwards from the
+/// first stored change than taken back from today's: each reads the history on its side.
 fn reads_less_forwards(first_change: Option<chrono::DateTime<chrono::Utc>>, (from, to): (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>), now: chrono::DateTime<chrono::Utc>) -> bool {
     first_change.is_none_or(|first| to - first < now - from)
 }
@@ -1096,8 +1097,8 @@ impl App {
                         // And with a third connection idle, each half of the period on its
                         // own, in a task of its own (see `on_own_task`): together the halves
                         // hold every event of the period, and the history's time index
-                        // serves each.
-                        // Cut where the events are: none came before the first.
+                        // serves each. The cut is halfway through the events (none came
+                        // before the first).
                         let events_from = first_change.map_or(a, |f| f.max(a)).min(b);
                         let Some((third, [(_, middle), _])) = self.halves_side_by_side(Some((events_from, b)), &[Backend::Sqlite, Backend::Postgres]) else {
                             return Ok(store::state_changes(&mut other.conn(), ws, &actor.scope, &filter, a, b).await?);
