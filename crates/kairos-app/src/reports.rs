@@ -698,11 +698,12 @@ impl App {
                 None => store::passages(&mut conn.conn(), ws, scope, &filter, window).await?,
             }
         };
+        // One entry per stage from each half read.
         let mut by_stage: HashMap<String, (Vec<f64>, Vec<f64>)> = HashMap::new();
-        for p in passages {
-            let e = by_stage.entry(p.from_stage_id).or_default();
-            e.0.push(p.days_in_stage);
-            e.1.push(p.working_days_in_stage);
+        for (stage, p) in passages {
+            let e = by_stage.entry(stage).or_default();
+            e.0.extend(p.days);
+            e.1.extend(p.working_days);
         }
         let stages = processes
             .iter()

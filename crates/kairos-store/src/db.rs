@@ -392,6 +392,22 @@ impl Conn<'_> {
         rows.map_err(StoreError::from)
     }
 
+    /// The rows of a statement only PostgreSQL is given (its arrays, say); `None` on SQLite.
+    pub async fn fetch_all_postgres<T>(&mut self, stmt: &(impl Statement + ?Sized)) -> Option<StoreResult<Vec<T>>>
+    where
+        T: for<'r> FromRow<'r, PgRow> + Send + Unpin,
+    {
+        if self.backend() != Backend::Postgres {
+            return None;
+        }
+        let (text, values) = stmt.render(Backend::Postgres);
+        self.explain(&text, &values).await;
+        match self {
+            Conn::Postgres(c) => Some(sqlx::query_as_with::<_, T, _>(&text, SqlxValues(values)).fetch_all(&mut **c).await.map_err(StoreError::from)),
+            Conn::Sqlite(_) => None,
+        }
+    }
+
     /// Many rows of `stmt`, as `T`s of its `columns`, sorted by `order_by` when given
     /// (columns of `stmt` as `t.name`). SQLite's driver hands each row from its thread to ours, about
     /// 2.6 µs a row whatever its width (5,000 history events: 7 ms in the sqlite3 shell,

@@ -466,8 +466,15 @@ pub struct Passage {
     pub working_days_in_stage: f64,
 }
 
-/// The passages through stages that ended inside `[from, to)`, when given.
-pub async fn passages(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, ended: Option<(DateTime<Utc>, DateTime<Utc>)>) -> StoreResult<Vec<Passage>> {
+/// The passages out of one stage: the days each took, calendar and working, in the same order.
+#[derive(Debug, Clone, Default)]
+pub struct StagePassages {
+    pub days: Vec<f64>,
+    pub working_days: Vec<f64>,
+}
+
+/// The passages through stages that ended inside `[from, to)`, when given, per stage left.
+pub async fn passages(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, ended: Option<(DateTime<Utc>, DateTime<Utc>)>) -> StoreResult<Vec<(String, StagePassages)>> {
     let mut q = history_of(c.backend(), ws, scope, f);
     q.and_where(col("h", "kind").is_in(["moved", "closed"]))
         .and_where(col("h", "from_stage_id").is_not_null())
@@ -476,9 +483,25 @@ pub async fn passages(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &
     if let Some((a, b)) = ended {
         q.and_where(col("h", "at").gte(a)).and_where(col("h", "at").lt(b));
     }
+    // PostgreSQL hands each stage's values over as two arrays: a row costs about a
+    // microsecond to send and decode, an array's element a fraction of that.
+    let mut per_stage = q.clone();
+    per_stage
+        .expr(Expr::cust("h.from_stage_id, array_agg(h.days_in_stage), array_agg(h.working_days_in_stage)"))
+        .add_group_by([SimpleExpr::from(Expr::cust("h.from_stage_id"))]);
+    if let Some(stages) = c.fetch_all_postgres::<(String, Vec<f64>, Vec<f64>)>(&per_stage).await {
+        return Ok(stages?.into_iter().map(|(stage, days, working_days)| (stage, StagePassages { days, working_days })).collect());
+    }
     q.expr(Expr::cust("h.from_stage_id, h.days_in_stage, h.working_days_in_stage"));
     // Any order: the statistics sort what they need.
-    c.fetch_many(&q, &["from_stage_id", "days_in_stage", "working_days_in_stage"], None).await
+    let rows: Vec<Passage> = c.fetch_many(&q, &["from_stage_id", "days_in_stage", "working_days_in_stage"], None).await?;
+    let mut stages: std::collections::HashMap<String, StagePassages> = std::collections::HashMap::new();
+    for p in rows {
+        let s = stages.entry(p.from_stage_id).or_default();
+        s.days.push(p.days_in_stage);
+        s.working_days.push(p.working_days_in_stage);
+    }
+    Ok(stages.into_iter().collect())
 }
 
 /// Only the history's won closes, said literally so that their partial index
