@@ -1094,27 +1094,11 @@ impl App {
             // idle (see `pipeline_changes`).
             let (ends, changes) = match self.store.try_report_read() {
                 Some(mut other) => {
-                    let changes = async {
-                        // And with a third connection idle, each half of the period on its
-                        // own, in a task of its own (see `on_own_task`): together the halves
-                        // hold every event of the period, and the history's time index
-                        // serves each. The cut is halfway through the events (none came
-                        // before the first).
-                        let events_from = first_change.map_or(a, |f| f.max(a)).min(b);
-                        let Some((third, [(_, middle), _])) = self.halves_side_by_side(Some((events_from, b)), &[Backend::Sqlite, Backend::Postgres]) else {
-                            return Ok(store::state_changes(&mut other.conn(), ws, &actor.scope, &filter, a, b).await?);
-                        };
-                        let half = |mut conn: kairos_store::ReadConn, from, to| {
-                            let (scope, filter) = (actor.scope.clone(), filter.clone());
-                            on_own_task(async move { store::state_changes(&mut conn.conn(), ws, &scope, &filter, from, to).await })
-                        };
-                        let (first, second) = tokio::join!(half(other, a, middle), half(third, middle, b));
-                        let mut changes = first?;
-                        changes.extend(second?);
-                        // Two runs, each in order: the stable sort merges them in one pass.
-                        changes.sort_by(store::in_deal_order);
-                        Ok::<_, AppError>(changes)
-                    };
+                    // One read, not two halves side by side: at a million deals the halves
+                    // took 27-30 s over two years on SQLite against 9-12 s for one read
+                    // (each half's rows are built, sent and parsed whole), and no less on
+                    // PostgreSQL.
+                    let changes = async { Ok::<_, AppError>(store::state_changes(&mut other.conn(), ws, &actor.scope, &filter, a, b).await?) };
                     tokio::join!(ends, changes)
                 }
                 None => {
