@@ -22,6 +22,9 @@ pub const PIPELINE_ROLLUP: &str = "pipeline_rollup";
 /// Folds the activity counts each logged activity and each change of a deal's owner wrote
 /// into one row per day and owner (`kairos_store::activity_rollup`).
 pub const ACTIVITY_ROLLUP: &str = "activity_rollup";
+/// Folds the entries into stages each write of a deal's history rolled up into one row per
+/// day and key (`kairos_store::stage_entry_rollup`).
+pub const STAGE_ENTRY_ROLLUP: &str = "stage_entry_rollup";
 
 /// How often each job runs.
 #[derive(Debug, Clone)]
@@ -65,7 +68,8 @@ impl App {
         let scan = self.run_job(FOLLOWUP_SCAN, schedule.followup_scan_every, holder, schedule, force).await?;
         let pipeline = self.run_job(PIPELINE_ROLLUP, schedule.rollups_every, holder, schedule, force).await?;
         let activities = self.run_job(ACTIVITY_ROLLUP, schedule.rollups_every, holder, schedule, force).await?;
-        Ok(vec![scan, pipeline, activities])
+        let entries = self.run_job(STAGE_ENTRY_ROLLUP, schedule.rollups_every, holder, schedule, force).await?;
+        Ok(vec![scan, pipeline, activities, entries])
     }
 
     async fn run_job(&self, name: &'static str, every: Duration, holder: &str, schedule: &JobSchedule, force: bool) -> AppResult<JobRun> {
@@ -84,6 +88,7 @@ impl App {
         let outcome = match name {
             FOLLOWUP_SCAN => self.scan_followups().await.map(|r| run.report = Some(r)),
             PIPELINE_ROLLUP => self.fold_pipeline_changes().await.map(|n| run.folded = Some(n)),
+            STAGE_ENTRY_ROLLUP => self.fold_stage_entries().await.map(|n| run.folded = Some(n)),
             _ => self.fold_activity_counts().await.map(|n| run.folded = Some(n)),
         };
         run.error = outcome.err().map(|e| e.to_string());
@@ -101,6 +106,15 @@ impl App {
     pub async fn fold_pipeline_changes(&self) -> AppResult<u64> {
         let mut tx = self.begin().await?;
         let folded = kairos_store::pipeline_rollup::fold(&mut tx.conn()).await?;
+        tx.commit().await?;
+        Ok(folded)
+    }
+
+    /// Folds the entries into stages rolled up since the last fold (the `stage_entry_rollup`
+    /// job; the demo generator after its load).
+    pub async fn fold_stage_entries(&self) -> AppResult<u64> {
+        let mut tx = self.begin().await?;
+        let folded = kairos_store::stage_entry_rollup::fold(&mut tx.conn()).await?;
         tx.commit().await?;
         Ok(folded)
     }

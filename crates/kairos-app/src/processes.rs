@@ -187,6 +187,11 @@ impl App {
         let now = self.now();
         if input.stages.is_some() {
             apply_stage_changes(&mut tx.conn(), ws, &old, &new, now).await?;
+            if kairos_domain::process::reorders(&old.stages, &new.stages) {
+                // Whether a deal went further after entering a stage depends on this order:
+                // the conversion report's rolled-up entries are counted again.
+                kairos_store::stage_entry_rollup::rebuild(&mut tx.conn(), ws).await?;
+            }
         }
         new.version = old.version + 1;
         new.updated_at = now;
@@ -235,6 +240,7 @@ impl App {
             version: 1,
         };
         store::insert_process(c, &process).await?;
+        kairos_store::stage_entry_rollup::mark_built(c, ws).await?;
         let reasons = [
             ("lost", "竞争对手价格更低"),
             ("lost", "需求变化"),

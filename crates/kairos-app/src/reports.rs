@@ -9,7 +9,7 @@ use kairos_domain::analytics::{self, Period};
 use kairos_domain::ids::{OrgUnitId, ProcessId, UserId, WorkspaceId};
 use kairos_domain::replay::DealState;
 use kairos_store::reports::{self as store, ChangeSide, ChangedKey, ChangedWhen, DealIds, Dimension, GroupTotals, PipelineChanges, ReportFilter, StateChange, Sums, WonAmount};
-use kairos_store::{Backend, activity_rollup, org_unit, pipeline_rollup, process as process_store, rollup, settings, workspace};
+use kairos_store::{Backend, activity_rollup, org_unit, pipeline_rollup, process as process_store, rollup, settings, stage_entry_rollup, workspace};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -748,9 +748,14 @@ impl App {
         // alone).
         let positions: Vec<(String, i32)> = processes.iter().flat_map(|p| p.stages.iter().map(|s| (s.id.to_string(), s.position))).collect();
         let (ws, scope) = (actor.workspace(), &actor.scope);
-        let cohorts = {
+        let cohorts = 'read: {
             let mut conn = self.store.report_read().await?;
             let mut c = conn.conn();
+            if rollup::serves(scope, &filter)
+                && let Some(rolled_up) = stage_entry_rollup::cohorts(&mut c, ws, window).await?
+            {
+                break 'read rolled_up;
+            }
             // Each deal's cohorts depend on its own events alone, so two halves of the deals
             // can be worked out side by side: neither database spreads the window over each
             // deal's events across cores.

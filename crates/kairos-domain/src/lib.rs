@@ -10,6 +10,7 @@ pub mod activity;
 pub mod analytics;
 pub mod audit;
 pub mod calendar;
+pub mod cohort;
 pub mod contact;
 pub mod followup;
 pub mod gate;

@@ -361,6 +361,18 @@ pub fn default_stages() -> Vec<(&'static str, u8, ForecastCategory, u32, (u32, u
     ]
 }
 
+/// Whether a change of a process's stages puts any two stages it keeps in another order: what
+/// counts as a deal going further (the conversion report) changes only then, not when a stage
+/// is added, removed or renamed.
+pub fn reorders(old: &[Stage], new: &[Stage]) -> bool {
+    let kept = |of: &[Stage], other: &[Stage]| {
+        let mut kept: Vec<&Stage> = of.iter().filter(|s| other.iter().any(|o| o.id == s.id)).collect();
+        kept.sort_by_key(|s| s.position);
+        kept.into_iter().map(|s| s.id).collect::<Vec<_>>()
+    };
+    kept(old, new) != kept(new, old)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -414,5 +426,34 @@ mod tests {
             assert_eq!(ApprovalRule::from_stored(k, role), Some(r));
         }
         assert_eq!(default_stages().iter().map(|s| s.1).collect::<Vec<_>>(), vec![10, 40, 60, 80, 90]);
+    }
+
+    #[test]
+    fn only_a_new_order_of_kept_stages_reorders() {
+        let stages = |ids: &[u128]| -> Vec<Stage> {
+            default_stages()
+                .into_iter()
+                .zip(ids)
+                .enumerate()
+                .map(|(i, ((name, probability, forecast_category, expected_dwell_days, _, _, criteria), id))| Stage {
+                    id: StageId::from_uuid(uuid::Uuid::from_u128(*id)),
+                    name: name.into(),
+                    position: i as i32 + 1,
+                    probability,
+                    forecast_category,
+                    expected_dwell_days,
+                    cadence: Cadence { touches: 1, per_days: 7, channels: vec![] },
+                    guidance: None,
+                    criteria,
+                    retired: false,
+                })
+                .collect()
+        };
+        let old = stages(&[1, 2, 3]);
+        assert!(!reorders(&old, &stages(&[1, 2, 3])));
+        assert!(!reorders(&old, &stages(&[1, 9, 2, 3])), "a stage added in the middle");
+        assert!(!reorders(&old, &stages(&[1, 3])), "a stage removed");
+        assert!(reorders(&old, &stages(&[2, 1, 3])));
+        assert!(reorders(&old, &stages(&[1, 3, 9, 2])));
     }
 }

@@ -144,6 +144,14 @@ impl Store {
             Pools::Sqlite { write, .. } => sqlx::migrate!("./migrations/sqlite").run(write).await?,
             Pools::Postgres { write, .. } => sqlx::migrate!("./migrations/postgres").run(write).await?,
         }
+        // Rolled-up rows that SQL alone cannot backfill: built in Rust, by the code that
+        // keeps them afterwards.
+        let mut tx = self.begin().await?;
+        let built = crate::stage_entry_rollup::build_missing(&mut tx.conn()).await?;
+        tx.commit().await?;
+        if built > 0 {
+            tracing::info!(workspaces = built, "stage entries rolled up");
+        }
         Ok(())
     }
 

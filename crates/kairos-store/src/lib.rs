@@ -33,6 +33,7 @@ pub mod pipeline;
 pub mod pipeline_rollup;
 pub mod rollup;
 pub mod activity_rollup;
+pub mod stage_entry_rollup;
 pub mod process;
 pub mod saved_view;
 pub mod reports;

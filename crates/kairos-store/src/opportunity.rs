@@ -737,7 +737,12 @@ pub async fn insert_history(c: &mut Conn<'_>, ws: WorkspaceId, opp: OpportunityI
         before = Some((after, h.currency.clone()));
     }
     c.execute(&q).await?;
-    pipeline_rollup::append(c, rolled_up).await
+    pipeline_rollup::append(c, rolled_up).await?;
+    if rows.iter().any(|h| matches!(h.kind.as_str(), "created" | "moved" | "closed")) {
+        let ids: Vec<&str> = rows.iter().map(|h| h.id.as_str()).collect();
+        crate::stage_entry_rollup::record(c, ws, opp, &ids).await?;
+    }
+    Ok(())
 }
 
 pub async fn list_history(c: &mut Conn<'_>, ws: WorkspaceId, opp: OpportunityId) -> StoreResult<Vec<HistoryEntry>> {

@@ -48,3 +48,30 @@ pub async fn org(app: &TestApp) -> Org {
         manager_sh_id,
     }
 }
+
+/// Sends `deals` open deals of the first stage of the default process to the second, back and
+/// to the second again, now, as an admin may (gates overridden): stages entered twice, which
+/// the demo never does. Deals waiting for an approval are passed over.
+pub async fn back_and_forth(admin: &Client, deals: usize) {
+    let processes = admin.get("/api/v1/processes").await.body;
+    let process = processes.as_array().unwrap().iter().find(|p| p["is_default"] == true).unwrap();
+    let (first, second) = (process["stages"][0]["id"].as_str().unwrap(), process["stages"][1]["id"].as_str().unwrap());
+    let open = admin.get(&format!("/api/v1/opportunities?status=open&stage_id={first}&limit=100")).await.body;
+    let mut done = 0;
+    for d in open["items"].as_array().unwrap() {
+        let id = d["id"].as_str().unwrap();
+        for (i, to) in [second, first, second].into_iter().enumerate() {
+            let version = admin.get(&format!("/api/v1/opportunities/{id}")).await.body["version"].clone();
+            let r = admin.post(&format!("/api/v1/opportunities/{id}/move"), json!({"stage_id": to, "version": version, "reason": "re-entry", "override_reason": "re-entry"})).await;
+            if i == 0 && r.status == reqwest::StatusCode::CONFLICT {
+                break;
+            }
+            assert_eq!(r.status, reqwest::StatusCode::OK, "{}", r.body);
+            done += (i == 2) as usize;
+        }
+        if done == deals {
+            return;
+        }
+    }
+    panic!("only {done} of {deals} deals went back and forth");
+}

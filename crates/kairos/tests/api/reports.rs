@@ -1087,3 +1087,98 @@ async fn the_leaderboards_rolled_up_activity_counts_follow_each_deals_owner_fold
     }
     compare("hand-overs racing activities").await;
 }
+
+/// Each stage's (entered, advanced, won) among the deals that entered it inside `window`
+/// (ever, when none), each deal once per stage: a plain replay of every deal's events with
+/// the stages' positions as given.
+fn naive_cohorts(histories: &[Vec<Value>], positions: &BTreeMap<String, i64>, window: Option<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>) -> BTreeMap<String, (u64, u64, u64)> {
+    let at = |e: &Value| chrono::DateTime::parse_from_rfc3339(e["at"].as_str().unwrap()).unwrap().with_timezone(&chrono::Utc);
+    let mut cohort: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
+    for events in histories {
+        let mut entered: BTreeMap<String, (bool, bool)> = BTreeMap::new();
+        for (i, e) in events.iter().enumerate().filter(|(_, e)| window.is_none_or(|(a, b)| at(e) >= a && at(e) < b)) {
+            if e["kind"] != "created" && e["kind"] != "moved" {
+                continue;
+            }
+            let stage = e["to_stage_id"].as_str().unwrap().to_string();
+            let p = positions[&stage];
+            let later = &events[i + 1..];
+            let won = later.iter().any(|l| l["kind"] == "closed" && l["to_status"] == "won");
+            let advanced = won || later.iter().any(|l| (l["kind"] == "created" || l["kind"] == "moved") && l["to_stage_id"].as_str().is_some_and(|t| positions[t] > p));
+            let slot = entered.entry(stage).or_default();
+            *slot = (slot.0 || advanced, slot.1 || won);
+        }
+        for (s, (advanced, won)) in entered {
+            let slot = cohort.entry(s).or_default();
+            *slot = (slot.0 + 1, slot.1 + advanced as u64, slot.2 + won as u64);
+        }
+    }
+    cohort
+}
+
+/// The director's conversion is read from the rolled-up entries (`stage_entry_rollup`).
+/// Whether a deal went further depends on the order of its process's stages, so reordering
+/// them must recount what came before: checked against a replay with the new order, before
+/// and after the job folds the rows.
+#[tokio::test]
+async fn conversion_follows_the_stages_when_a_process_is_reordered() {
+    use chrono::{Duration, TimeZone, Utc};
+    let app = TestApp::spawn().await;
+    app.app.build_demo(DemoSpec { scale: 1, seed: 7 }).await.expect("demo");
+    let director = app.login("director@demo.kairos", DEMO_PASSWORD).await;
+    let admin = app.login("admin@demo.kairos", DEMO_PASSWORD).await;
+    crate::fixture::back_and_forth(&admin, 5).await;
+    let mut histories = Vec::new();
+    for d in all_opportunities(&director).await {
+        let h = director.get(&format!("/api/v1/opportunities/{}/history", d["id"].as_str().unwrap())).await.body;
+        histories.push(h.as_array().unwrap().to_vec());
+    }
+    let tz = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    let today = Utc::now().with_timezone(&tz).date_naive();
+    let (from, to) = (today - Duration::days(200), today - Duration::days(10));
+    let start_of = |d: chrono::NaiveDate| tz.from_local_datetime(&d.and_hms_opt(0, 0, 0).unwrap()).unwrap().with_timezone(&Utc);
+    let window = (start_of(from), start_of(to + Duration::days(1)));
+    let positions = || async {
+        let processes = director.get("/api/v1/processes").await.body;
+        processes.as_array().unwrap().iter().flat_map(|p| p["stages"].as_array().unwrap().iter().map(|s| (s["id"].as_str().unwrap().to_string(), s["position"].as_i64().unwrap()))).collect::<BTreeMap<String, i64>>()
+    };
+    let check = |naive: BTreeMap<String, (u64, u64, u64)>, query: String, what: &'static str| {
+        let director = &director;
+        async move {
+            let r = director.get(&format!("/api/v1/reports/conversion{query}")).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            for s in r.body["stages"].as_array().unwrap() {
+                let got = (s["entered"].as_u64().unwrap(), s["advanced"].as_u64().unwrap(), s["won"].as_u64().unwrap());
+                assert_eq!(got, naive.get(s["stage_id"].as_str().unwrap()).copied().unwrap_or_default(), "{what} {query}: {}", s["name"]);
+            }
+        }
+    };
+    let windowed = format!("?from={from}&to={to}");
+    // Today's window holds the deals sent back and forth: one entry counts, not two.
+    let (today_from, today_to) = (today - Duration::days(30), today);
+    let today_window = (start_of(today_from), start_of(today_to + Duration::days(1)));
+    let recent = format!("?from={today_from}&to={today_to}");
+    let before = positions().await;
+    for (query, w) in [(String::new(), None), (windowed.clone(), Some(window)), (recent.clone(), Some(today_window))] {
+        check(naive_cohorts(&histories, &before, w), query, "as created").await;
+    }
+    // Swap the default process's second and third stages.
+    let processes = admin.get("/api/v1/processes").await.body;
+    let process = processes.as_array().unwrap().iter().find(|p| p["is_default"] == true).unwrap().clone();
+    let mut stages: Vec<Value> = process["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| json!({"id": s["id"], "name": s["name"], "probability": s["probability"], "forecast_category": s["forecast_category"], "retired": s["retired"]}))
+        .collect();
+    stages.swap(1, 2);
+    let r = admin.patch(&format!("/api/v1/processes/{}", process["id"].as_str().unwrap()), json!({"version": process["version"], "stages": stages})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let after = positions().await;
+    assert_ne!(naive_cohorts(&histories, &before, Some(window)), naive_cohorts(&histories, &after, Some(window)), "the new order changes who advanced");
+    for (query, w) in [(String::new(), None), (windowed.clone(), Some(window)), (recent, Some(today_window))] {
+        check(naive_cohorts(&histories, &after, w), query, "reordered").await;
+    }
+    app.app.fold_stage_entries().await.expect("fold");
+    check(naive_cohorts(&histories, &after, Some(window)), windowed, "reordered and folded").await;
+}
