@@ -815,6 +815,9 @@ pub struct Totals {
     pub weighted: i64,
 }
 
+/// The deals a movement category lists at most (the first in id order).
+const MOVEMENT_IDS: u64 = 1000;
+
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct MovementCategory {
     pub name: String,
@@ -1069,6 +1072,37 @@ impl App {
     }
 }
 
+/// What moved in a movement report's period.
+enum Moved {
+    /// The period's events, in time order per deal.
+    Events(Vec<StateChange>),
+    /// Every deal, when the period holds the whole history (`from_the_start`): the deals now
+    /// per status and currency, and the first ids of each category (new, won, lost).
+    AllFromTheStart { now: Vec<GroupTotals>, ids: [Vec<String>; 3] },
+}
+
+/// Reads what moved in `(a, b]`: the events, or with `from_the_start` each deal as it is now
+/// (open is new, won is won, lost or invalid is lost): a read of the deals, not of the
+/// millions of events they had.
+async fn moved_between(
+    c: &mut kairos_store::Conn<'_>,
+    actor: &Actor,
+    filter: &ReportFilter,
+    (a, b): (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>),
+    from_the_start: bool,
+) -> AppResult<Moved> {
+    let (ws, scope) = (actor.workspace(), &actor.scope);
+    if !from_the_start {
+        return Ok(Moved::Events(store::state_changes(c, ws, scope, filter, a, b).await?));
+    }
+    let now = store::report_totals(c, ws, scope, filter, &[Dimension::Status], Sums::Amount).await?;
+    let mut ids: [Vec<String>; 3] = Default::default();
+    for (list, statuses) in ids.iter_mut().zip([&["open"][..], &["won"], &["lost", "invalid"]]) {
+        *list = store::deal_ids(c, ws, scope, filter, statuses, MOVEMENT_IDS).await?;
+    }
+    Ok(Moved::AllFromTheStart { now, ids })
+}
+
 impl App {
     /// `movement`: the open pipeline at the start of the period against its end, and what
     /// moved in between (default period: this month).
@@ -1080,8 +1114,9 @@ impl App {
             None => Period::parse(&analytics::month_key(calendar.local_date(self.now()))).map_err(|p| AppError::internal(p.0))?,
         };
         let (a, b) = period.instants(calendar.utc_offset_minutes());
-        let b = b.min(self.now());
-        let (base, rates, ends, changes) = {
+        let now = self.now();
+        let b = b.min(now);
+        let (base, rates, ends, moved) = {
             let mut conn = self.store.report_read().await?;
             let mut c = conn.conn();
             let base = workspace::get_workspace(&mut c, ws).await?.base_currency;
@@ -1089,6 +1124,10 @@ impl App {
             // What moved between `a` and `b` are the deals with events in between, from their
             // first event's before-state to their last one's after-state.
             let first_change = store::first_change_at(&mut c, ws).await?;
+            // A period that starts before the history and runs to now holds every event of
+            // every deal: each deal's was its first, with nothing before it, and its last left
+            // the deal as it is now.
+            let from_the_start = b == now && first_change.is_none_or(|f| a < f);
             let ends = async {
                 let mut today = None;
                 let start = self.pipeline_at(&mut c, actor, &filter, a, first_change, &mut today).await?;
@@ -1097,21 +1136,21 @@ impl App {
             };
             // The period's events are read beside the two ends when a second connection is
             // idle (see `pipeline_changes`).
-            let (ends, changes) = match self.store.try_report_read() {
+            let (ends, moved) = match self.store.try_report_read() {
                 Some(mut other) => {
                     // One read, not two halves side by side: at a million deals the halves
                     // took 27-30 s over two years on SQLite against 9-12 s for one read
                     // (each half's rows are built, sent and parsed whole), and no less on
                     // PostgreSQL.
-                    let changes = async { Ok::<_, AppError>(store::state_changes(&mut other.conn(), ws, &actor.scope, &filter, a, b).await?) };
-                    tokio::join!(ends, changes)
+                    let mut o = other.conn();
+                    tokio::join!(ends, moved_between(&mut o, actor, &filter, (a, b), from_the_start))
                 }
                 None => {
                     let ends = ends.await;
-                    (ends, store::state_changes(&mut conn.conn(), ws, &actor.scope, &filter, a, b).await.map_err(AppError::from))
+                    (ends, moved_between(&mut conn.conn(), actor, &filter, (a, b), from_the_start).await)
                 }
             };
-            (base, rates, ends?, changes?)
+            (base, rates, ends?, moved?)
         };
         let position: HashMap<String, i32> = processes.iter().flat_map(|p| p.stages.iter().map(|s| (s.id.to_string(), s.position))).collect();
         let names = ["new", "won", "lost", "pushed_out", "pulled_in", "value_up", "value_down", "advanced", "regressed"];
@@ -1120,11 +1159,31 @@ impl App {
         // Σ amount per category and currency, each converted once at the end, as the
         // pipeline's sums are.
         let mut sums: HashMap<(usize, String), i128> = HashMap::new();
+        let changes = match moved {
+            Moved::Events(changes) => changes,
+            Moved::AllFromTheStart { now, ids } => {
+                for g in now {
+                    let name = match g.key(0) {
+                        Some("open") => "new",
+                        Some("won") => "won",
+                        _ => "lost",
+                    };
+                    if let Some(i) = cats.iter().position(|c| c.name == name) {
+                        cats[i].count += u64::try_from(g.deals).unwrap_or(0);
+                        *sums.entry((i, g.currency.clone())).or_default() += g.amount();
+                    }
+                }
+                for (cat, ids) in cats.iter_mut().zip(ids) {
+                    cat.opportunity_ids = ids;
+                }
+                Vec::new()
+            }
+        };
         let mut add = |cats: &mut Vec<MovementCategory>, name: &str, id: &str, currency: &str, amount: i64| {
             if let Some(i) = cats.iter().position(|c| c.name == name) {
                 let c = &mut cats[i];
                 c.count += 1;
-                if c.opportunity_ids.len() < 1000 {
+                if c.opportunity_ids.len() < MOVEMENT_IDS as usize {
                     c.opportunity_ids.push(id.to_string());
                 }
                 *sums.entry((i, currency.to_string())).or_default() += amount as i128;

@@ -797,6 +797,17 @@ pub async fn state_changes(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope,
     Ok(changes)
 }
 
+/// The first `limit` deals, in id order, that the filter selects and whose status now is one
+/// of `statuses`.
+pub async fn deal_ids(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, statuses: &[&str], limit: u64) -> StoreResult<Vec<String>> {
+    let mut q = filtered(c.backend(), ws, scope, f, false);
+    q.and_where(col("o", "status").is_in(statuses.iter().map(|s| s.to_string())))
+        .expr(Expr::cust("o.opportunity_id"))
+        .order_by((Alias::new("o"), Alias::new("opportunity_id")), sea_query::Order::Asc)
+        .limit(limit);
+    Ok(c.fetch_all::<(String,)>(&q).await?.into_iter().map(|(id,)| id).collect())
+}
+
 /// Each deal's events together, in time order (then by id: the order of one instant's).
 pub fn in_deal_order(x: &StateChange, y: &StateChange) -> std::cmp::Ordering {
     (&x.opportunity_id, x.at, &x.history_id).cmp(&(&y.opportunity_id, y.at, &y.history_id))

@@ -627,10 +627,15 @@ async fn check_windowed_history_reports(c: &Client, who: &str) {
     };
     let states_at = |included: &dyn Fn(DateTime<Utc>) -> bool| -> Vec<NaiveState> { histories.iter().filter_map(|(d, e)| state_at(d, e, included)).collect() };
     let open_at = |t: DateTime<Utc>| -> Vec<NaiveState> { states_at(&|x| x <= t).into_iter().filter(|s| s.status == "open").collect() };
-    // The last five months, which the reports work out backwards from today's pipeline, and
-    // five months from just before the history begins, which they sum forwards from it.
+    // The last five months, which the reports work out backwards from today's pipeline; five
+    // months from just before the history begins, which they sum forwards from it; and from
+    // then to today, which holds every event (movement reads the deals as they are now).
     let first_event = histories.iter().flat_map(|(_, e)| e.iter().map(at)).min().unwrap().with_timezone(&tz).date_naive();
-    let windows = [(today - Duration::days(150), today - Duration::days(1), true), (first_event - Duration::days(10), first_event + Duration::days(140), false)];
+    let windows = [
+        (today - Duration::days(150), today - Duration::days(1), true),
+        (first_event - Duration::days(10), first_event + Duration::days(140), false),
+        (first_event - Duration::days(10), today, false),
+    ];
     for (from, to, recent) in windows {
         let who = format!("{who} {from}…{to}");
         let who = who.as_str();
