@@ -1049,24 +1049,26 @@ impl App {
         let changes = |from, before| PipelineChanges { from, before, when: ChangedWhen::Any, key: ChangedKey::Nothing, closing_between: None };
         let at_t = changes(Some(t), Some(t + chrono::Duration::microseconds(1)));
         if forward {
-            for g in self.pipeline_changes(c, actor, filter, &changes(None, Some(t))).await?.iter().chain(&self.pipeline_changes(c, actor, filter, &at_t).await?) {
+            for g in self.pipeline_changes(c, actor, filter, &changes(None, Some(t))).await? {
+                at.entry(g.currency.clone()).or_default().add(&g);
+            }
+        } else {
+            if today.is_none() {
+                *today = Some(self.open_now(c, actor, filter, None, None).await?);
+            }
+            for g in today.iter().flatten() {
                 at.entry(g.currency.clone()).or_default().add(g);
             }
-            return Ok(at);
-        }
-        if today.is_none() {
-            *today = Some(self.open_now(c, actor, filter, None, None).await?);
-        }
-        for g in today.iter().flatten() {
-            at.entry(g.currency.clone()).or_default().add(g);
-        }
-        if t < now {
+            // Today's pipeline holds every event up to now.
+            if t >= now {
+                return Ok(at);
+            }
             for g in self.pipeline_changes(c, actor, filter, &changes(Some(t), None)).await? {
                 at.entry(g.currency.clone()).or_default().take(&g);
             }
-            for g in self.pipeline_changes(c, actor, filter, &at_t).await? {
-                at.entry(g.currency.clone()).or_default().add(&g);
-            }
+        }
+        for g in self.pipeline_changes(c, actor, filter, &at_t).await? {
+            at.entry(g.currency.clone()).or_default().add(&g);
         }
         Ok(at)
     }

@@ -809,7 +809,7 @@ pub async fn deal_ids(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &
 }
 
 /// Each deal's events together, in time order (then by id: the order of one instant's).
-pub fn in_deal_order(x: &StateChange, y: &StateChange) -> std::cmp::Ordering {
+fn in_deal_order(x: &StateChange, y: &StateChange) -> std::cmp::Ordering {
     (&x.opportunity_id, x.at, &x.history_id).cmp(&(&y.opportunity_id, y.at, &y.history_id))
 }
 
