@@ -1127,8 +1127,8 @@ impl App {
             // first event's before-state to their last one's after-state.
             let first_change = store::first_change_at(&mut c, ws).await?;
             // A period that starts before the history and runs to now holds every event of
-            // every deal: each deal's was its first, with nothing before it, and its last left
-            // the deal as it is now.
+            // every deal: each deal's first event there had nothing before it, and its last
+            // left the deal as it is now.
             let from_the_start = b == now && first_change.is_none_or(|f| a < f);
             let ends = async {
                 let mut today = None;
