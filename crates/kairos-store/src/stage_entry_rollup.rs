@@ -165,12 +165,7 @@ pub async fn rebuild(c: &mut Conn<'_>, ws: WorkspaceId) -> StoreResult<()> {
         }
     }
     write(c, ws, "", sums).await?;
-    let marked = match c.backend() {
-        Backend::Sqlite => "INSERT OR IGNORE INTO stage_entry_built (workspace_id) VALUES ($1)",
-        Backend::Postgres => "INSERT INTO stage_entry_built (workspace_id) VALUES ($1) ON CONFLICT DO NOTHING",
-    };
-    c.execute(&sql(marked).bind(ws.to_string())).await?;
-    Ok(())
+    mark_built(c, ws).await
 }
 
 /// Builds the rows of every workspace that has none yet (one made before migration 0020);
@@ -192,9 +187,13 @@ pub async fn build_missing(c: &mut Conn<'_>) -> StoreResult<usize> {
     Ok(workspaces.len())
 }
 
-/// Marks a new workspace's (empty) rows as built.
+/// Marks a workspace's rows as built: a new workspace's (empty) ones, or a rebuild's.
 pub async fn mark_built(c: &mut Conn<'_>, ws: WorkspaceId) -> StoreResult<()> {
-    c.execute(&sql("INSERT INTO stage_entry_built (workspace_id) VALUES ($1)").bind(ws.to_string())).await?;
+    let marked = match c.backend() {
+        Backend::Sqlite => "INSERT OR IGNORE INTO stage_entry_built (workspace_id) VALUES ($1)",
+        Backend::Postgres => "INSERT INTO stage_entry_built (workspace_id) VALUES ($1) ON CONFLICT DO NOTHING",
+    };
+    c.execute(&sql(marked).bind(ws.to_string())).await?;
     Ok(())
 }
 
