@@ -294,6 +294,7 @@ impl App {
         self.fold_pipeline_changes().await?;
         self.fold_activity_counts().await?;
         self.fold_stage_entries().await?;
+        self.fold_passage_buckets().await?;
         // Bulk loads leave the planner's statistics stale (autovacuum may be off).
         self.store.analyze().await?;
         // The risk flags, cadence tasks and alerts a day of work would have produced.

@@ -25,12 +25,15 @@ pub const ACTIVITY_ROLLUP: &str = "activity_rollup";
 /// Folds the entries into stages each write of a deal's history rolled up into one row per
 /// day and key (`kairos_store::stage_entry_rollup`).
 pub const STAGE_ENTRY_ROLLUP: &str = "stage_entry_rollup";
+/// Folds the passages each write of a deal's history counted in buckets into one row per
+/// month or day and key (`kairos_store::passage_buckets`).
+pub const PASSAGE_BUCKET_ROLLUP: &str = "passage_bucket_rollup";
 
 /// How often each job runs.
 #[derive(Debug, Clone)]
 pub struct JobSchedule {
     pub followup_scan_every: Duration,
-    /// Both rollups.
+    /// Every rollup.
     pub rollups_every: Duration,
     /// How long a claimed run may take before another instance may assume it died.
     pub lease: Duration,
@@ -69,7 +72,8 @@ impl App {
         let pipeline = self.run_job(PIPELINE_ROLLUP, schedule.rollups_every, holder, schedule, force).await?;
         let activities = self.run_job(ACTIVITY_ROLLUP, schedule.rollups_every, holder, schedule, force).await?;
         let entries = self.run_job(STAGE_ENTRY_ROLLUP, schedule.rollups_every, holder, schedule, force).await?;
-        Ok(vec![scan, pipeline, activities, entries])
+        let passages = self.run_job(PASSAGE_BUCKET_ROLLUP, schedule.rollups_every, holder, schedule, force).await?;
+        Ok(vec![scan, pipeline, activities, entries, passages])
     }
 
     async fn run_job(&self, name: &'static str, every: Duration, holder: &str, schedule: &JobSchedule, force: bool) -> AppResult<JobRun> {
@@ -89,6 +93,7 @@ impl App {
             FOLLOWUP_SCAN => self.scan_followups().await.map(|r| run.report = Some(r)),
             PIPELINE_ROLLUP => self.fold_pipeline_changes().await.map(|n| run.folded = Some(n)),
             STAGE_ENTRY_ROLLUP => self.fold_stage_entries().await.map(|n| run.folded = Some(n)),
+            PASSAGE_BUCKET_ROLLUP => self.fold_passage_buckets().await.map(|n| run.folded = Some(n)),
             _ => self.fold_activity_counts().await.map(|n| run.folded = Some(n)),
         };
         run.error = outcome.err().map(|e| e.to_string());
@@ -115,6 +120,15 @@ impl App {
     pub async fn fold_stage_entries(&self) -> AppResult<u64> {
         let mut tx = self.begin().await?;
         let folded = kairos_store::stage_entry_rollup::fold(&mut tx.conn()).await?;
+        tx.commit().await?;
+        Ok(folded)
+    }
+
+    /// Folds the passages counted in buckets since the last fold (the `passage_bucket_rollup`
+    /// job; the demo generator after its load).
+    pub async fn fold_passage_buckets(&self) -> AppResult<u64> {
+        let mut tx = self.begin().await?;
+        let folded = kairos_store::passage_buckets::fold(&mut tx.conn()).await?;
         tx.commit().await?;
         Ok(folded)
     }

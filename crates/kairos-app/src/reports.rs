@@ -6,9 +6,11 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{Datelike, NaiveDate};
 use kairos_domain::FieldErrors;
 use kairos_domain::analytics::{self, Period};
+use kairos_domain::identity::DataScope;
 use kairos_domain::ids::{OrgUnitId, ProcessId, UserId, WorkspaceId};
 use kairos_domain::replay::DealState;
 use kairos_store::reports::{self as store, ChangeSide, ChangedKey, ChangedWhen, DealIds, Dimension, GroupTotals, PipelineChanges, ReportFilter, StateChange, Sums, WonAmount};
+use kairos_store::passage_buckets::{self, Measure};
 use kairos_store::{Backend, activity_rollup, org_unit, pipeline_rollup, process as process_store, rollup, settings, stage_entry_rollup, workspace};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -681,6 +683,24 @@ impl App {
     pub async fn dwell(&self, actor: &Actor, q: &ReportQuery) -> AppResult<Dwell> {
         let HistoryContext { filter, filters, window, processes, .. } = self.history_context(actor, q).await?;
         let (ws, scope) = (actor.workspace(), &actor.scope);
+        let mut by_stage = match self.dwell_from_buckets(ws, scope, &filter, window).await? {
+            Some(stats) => stats,
+            None => self.dwell_from_passages(ws, scope, &filter, window).await?,
+        };
+        let stages = processes
+            .iter()
+            .filter(|p| q.process_id.as_deref().is_none_or(|id| id.is_empty() || p.id.to_string() == id))
+            .flat_map(|p| &p.stages)
+            .map(|s| {
+                let (calendar_days, working_days) = by_stage.remove(&s.id.to_string()).unwrap_or_default();
+                DwellStage { stage_id: s.id.to_string(), name: s.name.clone(), expected_dwell_days: s.expected_dwell_days, calendar_days, working_days }
+            })
+            .collect();
+        Ok(Dwell { filters, stages })
+    }
+
+    /// Dwell's statistics per stage (calendar, working) from every passage's durations.
+    async fn dwell_from_passages(&self, ws: WorkspaceId, scope: &DataScope, filter: &ReportFilter, window: Option<Window>) -> AppResult<StageStats> {
         let passages = {
             let mut conn = self.store.report_read().await?;
             // Each half on its own task (see `on_own_task`).
@@ -695,7 +715,7 @@ impl App {
                     passages.extend(y?);
                     passages
                 }
-                None => store::passages(&mut conn.conn(), ws, scope, &filter, window).await?,
+                None => store::passages(&mut conn.conn(), ws, scope, filter, window).await?,
             }
         };
         // One entry per stage from each half read.
@@ -705,26 +725,65 @@ impl App {
             e.0.extend(p.days);
             e.1.extend(p.working_days);
         }
-        let stages = processes
-            .iter()
-            .filter(|p| q.process_id.as_deref().is_none_or(|id| id.is_empty() || p.id.to_string() == id))
-            .flat_map(|p| &p.stages)
-            .map(|s| {
-                let (cal, work) = by_stage.remove(&s.id.to_string()).unwrap_or_default();
-                DwellStage { stage_id: s.id.to_string(), name: s.name.clone(), expected_dwell_days: s.expected_dwell_days, calendar_days: analytics::stats(&cal), working_days: analytics::stats(&work) }
-            })
-            .collect();
-        Ok(Dwell { filters, stages })
+        Ok(by_stage.into_iter().map(|(stage, (cal, work))| (stage, (analytics::stats(&cal), analytics::stats(&work)))).collect())
+    }
+
+    /// Dwell's statistics per stage for the whole workspace over whole days, from the passages
+    /// counted per bucket (`passage_buckets`): the counts give each stage's count and mean,
+    /// and the bucket of each value the median and p90 need, and only those values are read.
+    /// `None` when the buckets cannot answer.
+    async fn dwell_from_buckets(&self, ws: WorkspaceId, scope: &DataScope, filter: &ReportFilter, window: Option<Window>) -> AppResult<Option<StageStats>> {
+        if !rollup::serves(scope, filter) {
+            return Ok(None);
+        }
+        let mut conn = self.store.report_read().await?;
+        let mut c = conn.conn();
+        let Some(counts) = passage_buckets::buckets(&mut c, ws, window).await? else {
+            return Ok(None);
+        };
+        // Per stage and measure: the passages in each bucket, and the sum of their days.
+        let mut histograms: HashMap<(String, Measure), (BTreeMap<i32, u64>, f64)> = HashMap::new();
+        for b in counts {
+            let Some(measure) = b.measure() else { continue };
+            let h = histograms.entry((b.stage_id, measure)).or_default();
+            *h.0.entry(b.bucket).or_default() += u64::try_from(b.passages).unwrap_or(0);
+            h.1 += b.days;
+        }
+        let mut by_stage = StageStats::new();
+        for ((stage, measure), (counts, sum)) in histograms {
+            let n = counts.values().sum::<u64>() as usize;
+            let Some(ranks) = analytics::order_ranks(n) else { continue };
+            // The ranks to read, rising, each once.
+            let mut wanted = vec![ranks.median[0], ranks.median[1], ranks.p90];
+            wanted.dedup();
+            let ranks_read: Vec<u64> = wanted.iter().map(|r| *r as u64).collect();
+            let Some(values) = passage_buckets::values_at_ranks(&mut c, ws, window, &stage, measure, &counts, &ranks_read).await? else {
+                // The counts and the history are written together. Should they ever
+                // disagree, the passages themselves still answer; a debug build (the tests)
+                // stops instead, so that a fault in the counts cannot hide behind the answer.
+                tracing::warn!(stage, n, "dwell: the bucket counts and the history disagree");
+                if cfg!(debug_assertions) {
+                    panic!("dwell: the bucket counts and the history disagree for stage {stage}");
+                }
+                return Ok(None);
+            };
+            let value = |rank: usize| wanted.iter().position(|w| *w == rank).map_or(f64::NAN, |i| values[i]);
+            let stats = analytics::Stats::from_order(n, sum, [value(ranks.median[0]), value(ranks.median[1])], value(ranks.p90));
+            let slot = by_stage.entry(stage).or_default();
+            match measure {
+                Measure::Calendar => slot.0 = stats,
+                Measure::Working => slot.1 = stats,
+            }
+        }
+        Ok(Some(by_stage))
     }
 
     /// `cycle`: creation to won for deals won in the period.
     pub async fn cycle(&self, actor: &Actor, q: &ReportQuery) -> AppResult<Cycle> {
-        let HistoryContext { mut filter, filters, window, calendar, .. } = self.history_context(actor, q).await?;
-        // A deal's last won close is at or after any won close inside the window.
-        filter.alive_since = window.map(|(a, _)| a);
+        let HistoryContext { filter, filters, window, calendar, .. } = self.history_context(actor, q).await?;
         let closes = {
             let mut conn = self.store.report_read().await?;
-            store::won_closes(&mut conn.conn(), actor.workspace(), &actor.scope, &filter).await?
+            store::won_closes(&mut conn.conn(), actor.workspace(), &actor.scope, &filter, window.map(|(a, _)| a)).await?
         };
         let (mut cal, mut work) = (Vec::new(), Vec::new());
         // The last won close of each deal (a deal reopened and won again counts once).
@@ -851,6 +910,12 @@ pub struct TrendStage {
     pub name: String,
     pub totals: Totals,
 }
+
+/// A period as the instants it runs between, `[from, to)`.
+type Window = (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>);
+
+/// Dwell's statistics per stage: in calendar days, in working days.
+type StageStats = HashMap<String, (analytics::Stats, analytics::Stats)>;
 
 /// What a history report works from once its query is understood.
 struct HistoryContext {

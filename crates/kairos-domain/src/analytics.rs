@@ -102,25 +102,55 @@ pub struct Stats {
     pub p90: Option<f64>,
 }
 
+/// The 0-based ranks, among `n` values in order, that the order statistics read: the median
+/// is the mean of `median[0]` and `median[1]` (the same rank for an odd count, the two middle
+/// ones for an even count) and p90 is the nearest rank, the ⌈0.9·n⌉-th smallest value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderRanks {
+    pub median: [usize; 2],
+    pub p90: usize,
+}
+
+pub fn order_ranks(n: usize) -> Option<OrderRanks> {
+    if n == 0 {
+        return None;
+    }
+    let upper = n / 2;
+    let lower = if n % 2 == 1 { upper } else { upper - 1 };
+    let p90 = ((0.9 * n as f64).ceil() as usize).clamp(1, n) - 1;
+    Some(OrderRanks { median: [lower, upper], p90 })
+}
+
+impl Stats {
+    /// The statistics of `count` values from their sum and the values at their `order_ranks`
+    /// (`median` the two at `median`), rounded to hundredths as every report shows them.
+    pub fn from_order(count: usize, sum: f64, median: [f64; 2], p90: f64) -> Stats {
+        if count == 0 {
+            return Stats::default();
+        }
+        let round = |x: f64| (x * 100.0).round() / 100.0;
+        // (x + x) / 2 is exactly x, so one formula serves odd counts too.
+        let median = (median[0] + median[1]) / 2.0;
+        Stats { count: count as u64, mean: Some(round(sum / count as f64)), median: Some(round(median)), p90: Some(round(p90)) }
+    }
+}
+
 pub fn stats(values: &[f64]) -> Stats {
     let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
-    if v.is_empty() {
+    let Some(ranks) = order_ranks(v.len()) else {
         return Stats::default();
-    }
-    let n = v.len();
-    let mean = v.iter().sum::<f64>() / n as f64;
-    let rank = ((0.9 * n as f64).ceil() as usize).clamp(1, n);
+    };
+    let sum = v.iter().sum::<f64>();
     // The order statistics by selection, not a full sort: at a million deals dwell hands
     // over millions of values, and sorting them took longer than reading them.
-    let (below, &mut middle, above) = v.select_nth_unstable_by(n / 2, f64::total_cmp);
-    let median = if n % 2 == 1 { middle } else { (below.iter().copied().max_by(f64::total_cmp).unwrap_or(middle) + middle) / 2.0 };
-    let p90 = match (rank - 1).checked_sub(n / 2 + 1) {
+    let (below, &mut upper, above) = v.select_nth_unstable_by(ranks.median[1], f64::total_cmp);
+    let lower = if ranks.median[0] == ranks.median[1] { upper } else { below.iter().copied().max_by(f64::total_cmp).unwrap_or(upper) };
+    let p90 = match ranks.p90.checked_sub(ranks.median[1] + 1) {
         Some(k) => *above.select_nth_unstable_by(k, f64::total_cmp).1,
-        // `rank - 1` is at least `n / 2` for every n.
-        None => middle,
+        // p90's rank is at least the upper median's for every n.
+        None => upper,
     };
-    let round = |x: f64| (x * 100.0).round() / 100.0;
-    Stats { count: n as u64, mean: Some(round(mean)), median: Some(round(median)), p90: Some(round(p90)) }
+    Stats::from_order(v.len(), sum, [lower, upper], p90)
 }
 
 /// The kinds of period a target is set for.

@@ -11,6 +11,7 @@ pub mod analytics;
 pub mod audit;
 pub mod calendar;
 pub mod cohort;
+pub mod dwell_histogram;
 pub mod contact;
 pub mod followup;
 pub mod gate;

@@ -16,7 +16,7 @@ use crate::error::StoreResult;
 use crate::rollup::{self, Rollup, is_midnight, local_day, local_day_sql};
 
 const TABLE: &str = "activity_day";
-const ROLLUP: Rollup = Rollup { table: TABLE, key: &["workspace_id", "day", "owner_id"], sums: &["activities"] };
+const ROLLUP: Rollup = Rollup { table: TABLE, key: &["workspace_id", "day", "owner_id"], sums: &["activities"], real_sums: &[] };
 
 /// Counts an activity just logged on `deal` for the deal's owner. On PostgreSQL the owner is
 /// read under the lock an update of the deal takes, so a concurrent change of owner either

@@ -34,6 +34,7 @@ pub mod pipeline_rollup;
 pub mod rollup;
 pub mod activity_rollup;
 pub mod stage_entry_rollup;
+pub mod passage_buckets;
 pub mod process;
 pub mod saved_view;
 pub mod reports;

@@ -742,7 +742,7 @@ pub async fn insert_history(c: &mut Conn<'_>, ws: WorkspaceId, opp: OpportunityI
         let ids: Vec<&str> = rows.iter().map(|h| h.id.as_str()).collect();
         crate::stage_entry_rollup::record(c, ws, opp, &ids).await?;
     }
-    Ok(())
+    crate::passage_buckets::record(c, ws, rows).await
 }
 
 pub async fn list_history(c: &mut Conn<'_>, ws: WorkspaceId, opp: OpportunityId) -> StoreResult<Vec<HistoryEntry>> {

@@ -85,6 +85,7 @@ const ROLLUP: Rollup = Rollup {
     table: TABLE,
     key: &["workspace_id", "day", "stage_id", "close_month", "currency"],
     sums: &["deals", "amount_hi", "amount_lo", "weighted_hi", "weighted_lo"],
+    real_sums: &[],
 };
 
 /// Folds every workspace's unfolded rows into one row per key (`rollup::fold`); answers how

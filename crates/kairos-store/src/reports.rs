@@ -287,16 +287,12 @@ pub struct ReportFilter {
     pub status: Option<&'static str>,
     pub closed_between: Option<(DateTime<Utc>, DateTime<Utc>)>,
     pub expected_close_between: Option<(NaiveDate, NaiveDate)>,
-    /// Only deals open now or closed at or after this instant. A deal whose last close came
-    /// before it stayed closed from then on (closing stamps `closed_at` with the close
-    /// event's time, and reopening clears it), so replays from this instant can skip it.
-    pub alive_since: Option<DateTime<Utc>>,
 }
 
 impl ReportFilter {
     /// Whether the filter leaves out any deal of the workspace.
     pub fn narrows_deals(&self) -> bool {
-        let ReportFilter { process, owner, org_units, industry, customer_type, source, product_category, open_only, status, closed_between, expected_close_between, alive_since } = self;
+        let ReportFilter { process, owner, org_units, industry, customer_type, source, product_category, open_only, status, closed_between, expected_close_between } = self;
         process.is_some()
             || owner.is_some()
             || org_units.is_some()
@@ -308,7 +304,6 @@ impl ReportFilter {
             || status.is_some()
             || closed_between.is_some()
             || expected_close_between.is_some()
-            || alive_since.is_some()
     }
 }
 
@@ -368,9 +363,6 @@ fn filtered(backend: Backend, ws: WorkspaceId, scope: &DataScope, f: &ReportFilt
     }
     if let Some((a, b)) = f.expected_close_between {
         q.and_where(col("o", "expected_close_date").gte(a)).and_where(col("o", "expected_close_date").lt(b));
-    }
-    if let Some(t) = f.alive_since {
-        q.cond_where(Cond::any().add(is_literally("o", "status", "open")).add(col("o", "closed_at").is_null()).add(col("o", "closed_at").gte(t)));
     }
     q
 }
@@ -520,11 +512,17 @@ pub struct WonClose {
     pub created_at: DateTime<Utc>,
 }
 
-/// Every won close of the deals the filter selects, in no particular order: the reports
-/// want each deal's last one, which needs no sort.
-pub async fn won_closes(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter) -> StoreResult<Vec<WonClose>> {
+/// Every won close at or after `since` (every one when none) of the deals the filter
+/// selects, in no particular order: the reports want each deal's last one, which needs no
+/// sort. A deal's last won close is at or after every other, so those that fall in a period
+/// are among the closes from its start on; the history's index of won closes, keyed by time,
+/// finds them without looking at any deal that has none.
+pub async fn won_closes(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, since: Option<DateTime<Utc>>) -> StoreResult<Vec<WonClose>> {
     let mut q = with_history(c.backend(), ws, scope, f);
     won_only(&mut q);
+    if let Some(t) = since {
+        q.and_where(col("h", "at").gte(t));
+    }
     q.expr(Expr::cust("h.opportunity_id, h.at, h.history_id, o.created_at"));
     c.fetch_many(&q, &["opportunity_id", "at", "history_id", "created_at"], None).await
 }

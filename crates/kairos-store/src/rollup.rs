@@ -16,6 +16,8 @@ pub(crate) struct Rollup {
     pub table: &'static str,
     pub key: &'static [&'static str],
     pub sums: &'static [&'static str],
+    /// Those of `sums` that hold fractions (the others are whole counts or amounts).
+    pub real_sums: &'static [&'static str],
 }
 
 /// Folds every workspace's unfolded rows of `r` into one row per key; answers how many rows
@@ -25,7 +27,7 @@ pub(crate) struct Rollup {
 pub(crate) async fn fold(c: &mut Conn<'_>, r: &Rollup) -> StoreResult<u64> {
     let table = r.table;
     let key = r.key.join(", ");
-    let sums: Vec<String> = r.sums.iter().map(|s| format!("CAST(SUM({s}) AS BIGINT)")).collect();
+    let sums: Vec<String> = r.sums.iter().map(|s| if r.real_sums.contains(s) { format!("SUM({s})") } else { format!("CAST(SUM({s}) AS BIGINT)") }).collect();
     let columns = format!("{key}, source, {}", r.sums.join(", "));
     let add: Vec<String> = r.sums.iter().map(|s| format!("{s} = {table}.{s} + excluded.{s}")).collect();
     let on_conflict = format!("ON CONFLICT ({key}, source) DO UPDATE SET {}", add.join(", "));

@@ -29,7 +29,7 @@ use crate::rollup::{self, Rollup, is_midnight, local_day};
 
 const TABLE: &str = "stage_entry_day";
 
-const ROLLUP: Rollup = Rollup { table: TABLE, key: &["workspace_id", "day", "stage_id", "previous_day"], sums: &["entered", "advanced", "won"] };
+const ROLLUP: Rollup = Rollup { table: TABLE, key: &["workspace_id", "day", "stage_id", "previous_day"], sums: &["entered", "advanced", "won"], real_sums: &[] };
 
 /// Deals whose events a rebuild reads at a time.
 const DEALS_PER_READ: i64 = 10_000;

@@ -262,7 +262,7 @@ async fn dwell_cycle_and_conversion_match_a_naive_replay_of_the_history() {
             .map(|s| (s["id"].as_str().unwrap().to_string(), s["position"].as_i64().unwrap()))
             .collect();
         let pos = |id: &Value| stages.iter().find(|(s, _)| Some(s.as_str()) == id.as_str()).map(|(_, p)| *p);
-        let mut dwell: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        let mut dwell: BTreeMap<String, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
         let mut cycles = Vec::new();
         let mut cohort: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
         for d in &deals {
@@ -270,7 +270,9 @@ async fn dwell_cycle_and_conversion_match_a_naive_replay_of_the_history() {
             let events: Vec<&Value> = h.as_array().unwrap().iter().filter(|e| e["kind"] != "field").collect();
             for (i, e) in events.iter().enumerate() {
                 if e["kind"] == "moved" || e["kind"] == "closed" {
-                    dwell.entry(e["from_stage_id"].as_str().unwrap().to_string()).or_default().push(e["days_in_stage"].as_f64().unwrap());
+                    let slot = dwell.entry(e["from_stage_id"].as_str().unwrap().to_string()).or_default();
+                    slot.0.push(e["days_in_stage"].as_f64().unwrap());
+                    slot.1.push(e["working_days_in_stage"].as_f64().unwrap());
                 }
                 if e["kind"] == "created" || e["kind"] == "moved" {
                     let p = pos(&e["to_stage_id"]).unwrap();
@@ -292,13 +294,11 @@ async fn dwell_cycle_and_conversion_match_a_naive_replay_of_the_history() {
         let r = c.get("/api/v1/reports/dwell").await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         for s in r.body["stages"].as_array().unwrap() {
-            let naive = dwell.get(s["stage_id"].as_str().unwrap()).cloned().unwrap_or_default();
-            assert_eq!(s["calendar_days"]["count"].as_u64().unwrap() as usize, naive.len(), "{who} {}", s["name"]);
-            if !naive.is_empty() {
-                let mean = naive.iter().sum::<f64>() / naive.len() as f64;
-                assert!((s["calendar_days"]["mean"].as_f64().unwrap() - mean).abs() < 0.01, "{who} {}", s["name"]);
-            }
+            let (calendar, working) = dwell.remove(s["stage_id"].as_str().unwrap()).unwrap_or_default();
+            check_naive_stats(&s["calendar_days"], calendar, &format!("{who}: dwell {} calendar", s["name"]));
+            check_naive_stats(&s["working_days"], working, &format!("{who}: dwell {} working", s["name"]));
         }
+        assert!(dwell.is_empty(), "{who}: every stage left is in the report");
         let r = c.get("/api/v1/reports/cycle").await;
         assert_eq!(r.body["calendar_days"]["count"].as_u64().unwrap() as usize, cycles.len(), "{who}");
         if !cycles.is_empty() {
@@ -747,7 +747,8 @@ async fn check_windowed_history_reports(c: &Client, who: &str) {
         assert!(any_forecast, "some month had a forecast");
 
         let positions: BTreeMap<String, i64> = c.get("/api/v1/processes").await.body.as_array().unwrap().iter().flat_map(|p| p["stages"].as_array().unwrap().iter().map(|s| (s["id"].as_str().unwrap().to_string(), s["position"].as_i64().unwrap()))).collect();
-        let mut passages: BTreeMap<String, usize> = BTreeMap::new();
+        // stage → (calendar days, working days) of each passage that ended in the window.
+        let mut passages: BTreeMap<String, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
         // stage → (entered, advanced, won), each deal once per stage.
         let mut cohort: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
         let mut cycles = 0;
@@ -755,7 +756,9 @@ async fn check_windowed_history_reports(c: &Client, who: &str) {
             let mut entered: BTreeMap<String, (bool, bool)> = BTreeMap::new();
             for (i, e) in events.iter().enumerate().filter(|(_, e)| at(e) >= a && at(e) < b) {
                 if e["kind"] == "moved" || e["kind"] == "closed" {
-                    *passages.entry(e["from_stage_id"].as_str().unwrap().to_string()).or_default() += 1;
+                    let slot = passages.entry(e["from_stage_id"].as_str().unwrap().to_string()).or_default();
+                    slot.0.push(e["days_in_stage"].as_f64().unwrap());
+                    slot.1.push(e["working_days_in_stage"].as_f64().unwrap());
                 }
                 if e["kind"] == "created" || e["kind"] == "moved" {
                     let stage = e["to_stage_id"].as_str().unwrap().to_string();
@@ -776,10 +779,13 @@ async fn check_windowed_history_reports(c: &Client, who: &str) {
             }
         }
         let r = c.get(&format!("/api/v1/reports/dwell?{window}")).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         for s in r.body["stages"].as_array().unwrap() {
-            let naive = passages.get(s["stage_id"].as_str().unwrap()).copied().unwrap_or(0);
-            assert_eq!(s["calendar_days"]["count"].as_u64().unwrap() as usize, naive, "{who}: dwell {}", s["name"]);
+            let (calendar, working) = passages.remove(s["stage_id"].as_str().unwrap()).unwrap_or_default();
+            check_naive_stats(&s["calendar_days"], calendar, &format!("{who}: dwell {} calendar", s["name"]));
+            check_naive_stats(&s["working_days"], working, &format!("{who}: dwell {} working", s["name"]));
         }
+        assert!(passages.is_empty(), "{who}: every stage left in the window is in the report");
         let r = c.get(&format!("/api/v1/reports/conversion?{window}")).await;
         for s in r.body["stages"].as_array().unwrap() {
             let got = (s["entered"].as_u64().unwrap(), s["advanced"].as_u64().unwrap(), s["won"].as_u64().unwrap());
@@ -789,6 +795,25 @@ async fn check_windowed_history_reports(c: &Client, who: &str) {
         let r = c.get(&format!("/api/v1/reports/cycle?{window}")).await;
         assert_eq!(r.body["calendar_days"]["count"].as_u64().unwrap() as usize, cycles, "{who}: cycle");
     }
+}
+
+/// Checks a report's statistics against the values they describe, worked out here by
+/// sorting: the count, the mean, the median (the mean of the two middle values for an even
+/// count) and the nearest-rank p90 (the ⌈9n/10⌉-th smallest), each in hundredths.
+fn check_naive_stats(got: &Value, mut values: Vec<f64>, what: &str) {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    assert_eq!(got["count"].as_u64().unwrap() as usize, n, "{what}: count");
+    if n == 0 {
+        assert!(got["median"].is_null() && got["p90"].is_null(), "{what}: {got}");
+        return;
+    }
+    let hundredths = |x: f64| (x * 100.0).round() / 100.0;
+    let median = if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 };
+    let p90 = values[(9 * n).div_ceil(10) - 1];
+    assert_eq!((got["median"].as_f64().unwrap(), got["p90"].as_f64().unwrap()), (hundredths(median), hundredths(p90)), "{what}: median and p90 of {n}");
+    let mean = values.iter().sum::<f64>() / n as f64;
+    assert!((got["mean"].as_f64().unwrap() - mean).abs() <= 0.005 + 1e-9, "{what}: mean {got} against {mean}");
 }
 
 /// The yuan text a person reads for an amount in fen, written out independently of Kairos.
