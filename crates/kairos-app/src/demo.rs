@@ -273,6 +273,9 @@ impl App {
             }
             tx.commit().await?;
             if chunk[0] % 10_000 == 0 {
+                // Folded as the jobs would fold them while a real team works: every history
+                // write adds rows to each rollup, some millions at a million deals.
+                self.fold_rollups().await?;
                 self.store.checkpoint().await?;
             }
         }
@@ -291,10 +294,7 @@ impl App {
         // Every event and activity wrote its own rollup rows; folded, the whole workspace's
         // pipeline changes are a few thousand rows per year, its activity counts one per day
         // and owner.
-        self.fold_pipeline_changes().await?;
-        self.fold_activity_counts().await?;
-        self.fold_stage_entries().await?;
-        self.fold_passage_buckets().await?;
+        self.fold_rollups().await?;
         // Bulk loads leave the planner's statistics stale (autovacuum may be off).
         self.store.analyze().await?;
         // The risk flags, cadence tasks and alerts a day of work would have produced.

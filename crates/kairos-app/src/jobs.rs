@@ -106,6 +106,15 @@ impl App {
         Ok(run)
     }
 
+    /// Folds every rollup (the demo generator, during and after its load).
+    pub async fn fold_rollups(&self) -> AppResult<()> {
+        self.fold_pipeline_changes().await?;
+        self.fold_activity_counts().await?;
+        self.fold_stage_entries().await?;
+        self.fold_passage_buckets().await?;
+        Ok(())
+    }
+
     /// Folds the rolled-up pipeline changes written since the last fold (the
     /// `pipeline_rollup` job; the demo generator after its load).
     pub async fn fold_pipeline_changes(&self) -> AppResult<u64> {
