@@ -219,28 +219,37 @@ fn next_month(day: NaiveDate) -> NaiveDate {
 /// (every one when none); `None` when the window's ends are not local midnights, which days
 /// cannot answer.
 pub async fn buckets(c: &mut Conn<'_>, ws: WorkspaceId, window: Option<(DateTime<Utc>, DateTime<Utc>)>) -> StoreResult<Option<Vec<BucketCount>>> {
-    const SUMS: &str = "SELECT stage_id, measure, bucket, CAST(SUM(passages) AS BIGINT) AS passages, SUM(days) AS days FROM passage_bucket WHERE workspace_id = $1";
-    const GROUP: &str = "GROUP BY stage_id, measure, bucket";
+    // Each range of rows on its own, so that each reads its stretch of the primary key
+    // (SQLite read every row of the workspace for the three ranges OR-ed together).
+    const ROWS: &str = "SELECT stage_id, measure, bucket, passages, days FROM passage_bucket WHERE workspace_id = $1";
+    let sums = |ranges: &str| {
+        format!(
+            "SELECT stage_id, measure, bucket, CAST(SUM(passages) AS BIGINT) AS passages, SUM(days) AS days FROM ({ranges}) AS r \
+             GROUP BY stage_id, measure, bucket"
+        )
+    };
     let q = match window {
-        None => sql(format!("{SUMS} AND span = 'month' {GROUP}")).bind(ws.to_string()),
+        None => sql(sums(&format!("{ROWS} AND span = 'month'"))).bind(ws.to_string()),
         Some((from, to)) if is_midnight(from) && is_midnight(to) => {
             let (first, end) = (local_day(from), local_day(to));
             // The whole months inside the period, and the days before and after them.
             let months_from = if first.day() == 1 { first } else { next_month(first) };
-            let months_until = end.with_day(1).unwrap_or(end);
+            let months_until = end.with_day(1).unwrap_or(end).max(months_from);
             let (head_until, tail_from) = if months_from < months_until { (months_from, months_until) } else { (end, end) };
             let month = |d: NaiveDate| d.format("%Y-%m").to_string();
-            sql(format!(
-                "{SUMS} AND ((span = 'month' AND period >= $2 AND period < $3) \
-                 OR (span = 'day' AND ((period >= $4 AND period < $5) OR (period >= $6 AND period < $7)))) {GROUP}"
-            ))
-            .bind(ws.to_string())
-            .bind(month(months_from))
-            .bind(if months_from < months_until { month(months_until) } else { month(months_from) })
-            .bind(first.to_string())
-            .bind(head_until.to_string())
-            .bind(tail_from.to_string())
-            .bind(end.to_string())
+            let ranges = format!(
+                "{ROWS} AND span = 'month' AND period >= $2 AND period < $3 \
+                 UNION ALL {ROWS} AND span = 'day' AND period >= $4 AND period < $5 \
+                 UNION ALL {ROWS} AND span = 'day' AND period >= $6 AND period < $7"
+            );
+            sql(sums(&ranges))
+                .bind(ws.to_string())
+                .bind(month(months_from))
+                .bind(month(months_until))
+                .bind(first.to_string())
+                .bind(head_until.to_string())
+                .bind(tail_from.to_string())
+                .bind(end.to_string())
         }
         Some(_) => return Ok(None),
     };
