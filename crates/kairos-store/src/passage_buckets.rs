@@ -19,7 +19,7 @@ use kairos_domain::ids::WorkspaceId;
 use sea_query::{Alias, SimpleExpr, Value};
 
 use crate::db::{Backend, Conn, Sql, sql};
-use crate::error::{StoreError, StoreResult};
+use crate::error::StoreResult;
 use crate::opportunity::HistoryEntry;
 use crate::rollup::{self, Rollup, is_midnight, local_day};
 
@@ -161,30 +161,16 @@ async fn rebuild(c: &mut Conn<'_>, ws: WorkspaceId) -> StoreResult<()> {
 /// Counts the passages of every workspace not counted yet (one made before migration 0021);
 /// answers how many it counted.
 pub async fn build_missing(c: &mut Conn<'_>) -> StoreResult<usize> {
-    let missing = "SELECT workspace_id FROM workspace WHERE workspace_id NOT IN (SELECT workspace_id FROM passage_bucket_built) ORDER BY workspace_id";
-    if c.fetch_all::<(String,)>(&sql(missing)).await?.is_empty() {
-        return Ok(0);
-    }
-    if c.backend() == Backend::Postgres {
-        // Another instance starting beside this one counts them first, or waits here.
-        c.execute(&sql(format!("LOCK TABLE {TABLE} IN EXCLUSIVE MODE"))).await?;
-    }
-    let workspaces: Vec<(String,)> = c.fetch_all(&sql(missing)).await?;
-    for (ws,) in &workspaces {
-        let ws = WorkspaceId::parse(ws).map_err(|e| StoreError::Corrupt(format!("workspace id {ws}: {e:?}")))?;
-        rebuild(c, ws).await?;
+    let workspaces = rollup::workspaces_to_build(c, TABLE, "passage_bucket_built").await?;
+    for ws in &workspaces {
+        rebuild(c, *ws).await?;
     }
     Ok(workspaces.len())
 }
 
 /// Marks a workspace's passages as counted: a new workspace's (none yet), or a rebuild's.
 pub async fn mark_built(c: &mut Conn<'_>, ws: WorkspaceId) -> StoreResult<()> {
-    let marked = match c.backend() {
-        Backend::Sqlite => "INSERT OR IGNORE INTO passage_bucket_built (workspace_id) VALUES ($1)",
-        Backend::Postgres => "INSERT INTO passage_bucket_built (workspace_id) VALUES ($1) ON CONFLICT DO NOTHING",
-    };
-    c.execute(&sql(marked).bind(ws.to_string())).await?;
-    Ok(())
+    rollup::mark_built(c, "passage_bucket_built", ws).await
 }
 
 /// Folds every workspace's unfolded rows into one row per key (`rollup::fold`); answers how

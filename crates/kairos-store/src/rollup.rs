@@ -6,9 +6,10 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use kairos_domain::calendar::{WORKSPACE_UTC_OFFSET_MINUTES, WorkCalendar};
 use kairos_domain::identity::DataScope;
+use kairos_domain::ids::WorkspaceId;
 
 use crate::db::{Backend, Conn, sql};
-use crate::error::StoreResult;
+use crate::error::{StoreError, StoreResult};
 use crate::reports::ReportFilter;
 
 /// A rolled-up table: its key (without `source`) and the columns its rows sum.
@@ -43,6 +44,33 @@ pub(crate) async fn fold(c: &mut Conn<'_>, r: &Rollup) -> StoreResult<u64> {
             c.execute(&sql(format!("DELETE FROM {table} WHERE source <> ''"))).await
         }
     }
+}
+
+/// The workspaces whose rows of `table` have not been built from their history yet (those
+/// made before its migration), as listed by `built` (a table of workspace ids). On
+/// PostgreSQL the caller's transaction then holds `table` exclusively, so another instance
+/// starting beside this one builds them first, or waits here and finds none left.
+pub(crate) async fn workspaces_to_build(c: &mut Conn<'_>, table: &str, built: &str) -> StoreResult<Vec<WorkspaceId>> {
+    let missing = format!("SELECT workspace_id FROM workspace WHERE workspace_id NOT IN (SELECT workspace_id FROM {built}) ORDER BY workspace_id");
+    if c.fetch_all::<(String,)>(&sql(missing.clone())).await?.is_empty() {
+        return Ok(Vec::new());
+    }
+    if c.backend() == Backend::Postgres {
+        c.execute(&sql(format!("LOCK TABLE {table} IN EXCLUSIVE MODE"))).await?;
+    }
+    let workspaces: Vec<(String,)> = c.fetch_all(&sql(missing)).await?;
+    workspaces.iter().map(|(ws,)| WorkspaceId::parse(ws).map_err(|e| StoreError::Corrupt(format!("workspace id {ws}: {e:?}")))).collect()
+}
+
+/// Records in `built` that a workspace's rows are built: a new workspace's (none yet), or a
+/// rebuild's.
+pub(crate) async fn mark_built(c: &mut Conn<'_>, built: &str, ws: WorkspaceId) -> StoreResult<()> {
+    let marked = match c.backend() {
+        Backend::Sqlite => format!("INSERT OR IGNORE INTO {built} (workspace_id) VALUES ($1)"),
+        Backend::Postgres => format!("INSERT INTO {built} (workspace_id) VALUES ($1) ON CONFLICT DO NOTHING"),
+    };
+    c.execute(&sql(marked).bind(ws.to_string())).await?;
+    Ok(())
 }
 
 /// Whether a rollup holds what a report of these deals needs: each sums every deal of the

@@ -171,30 +171,16 @@ pub async fn rebuild(c: &mut Conn<'_>, ws: WorkspaceId) -> StoreResult<()> {
 /// Builds the rows of every workspace that has none yet (one made before migration 0020);
 /// answers how many it built.
 pub async fn build_missing(c: &mut Conn<'_>) -> StoreResult<usize> {
-    let missing = "SELECT workspace_id FROM workspace WHERE workspace_id NOT IN (SELECT workspace_id FROM stage_entry_built) ORDER BY workspace_id";
-    if c.fetch_all::<(String,)>(&sql(missing)).await?.is_empty() {
-        return Ok(0);
-    }
-    if c.backend() == Backend::Postgres {
-        // Another instance starting beside this one builds them first, or waits here.
-        c.execute(&sql(format!("LOCK TABLE {TABLE} IN EXCLUSIVE MODE"))).await?;
-    }
-    let workspaces: Vec<(String,)> = c.fetch_all(&sql(missing)).await?;
-    for (ws,) in &workspaces {
-        let ws = WorkspaceId::parse(ws).map_err(|e| crate::error::StoreError::Corrupt(format!("workspace id {ws}: {e:?}")))?;
-        rebuild(c, ws).await?;
+    let workspaces = rollup::workspaces_to_build(c, TABLE, "stage_entry_built").await?;
+    for ws in &workspaces {
+        rebuild(c, *ws).await?;
     }
     Ok(workspaces.len())
 }
 
 /// Marks a workspace's rows as built: a new workspace's (empty) ones, or a rebuild's.
 pub async fn mark_built(c: &mut Conn<'_>, ws: WorkspaceId) -> StoreResult<()> {
-    let marked = match c.backend() {
-        Backend::Sqlite => "INSERT OR IGNORE INTO stage_entry_built (workspace_id) VALUES ($1)",
-        Backend::Postgres => "INSERT INTO stage_entry_built (workspace_id) VALUES ($1) ON CONFLICT DO NOTHING",
-    };
-    c.execute(&sql(marked).bind(ws.to_string())).await?;
-    Ok(())
+    rollup::mark_built(c, "stage_entry_built", ws).await
 }
 
 /// Folds every workspace's unfolded rows into one row per key (`rollup::fold`); answers how
