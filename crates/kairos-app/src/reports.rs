@@ -753,11 +753,8 @@ impl App {
         for ((stage, measure), (counts, sum)) in histograms {
             let n = counts.values().sum::<u64>() as usize;
             let Some(ranks) = analytics::order_ranks(n) else { continue };
-            // The ranks to read, rising, each once.
-            let mut wanted = vec![ranks.median[0], ranks.median[1], ranks.p90];
-            wanted.dedup();
-            let ranks_read: Vec<u64> = wanted.iter().map(|r| *r as u64).collect();
-            let Some(values) = passage_buckets::values_at_ranks(&mut c, ws, window, &stage, measure, &counts, &ranks_read).await? else {
+            let wanted = [ranks.median[0], ranks.median[1], ranks.p90].map(|r| r as u64);
+            let Some(values) = passage_buckets::values_at_ranks(&mut c, ws, window, &stage, measure, &counts, &wanted).await? else {
                 // The counts and the history are written together. Should they ever
                 // disagree, the passages themselves still answer; a debug build (the tests)
                 // stops instead, so that a fault in the counts cannot hide behind the answer.
@@ -767,8 +764,7 @@ impl App {
                 }
                 return Ok(None);
             };
-            let value = |rank: usize| wanted.iter().position(|w| *w == rank).map_or(f64::NAN, |i| values[i]);
-            let stats = analytics::Stats::from_order(n, sum, [value(ranks.median[0]), value(ranks.median[1])], value(ranks.p90));
+            let stats = analytics::Stats::from_order(n, sum, [values[0], values[1]], values[2]);
             let slot = by_stage.entry(stage).or_default();
             match measure {
                 Measure::Calendar => slot.0 = stats,

@@ -243,10 +243,11 @@ pub async fn buckets(c: &mut Conn<'_>, ws: WorkspaceId, window: Option<(DateTime
     Ok(Some(counts.into_iter().filter(|b| b.passages != 0).collect()))
 }
 
-/// The values at `ranks` (0-based, in order, rising) among one stage's passages of one
-/// measure that ended inside `window`, given how many of them each bucket holds (`buckets`);
-/// `None` when a rank is beyond them or the history holds fewer than the counts say. Ranks
-/// next to each other in one bucket (the two middle values) are read together.
+/// The values at `ranks` (0-based, in order; rising, a rank may repeat), in the same order,
+/// among one stage's passages of one measure that ended inside `window`, given how many of
+/// them each bucket holds (`buckets`); `None` when a rank is beyond them or the history holds
+/// fewer than the counts say. Each rank is read once, and ranks next to each other in one
+/// bucket (the two middle values) together.
 pub async fn values_at_ranks(
     c: &mut Conn<'_>,
     ws: WorkspaceId,
@@ -256,8 +257,10 @@ pub async fn values_at_ranks(
     counts: &BTreeMap<i32, u64>,
     ranks: &[u64],
 ) -> StoreResult<Option<Vec<f64>>> {
+    let mut distinct = ranks.to_vec();
+    distinct.dedup();
     let mut runs: Vec<(dwell_histogram::Located, u64)> = Vec::new();
-    for &rank in ranks {
+    for &rank in &distinct {
         let Some(at) = dwell_histogram::locate(counts, rank) else {
             return Ok(None);
         };
@@ -266,7 +269,7 @@ pub async fn values_at_ranks(
             _ => runs.push((at, 1)),
         }
     }
-    let mut values = Vec::with_capacity(ranks.len());
+    let mut values = Vec::with_capacity(distinct.len());
     for (at, n) in runs {
         let found = values_at(c, ws, window, stage, measure, at.bucket, at.rank_in_bucket, n).await?;
         if found.len() as u64 != n {
@@ -274,7 +277,8 @@ pub async fn values_at_ranks(
         }
         values.extend(found);
     }
-    Ok(Some(values))
+    // `distinct` is in order, so each rank's value is found by its place there.
+    Ok(Some(ranks.iter().map(|r| values[distinct.partition_point(|d| d < r)]).collect()))
 }
 
 /// The `n` values from `rank` on (0-based, in order) among one stage's passages of one
