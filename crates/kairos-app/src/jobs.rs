@@ -28,6 +28,9 @@ pub const STAGE_ENTRY_ROLLUP: &str = "stage_entry_rollup";
 /// Folds the passages each write of a deal's history counted in buckets into one row per
 /// month or day and key (`kairos_store::passage_buckets`).
 pub const PASSAGE_BUCKET_ROLLUP: &str = "passage_bucket_rollup";
+/// Folds what each close, reopen or new owner of a closed deal changed in the closed deal
+/// sums into one row per month or day and key (`kairos_store::closed_deal_sums`).
+pub const CLOSED_DEAL_ROLLUP: &str = "closed_deal_rollup";
 
 /// How often each job runs.
 #[derive(Debug, Clone)]
@@ -73,7 +76,8 @@ impl App {
         let activities = self.run_job(ACTIVITY_ROLLUP, schedule.rollups_every, holder, schedule, force).await?;
         let entries = self.run_job(STAGE_ENTRY_ROLLUP, schedule.rollups_every, holder, schedule, force).await?;
         let passages = self.run_job(PASSAGE_BUCKET_ROLLUP, schedule.rollups_every, holder, schedule, force).await?;
-        Ok(vec![scan, pipeline, activities, entries, passages])
+        let closed = self.run_job(CLOSED_DEAL_ROLLUP, schedule.rollups_every, holder, schedule, force).await?;
+        Ok(vec![scan, pipeline, activities, entries, passages, closed])
     }
 
     async fn run_job(&self, name: &'static str, every: Duration, holder: &str, schedule: &JobSchedule, force: bool) -> AppResult<JobRun> {
@@ -94,6 +98,7 @@ impl App {
             PIPELINE_ROLLUP => self.fold_pipeline_changes().await.map(|n| run.folded = Some(n)),
             STAGE_ENTRY_ROLLUP => self.fold_stage_entries().await.map(|n| run.folded = Some(n)),
             PASSAGE_BUCKET_ROLLUP => self.fold_passage_buckets().await.map(|n| run.folded = Some(n)),
+            CLOSED_DEAL_ROLLUP => self.fold_closed_deal_sums().await.map(|n| run.folded = Some(n)),
             _ => self.fold_activity_counts().await.map(|n| run.folded = Some(n)),
         };
         run.error = outcome.err().map(|e| e.to_string());
@@ -112,7 +117,17 @@ impl App {
         self.fold_activity_counts().await?;
         self.fold_stage_entries().await?;
         self.fold_passage_buckets().await?;
+        self.fold_closed_deal_sums().await?;
         Ok(())
+    }
+
+    /// Folds what closed deals changed in the closed deal sums since the last fold (the
+    /// `closed_deal_rollup` job; the demo generator during and after its load).
+    pub async fn fold_closed_deal_sums(&self) -> AppResult<u64> {
+        let mut tx = self.begin().await?;
+        let folded = kairos_store::closed_deal_sums::fold(&mut tx.conn()).await?;
+        tx.commit().await?;
+        Ok(folded)
     }
 
     /// Folds the rolled-up pipeline changes written since the last fold (the

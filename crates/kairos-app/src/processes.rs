@@ -242,6 +242,7 @@ impl App {
         store::insert_process(c, &process).await?;
         kairos_store::stage_entry_rollup::mark_built(c, ws).await?;
         kairos_store::passage_buckets::mark_built(c, ws).await?;
+        kairos_store::closed_deal_sums::mark_built(c, ws).await?;
         let reasons = [
             ("lost", "竞争对手价格更低"),
             ("lost", "需求变化"),

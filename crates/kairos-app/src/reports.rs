@@ -10,6 +10,7 @@ use kairos_domain::identity::DataScope;
 use kairos_domain::ids::{OrgUnitId, ProcessId, UserId, WorkspaceId};
 use kairos_domain::replay::DealState;
 use kairos_store::reports::{self as store, ChangeSide, ChangedKey, ChangedWhen, DealIds, Dimension, GroupTotals, PipelineChanges, ReportFilter, StateChange, Sums, WonAmount};
+use kairos_store::closed_deal_sums;
 use kairos_store::passage_buckets::{self, Measure};
 use kairos_store::{Backend, activity_rollup, org_unit, pipeline_rollup, process as process_store, rollup, settings, stage_entry_rollup, workspace};
 use serde::{Deserialize, Serialize};
@@ -252,16 +253,25 @@ impl App {
         let by = plan(&mut parsed.filter, &Plan { period: parsed.period, offset, base: &base, rates: &rates });
         // Weights (probability, decision-chain coverage) are summed for open deals only.
         let sums = if parsed.filter.open_only { Sums::AmountAndWeights } else { Sums::Amount };
-        // Closed deals come from the index in close order, and SQLite answers a query on one
-        // core: the window's two halves side by side when another connection is idle.
-        let totals = match self.halves_side_by_side(parsed.filter.closed_between, &[Backend::Sqlite]) {
-            Some((mut other, [first, second])) => {
-                let (f1, f2) = (ReportFilter { closed_between: Some(first), ..parsed.filter.clone() }, ReportFilter { closed_between: Some(second), ..parsed.filter.clone() });
-                let mut o = other.conn();
-                let (x, y) = tokio::join!(store::report_totals(&mut c, ws, &actor.scope, &f1, &by, sums), store::report_totals(&mut o, ws, &actor.scope, &f2, &by, sums));
-                GroupTotals::merged(x?.into_iter().chain(y?))
-            }
-            None => store::report_totals(&mut c, ws, &actor.scope, &parsed.filter, &by, sums).await?,
+        let whole_workspace = rollup::serves(&actor.scope, &ReportFilter { closed_between: None, ..parsed.filter.clone() });
+        let summed = match parsed.filter.closed_between {
+            // The whole workspace's closes over whole days, in a grouping the sums keep.
+            Some(window) if sums == Sums::Amount && whole_workspace => closed_deal_sums::totals(&mut c, ws, window, &by).await?,
+            _ => None,
+        };
+        let totals = match summed {
+            Some(totals) => totals,
+            // Closed deals come from the index in close order, and SQLite answers a query on
+            // one core: the window's two halves side by side when another connection is idle.
+            None => match self.halves_side_by_side(parsed.filter.closed_between, &[Backend::Sqlite]) {
+                Some((mut other, [first, second])) => {
+                    let (f1, f2) = (ReportFilter { closed_between: Some(first), ..parsed.filter.clone() }, ReportFilter { closed_between: Some(second), ..parsed.filter.clone() });
+                    let mut o = other.conn();
+                    let (x, y) = tokio::join!(store::report_totals(&mut c, ws, &actor.scope, &f1, &by, sums), store::report_totals(&mut o, ws, &actor.scope, &f2, &by, sums));
+                    GroupTotals::merged(x?.into_iter().chain(y?))
+                }
+                None => store::report_totals(&mut c, ws, &actor.scope, &parsed.filter, &by, sums).await?,
+            },
         };
         let mut filters = serde_json::to_value(q).unwrap_or(json!({}));
         if let (Some(p), Some(obj)) = (parsed.period, filters.as_object_mut()) {

@@ -149,12 +149,16 @@ impl Store {
         let mut tx = self.begin().await?;
         let built = crate::stage_entry_rollup::build_missing(&mut tx.conn()).await?;
         let counted = crate::passage_buckets::build_missing(&mut tx.conn()).await?;
+        let summed = crate::closed_deal_sums::build_missing(&mut tx.conn()).await?;
         tx.commit().await?;
         if built > 0 {
             tracing::info!(workspaces = built, "stage entries rolled up");
         }
         if counted > 0 {
             tracing::info!(workspaces = counted, "passages counted in buckets");
+        }
+        if summed > 0 {
+            tracing::info!(workspaces = summed, "closed deals summed");
         }
         Ok(())
     }

@@ -35,6 +35,7 @@ pub mod rollup;
 pub mod activity_rollup;
 pub mod stage_entry_rollup;
 pub mod passage_buckets;
+pub mod closed_deal_sums;
 pub mod process;
 pub mod saved_view;
 pub mod reports;

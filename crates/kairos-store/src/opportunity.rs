@@ -16,6 +16,7 @@ use sea_query::{Alias, Cond, Expr, Func, JoinType, LikeExpr, Query, SelectStatem
 use serde::Serialize;
 
 use crate::db::{Conn, sql};
+use crate::closed_deal_sums::{self, CLOSED_COLUMNS, Closed};
 use crate::{activity_rollup, pipeline_rollup};
 use crate::error::{StoreError, StoreResult};
 use crate::page::{Page, PageRequest, Sort, apply_page};
@@ -191,14 +192,46 @@ pub async fn insert_opportunity(c: &mut Conn<'_>, o: &Opportunity, created_by: U
         .columns(FIELDS.iter().map(|f| Alias::new(*f)).chain([Alias::new("created_by")]))
         .values_panic(values(o).into_iter().map(Into::into).chain([created_by.to_string().into()]));
     c.execute(&q).await?;
-    Ok(())
+    let closed = Closed::of(o, tags_json(&o.competitors));
+    closed_deal_sums::record(c, o.workspace_id, &format!("{}:{}", o.id, o.version), None, closed.as_ref()).await
+}
+
+/// A deal's columns as stored that an update may replace and something else follows: its
+/// owner (the activity rollup) and, once closed, what it adds to the closed deal sums.
+#[derive(sqlx::FromRow)]
+struct StoredClose {
+    closed_at: Option<DateTime<Utc>>,
+    status: String,
+    owner_id: String,
+    org_unit_id: Option<String>,
+    process_id: String,
+    product_category: Option<String>,
+    source: Option<String>,
+    close_reason_id: Option<String>,
+    stage_id: String,
+    competitors: String,
+    close_competitor: Option<String>,
+    currency: String,
+    amount: i64,
+}
+
+impl StoredClose {
+    fn closed(self) -> Option<Closed> {
+        let StoredClose { closed_at, status, owner_id, org_unit_id, process_id, product_category, source, close_reason_id, stage_id, competitors, close_competitor, currency, amount } = self;
+        Some(Closed { closed_at: closed_at?, status, owner_id, org_unit_id, process_id, product_category, source, close_reason_id, stage_id, competitors, close_competitor, currency, amount })
+    }
 }
 
 /// Writes the new state if the stored version is still `expected_version`. A new owner takes
 /// the deal's activities with it in the leaderboard's rollup (`activity_rollup`).
 pub async fn update_opportunity(c: &mut Conn<'_>, o: &Opportunity, expected_version: i64) -> StoreResult<()> {
-    let owner = sql("SELECT owner_id FROM opportunity WHERE workspace_id = $1 AND opportunity_id = $2").bind(o.workspace_id.to_string()).bind(o.id.to_string());
-    let was_owner = c.fetch_optional::<(String,)>(&owner).await?.map(|(id,)| id);
+    let replaced = sql(format!("SELECT {CLOSED_COLUMNS} FROM opportunity o WHERE o.workspace_id = $1 AND o.opportunity_id = $2"))
+        .bind(o.workspace_id.to_string())
+        .bind(o.id.to_string());
+    let (was_owner, was_closed) = match c.fetch_optional::<StoredClose>(&replaced).await? {
+        Some(r) => (Some(r.owner_id.clone()), r.closed()),
+        None => (None, None),
+    };
     let mut q = Query::update();
     q.table(Alias::new("opportunity"));
     for (field, value) in FIELDS.iter().zip(values(o)).skip(2) {
@@ -210,7 +243,9 @@ pub async fn update_opportunity(c: &mut Conn<'_>, o: &Opportunity, expected_vers
     if c.execute(&q).await? == 0 {
         return Err(StoreError::StaleVersion);
     }
-    // The version matched, so the owner read above is the one this update replaced.
+    // The version matched, so the state read above is the one this update replaced.
+    let closed = Closed::of(o, tags_json(&o.competitors));
+    closed_deal_sums::record(c, o.workspace_id, &format!("{}:{}", o.id, o.version), was_closed.as_ref(), closed.as_ref()).await?;
     match was_owner {
         Some(was) if was != o.owner_id.to_string() => activity_rollup::handed_over(c, o.workspace_id, &o.id.to_string(), &was, &o.owner_id.to_string(), o.version).await,
         _ => Ok(()),

@@ -18,7 +18,7 @@ use kairos_domain::dwell_histogram;
 use kairos_domain::ids::WorkspaceId;
 use sea_query::{Alias, SimpleExpr, Value};
 
-use crate::db::{Backend, Conn, Sql, sql};
+use crate::db::{Conn, Sql, sql};
 use crate::error::StoreResult;
 use crate::opportunity::HistoryEntry;
 use crate::rollup::{self, Rollup, is_midnight, local_day};

@@ -13,7 +13,7 @@ use crate::scope::{col, is_literally};
 
 /// What a report groups deals by. Each becomes a text key of the group (`None` where the
 /// deal has no value).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Dimension {
     Stage,
     Status,

@@ -75,3 +75,31 @@ pub async fn back_and_forth(admin: &Client, deals: usize) {
     }
     panic!("only {done} of {deals} deals went back and forth");
 }
+
+/// Closes and reopens beside the demo's: open deals won, lost to named competitors and
+/// found invalid today; a demo loss reopened and closed again as won, another reopened and
+/// left open, which takes them from the days and months they had closed in.
+pub async fn close_and_reopen(admin: &Client) {
+    let reasons = admin.get("/api/v1/close-reasons").await.body;
+    let reason = |outcome: &str| reasons.as_array().unwrap().iter().find(|r| r["outcome"] == outcome).unwrap()["id"].clone();
+    let lost = admin.get("/api/v1/opportunities?status=lost&limit=2").await.body["items"].as_array().unwrap().clone();
+    assert_eq!(lost.len(), 2, "the demo has lost deals to reopen");
+    for (i, d) in lost.iter().enumerate() {
+        let id = d["id"].as_str().unwrap();
+        let r = admin.post(&format!("/api/v1/opportunities/{id}/reopen"), json!({"version": d["version"], "reason": "客户回来了"})).await;
+        assert_eq!(r.status, reqwest::StatusCode::OK, "{}", r.body);
+        if i == 0 {
+            let r = admin.post(&format!("/api/v1/opportunities/{id}/close"), json!({"outcome": "won", "version": r.body["version"], "override_reason": "test data"})).await;
+            assert_eq!(r.status, reqwest::StatusCode::OK, "{}", r.body);
+        }
+    }
+    let open = admin.get("/api/v1/opportunities?status=open&limit=6").await.body["items"].as_array().unwrap().clone();
+    assert_eq!(open.len(), 6, "the demo leaves open deals to close");
+    let closes = [("won", None), ("won", Some("友商甲")), ("lost", Some("友商甲")), ("lost", Some("新对手")), ("invalid", None), ("lost", Some("新对手"))];
+    for (d, (outcome, competitor)) in open.iter().zip(closes) {
+        let reason_id = if outcome == "won" { serde_json::Value::Null } else { reason(outcome) };
+        let body = json!({"outcome": outcome, "version": d["version"], "reason_id": reason_id, "competitor": competitor, "override_reason": "test data"});
+        let r = admin.post(&format!("/api/v1/opportunities/{}/close", d["id"].as_str().unwrap()), body).await;
+        assert_eq!(r.status, reqwest::StatusCode::OK, "{outcome}: {}", r.body);
+    }
+}

@@ -1212,3 +1212,66 @@ async fn conversion_follows_the_stages_when_a_process_is_reordered() {
     app.app.fold_stage_entries().await.expect("fold");
     check(naive_cohorts(&histories, &after, Some(window)), windowed, "reordered and folded").await;
 }
+
+/// The whole workspace's win rate, loss reasons and leaderboard over whole days read the
+/// closed deal sums (migration 0023); the same deals named by a filter (the demo's one
+/// process) are grouped from the deals themselves. The two must answer alike, unfolded and
+/// folded, after closes and reopens, for every window: all time, a year and a month, and
+/// periods cut mid-month at both ends, which read day rows as well as month rows.
+#[tokio::test]
+async fn the_closed_deal_sums_answer_as_the_deals_do_folded_or_not() {
+    let app = TestApp::spawn().await;
+    app.app.build_demo(DemoSpec { scale: 1, seed: 9 }).await.expect("demo");
+    let director = app.login("director@demo.kairos", DEMO_PASSWORD).await;
+    let admin = app.login("admin@demo.kairos", DEMO_PASSWORD).await;
+    let processes = director.get("/api/v1/processes").await.body;
+    assert_eq!(processes.as_array().unwrap().len(), 1, "every demo deal follows the one process");
+    let process = processes[0]["id"].as_str().unwrap().to_string();
+    app.app.fold_closed_deal_sums().await.expect("fold");
+    crate::fixture::close_and_reopen(&admin).await;
+    let unfolded = || async {
+        let mut conn = app.app.store.read().await.expect("read");
+        conn.conn().fetch_count(&kairos_store::sql("SELECT COUNT(*) FROM closed_deal_sum WHERE source <> ''")).await.expect("count")
+    };
+    // Today's local day (UTC+8, the demo's time zone), where the test's closes fall.
+    let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+    let day = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
+    let (year_ago, month_ago) = (today - chrono::Duration::days(365), today - chrono::Duration::days(40));
+    let windows = [
+        "from=2000-01-01&to=2099-12-31".to_string(),
+        format!("period={}", today.format("%Y")),
+        format!("period={}", today.format("%Y-%m")),
+        format!("from={}&to={}", day(year_ago), day(today)),
+        format!("from={}&to={}", day(month_ago), day(today - chrono::Duration::days(1))),
+        format!("from={}&to={}", day(today), day(today)),
+    ];
+    let mut reports: Vec<String> = Vec::new();
+    for w in &windows {
+        for g in ["owner", "org_unit", "product_category", "source", "process", "month"] {
+            reports.push(format!("/api/v1/reports/win-rate?{w}&group_by={g}"));
+        }
+        reports.push(format!("/api/v1/reports/loss-reasons?{w}"));
+        reports.push(format!("/api/v1/reports/team?{w}"));
+    }
+    let compare = |label: &'static str| {
+        let (director, process, reports) = (&director, &process, &reports);
+        async move {
+            for path in reports {
+                let mut whole = director.get(path).await;
+                assert_eq!(whole.status, StatusCode::OK, "{path}: {}", whole.body);
+                let mut filtered = director.get(&format!("{path}&process_id={process}")).await;
+                whole.body.as_object_mut().unwrap().remove("filters");
+                filtered.body.as_object_mut().unwrap().remove("filters");
+                assert_eq!(whole.body, filtered.body, "{label}: {path}");
+            }
+        }
+    };
+    assert!(unfolded().await > 0, "the closes and reopens wrote rows to fold");
+    compare("unfolded").await;
+    // Today's day rows alone hold the test's closes (a competitor the demo never names).
+    let l = director.get(&format!("/api/v1/reports/loss-reasons?{}", windows[5])).await.body;
+    assert!(l["by_competitor"].as_array().unwrap().iter().any(|c| c["competitor"] == "新对手" && c["lost_to"] == 2), "{l}");
+    app.app.fold_closed_deal_sums().await.expect("fold");
+    assert_eq!(unfolded().await, 0);
+    compare("folded").await;
+}
