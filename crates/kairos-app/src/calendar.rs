@@ -35,6 +35,13 @@ fn weekday(n: u8) -> Option<Weekday> {
     [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri, Weekday::Sat, Weekday::Sun].get((n as usize).wrapping_sub(1)).copied()
 }
 
+/// Where a workspace's days begin and end: all a report needs of its calendar unless it
+/// counts working days. Every workspace's days are cut at the same offset (`load_calendar`
+/// uses it too); only the working days differ, and reading them is two statements a request.
+pub(crate) fn workspace_days() -> WorkCalendar {
+    WorkCalendar::new(Vec::new(), [], [], WORKSPACE_UTC_OFFSET_MINUTES)
+}
+
 /// The calendar of a workspace, for counting working days.
 pub(crate) async fn load_calendar(c: &mut Conn<'_>, ws: WorkspaceId) -> AppResult<WorkCalendar> {
     let weekend: Vec<Weekday> = settings::weekend_days(c, ws).await?.split(',').filter_map(|d| d.trim().parse().ok()).filter_map(weekday).collect();

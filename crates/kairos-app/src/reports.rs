@@ -196,7 +196,7 @@ pub struct CompetitorBucket {
     pub win_rate_against: Option<f64>,
 }
 
-/// What a state report needs to know before it reads: the period, the calendar's offset
+/// What a state report needs to know before it reads: the period, the days' offset
 /// and the currencies.
 struct Plan<'a> {
     period: Option<Period>,
@@ -246,10 +246,10 @@ impl App {
         if let Some(u) = parsed.unit {
             parsed.filter.org_units = Some(org_unit::subtree_ids(&mut c, ws, u).await?);
         }
-        let calendar = crate::calendar::load_calendar(&mut c, ws).await?;
-        let offset = calendar.utc_offset_minutes();
+        let days = crate::calendar::workspace_days();
+        let offset = days.utc_offset_minutes();
         let base = workspace::get_workspace(&mut c, ws).await?.base_currency;
-        let rates = latest_rates(&mut c, ws, calendar.local_date(self.now())).await?;
+        let rates = latest_rates(&mut c, ws, days.local_date(self.now())).await?;
         let by = plan(&mut parsed.filter, &Plan { period: parsed.period, offset, base: &base, rates: &rates });
         // Weights (probability, decision-chain coverage) are summed for open deals only.
         let sums = if parsed.filter.open_only { Sums::AmountAndWeights } else { Sums::Amount };
@@ -326,10 +326,7 @@ impl App {
         let counts: Vec<u64> = stages.iter().map(|s| s.count).collect();
         // Sales holes: next period's target against each stage's pipeline at its historical
         // win rate.
-        let today = {
-            let mut conn = self.store.read().await?;
-            crate::calendar::load_calendar(&mut conn.conn(), ws).await?.local_date(self.now())
-        };
+        let today = crate::calendar::workspace_days().local_date(self.now());
         let after = ctx.period.map(|p| p.to).unwrap_or_else(|| Period::parse(&analytics::month_key(today)).map(|p| p.to).unwrap_or(today));
         let next = Period::parse(&analytics::month_key(after)).map_err(|p| AppError::internal(p.0))?;
         let next_target = self.target_context(actor, q).await?.target(&next);
@@ -549,10 +546,7 @@ impl App {
         if interval != "month" && interval != "quarter" {
             return Err(AppError::field("interval", "must be month or quarter"));
         }
-        let today = {
-            let mut conn = self.store.read().await?;
-            crate::calendar::load_calendar(&mut conn.conn(), ws).await?.local_date(self.now())
-        };
+        let today = crate::calendar::workspace_days().local_date(self.now());
         let this_quarter = Period::parse(&analytics::quarter_key(today)).ok();
         let (open, won) = tokio::join!(
             self.report_context(actor, q, |f, plan| {
@@ -665,7 +659,7 @@ pub struct ConversionStage {
 }
 
 impl App {
-    /// The filter, calendar and processes of a history report. Each report then reads only
+    /// The filter, days and processes of a history report. Each report then reads only
     /// the events and columns it uses (`store::passages`, `won_closes`, `stage_cohorts`,
     /// `pipeline_changes`, `state_changes`).
     async fn history_context(&self, actor: &Actor, q: &ReportQuery) -> AppResult<HistoryContext> {
@@ -678,15 +672,15 @@ impl App {
         if let Some(u) = parsed.unit {
             parsed.filter.org_units = Some(org_unit::subtree_ids(&mut c, ws, u).await?);
         }
-        let calendar = crate::calendar::load_calendar(&mut c, ws).await?;
+        let days = crate::calendar::workspace_days();
         let processes = process_store::list_processes(&mut c, ws).await?;
         let mut filters = serde_json::to_value(q).unwrap_or(json!({}));
         if let (Some(p), Some(obj)) = (parsed.period, filters.as_object_mut()) {
             obj.insert("from".into(), json!(p.from));
             obj.insert("to".into(), json!(p.to.pred_opt()));
         }
-        let window = parsed.period.map(|p| p.instants(calendar.utc_offset_minutes()));
-        Ok(HistoryContext { filter: parsed.filter, filters, period: parsed.period, window, calendar, processes })
+        let window = parsed.period.map(|p| p.instants(days.utc_offset_minutes()));
+        Ok(HistoryContext { filter: parsed.filter, filters, period: parsed.period, window, days, processes })
     }
 
     /// `dwell`: days in each stage (calendar and working) of deals that left it in the period.
@@ -786,10 +780,12 @@ impl App {
 
     /// `cycle`: creation to won for deals won in the period.
     pub async fn cycle(&self, actor: &Actor, q: &ReportQuery) -> AppResult<Cycle> {
-        let HistoryContext { filter, filters, window, calendar, .. } = self.history_context(actor, q).await?;
-        let closes = {
+        let HistoryContext { filter, filters, window, .. } = self.history_context(actor, q).await?;
+        let (closes, calendar) = {
             let mut conn = self.store.report_read().await?;
-            store::won_closes(&mut conn.conn(), actor.workspace(), &actor.scope, &filter, window.map(|(a, _)| a)).await?
+            let mut c = conn.conn();
+            let closes = store::won_closes(&mut c, actor.workspace(), &actor.scope, &filter, window.map(|(a, _)| a)).await?;
+            (closes, crate::calendar::load_calendar(&mut c, actor.workspace()).await?)
         };
         let (mut cal, mut work) = (Vec::new(), Vec::new());
         // The last won close of each deal (a deal reopened and won again counts once).
@@ -930,7 +926,8 @@ struct HistoryContext {
     period: Option<Period>,
     /// The period as instants in the workspace's time zone.
     window: Option<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>,
-    calendar: kairos_domain::calendar::WorkCalendar,
+    /// Where the workspace's days begin and end (without its working days).
+    days: kairos_domain::calendar::WorkCalendar,
     processes: Vec<kairos_domain::process::SalesProcess>,
 }
 
@@ -1180,20 +1177,20 @@ impl App {
     /// `movement`: the open pipeline at the start of the period against its end, and what
     /// moved in between (default period: this month).
     pub async fn movement(&self, actor: &Actor, q: &ReportQuery) -> AppResult<Movement> {
-        let HistoryContext { filter, filters, period, calendar, processes, .. } = self.history_context(actor, q).await?;
+        let HistoryContext { filter, filters, period, days, processes, .. } = self.history_context(actor, q).await?;
         let ws = actor.workspace();
         let period = match period {
             Some(p) => p,
-            None => Period::parse(&analytics::month_key(calendar.local_date(self.now()))).map_err(|p| AppError::internal(p.0))?,
+            None => Period::parse(&analytics::month_key(days.local_date(self.now()))).map_err(|p| AppError::internal(p.0))?,
         };
-        let (a, b) = period.instants(calendar.utc_offset_minutes());
+        let (a, b) = period.instants(days.utc_offset_minutes());
         let now = self.now();
         let b = b.min(now);
         let (base, rates, ends, moved) = {
             let mut conn = self.store.report_read().await?;
             let mut c = conn.conn();
             let base = workspace::get_workspace(&mut c, ws).await?.base_currency;
-            let rates = latest_rates(&mut c, ws, calendar.local_date(self.now())).await?;
+            let rates = latest_rates(&mut c, ws, days.local_date(self.now())).await?;
             // What moved between `a` and `b` are the deals with events in between, from their
             // first event's before-state to their last one's after-state.
             let first_change = store::first_change_at(&mut c, ws).await?;
@@ -1311,9 +1308,9 @@ impl App {
         if interval != "month" && interval != "week" {
             return Err(AppError::field("interval", "must be week or month"));
         }
-        let HistoryContext { filter, filters, period, calendar, processes, .. } = self.history_context(actor, q).await?;
+        let HistoryContext { filter, filters, period, days, processes, .. } = self.history_context(actor, q).await?;
         let ws = actor.workspace();
-        let today = calendar.local_date(self.now());
+        let today = days.local_date(self.now());
         let period = period.unwrap_or(Period { from: today - chrono::Duration::days(182), to: today + chrono::Duration::days(1) });
         let mut dates = Vec::new();
         if interval == "week" {
@@ -1331,7 +1328,7 @@ impl App {
             dates.push(period.to - chrono::Duration::days(1));
         }
         dates.retain(|d| *d <= today);
-        let offset = calendar.utc_offset_minutes();
+        let offset = days.utc_offset_minutes();
         let end_of = |d: NaiveDate| Period { from: d, to: d + chrono::Duration::days(1) }.instants(offset).1 - chrono::Duration::microseconds(1);
         let (base, rates, forward, now, mut changes) = {
             let mut conn = self.store.report_read().await?;
@@ -1584,8 +1581,8 @@ impl App {
             Some(t) => t.parse().ok().filter(|d| (0..=365).contains(d)).ok_or_else(|| AppError::field("days_before", "must be a whole number of days from 0 to 365"))?,
         };
         let ws = actor.workspace();
-        let HistoryContext { filter, filters, period, calendar, .. } = self.history_context(actor, q).await?;
-        let today = calendar.local_date(self.now());
+        let HistoryContext { filter, filters, period, days, .. } = self.history_context(actor, q).await?;
+        let today = days.local_date(self.now());
         let this_month = Period::parse(&analytics::month_key(today)).map_err(|p| AppError::internal(p.0))?;
         let period = period.unwrap_or(Period { from: this_month.from - chrono::Duration::days(1), to: this_month.from });
         let period = if period.to > this_month.from { Period { from: period.from, to: this_month.from.max(period.from) } } else { period };
@@ -1599,7 +1596,7 @@ impl App {
         } else {
             period
         };
-        let offset = calendar.utc_offset_minutes();
+        let offset = days.utc_offset_minutes();
         let buckets = analytics::buckets(&period, false);
         // Each period's forecast is the pipeline as it stood at the start of the day N days
         // before the period: the changes before that instant, of deals expected to close in it.
