@@ -164,7 +164,7 @@ fn add(sums: &mut Sums, d: &Closed, sign: i64) {
 
 /// Writes `sums` under `source` ('' for folded rows), leaving out those that add nothing.
 async fn write(c: &mut Conn<'_>, ws: WorkspaceId, source: &str, sums: Sums) -> StoreResult<()> {
-    let rows: Vec<_> = sums.into_iter().filter(|(_, s)| *s != (0, 0, 0)).collect();
+    let rows: Vec<_> = sums.into_iter().collect();
     // 14 values a row, well under either database's limit on a statement's parameters.
     for chunk in rows.chunks(1_000) {
         let mut q = sea_query::Query::insert();
@@ -199,17 +199,27 @@ async fn write(c: &mut Conn<'_>, ws: WorkspaceId, source: &str, sums: Sums) -> S
 /// away, its rows as written (`now`, when closed) added, under `source` (the deal and the
 /// version written). Nothing when both are the same.
 pub(crate) async fn record(c: &mut Conn<'_>, ws: WorkspaceId, source: &str, was: Option<&Closed>, now: Option<&Closed>) -> StoreResult<()> {
-    if was == now {
+    let sums = difference(was, now);
+    if sums.is_empty() {
         return Ok(());
     }
+    write(c, ws, &format!("{source}:closed"), sums).await
+}
+
+/// The rows of `now` less the rows of `was`, leaving out those that add nothing.
+fn difference(was: Option<&Closed>, now: Option<&Closed>) -> Sums {
     let mut sums = Sums::new();
+    if was == now {
+        return sums;
+    }
     if let Some(d) = was {
         add(&mut sums, d, -1);
     }
     if let Some(d) = now {
         add(&mut sums, d, 1);
     }
-    write(c, ws, &format!("{source}:closed"), sums).await
+    sums.retain(|_, s| *s != (0, 0, 0));
+    sums
 }
 
 /// Sums every closed deal of the workspace from the deals themselves.
@@ -321,5 +331,46 @@ mod tests {
         assert_eq!(Facet::answering(&[Owner]), None, "every facet keeps the status apart");
         assert_eq!(Facet::answering(&[Status, Owner, Stage]), None);
         assert_eq!(Facet::answering(&[Status, Status]), None);
+    }
+
+    fn lost_deal() -> Closed {
+        Closed {
+            closed_at: DateTime::parse_from_rfc3339("2026-03-31T16:30:00Z").unwrap().to_utc(),
+            status: "lost".into(),
+            owner_id: "ann".into(),
+            org_unit_id: None,
+            process_id: "p".into(),
+            product_category: Some("软件".into()),
+            source: None,
+            close_reason_id: Some("price".into()),
+            stage_id: "s2".into(),
+            competitors: r#"["A"]"#.into(),
+            close_competitor: Some("A".into()),
+            currency: "CNY".into(),
+            amount: 2_500_000_000_123,
+        }
+    }
+
+    #[test]
+    fn a_close_adds_two_rows_a_facet_a_reopen_takes_them_away_and_a_change_moves_what_changed() {
+        let d = lost_deal();
+        let closed = difference(None, Some(&d));
+        assert_eq!(closed.len(), 12, "month and day, six facets");
+        for ((span, period, _, status, _, currency), sum) in &closed {
+            assert_eq!(period, if *span == "month" { "2026-04" } else { "2026-04-01" }, "closed after local midnight");
+            assert_eq!((status.as_str(), currency.as_str(), *sum), ("lost", "CNY", (1, 2_500, 123)));
+        }
+        let reopened = difference(Some(&d), None);
+        assert!(reopened.values().all(|s| *s == (-1, -2_500, -123)) && reopened.len() == 12);
+        assert!(difference(Some(&d), Some(&d)).is_empty());
+        // A new owner moves the owner facet's rows alone.
+        let handed = Closed { owner_id: "bob".into(), ..d.clone() };
+        let moved = difference(Some(&d), Some(&handed));
+        assert_eq!(moved.len(), 4);
+        assert!(moved.iter().all(|(k, s)| k.2 == Facet::Owner && *s == if k.4[0] == "bob" { (1, 2_500, 123) } else { (-1, -2_500, -123) }));
+        // A new amount changes every facet's sums, and not their counts.
+        let more = Closed { amount: 2_500_000_000_124, ..d.clone() };
+        let added = difference(Some(&d), Some(&more));
+        assert!(added.values().all(|s| *s == (0, 0, 1)) && added.len() == 12);
     }
 }

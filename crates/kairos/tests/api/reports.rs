@@ -1243,7 +1243,8 @@ async fn the_closed_deal_sums_answer_as_the_deals_do_folded_or_not() {
         format!("period={}", today.format("%Y-%m")),
         format!("from={}&to={}", day(year_ago), day(today)),
         format!("from={}&to={}", day(month_ago), day(today - chrono::Duration::days(1))),
-        format!("from={}&to={}", day(today), day(today)),
+        // Yesterday and today: the test's closes, whichever side of midnight they fell on.
+        format!("from={}&to={}", day(today - chrono::Duration::days(1)), day(today)),
     ];
     let mut reports: Vec<String> = Vec::new();
     for w in &windows {
@@ -1268,10 +1269,29 @@ async fn the_closed_deal_sums_answer_as_the_deals_do_folded_or_not() {
     };
     assert!(unfolded().await > 0, "the closes and reopens wrote rows to fold");
     compare("unfolded").await;
-    // Today's day rows alone hold the test's closes (a competitor the demo never names).
+    // The last two days' rows hold the test's closes (a competitor the demo never names).
     let l = director.get(&format!("/api/v1/reports/loss-reasons?{}", windows[5])).await.body;
     assert!(l["by_competitor"].as_array().unwrap().iter().any(|c| c["competitor"] == "新对手" && c["lost_to"] == 2), "{l}");
     app.app.fold_closed_deal_sums().await.expect("fold");
     assert_eq!(unfolded().await, 0);
     compare("folded").await;
+    // The whole workspace's answers are the sums': one more deal in a folded row shows in
+    // them, and not in the deals'.
+    let year = format!("/api/v1/reports/win-rate?{}&group_by=owner", windows[1]);
+    let before = director.get(&year).await.body;
+    let mut tx = app.app.store.begin().await.expect("begin");
+    let changed = tx
+        .conn()
+        .execute(&kairos_store::sql(
+            "UPDATE closed_deal_sum SET deals = deals + 1 WHERE facet = 'owner' AND span = 'month' AND status = 'won' \
+             AND k1 = (SELECT MIN(k1) FROM closed_deal_sum WHERE facet = 'owner' AND span = 'month' AND status = 'won' AND period = $1) AND period = $1",
+        ).bind(today.format("%Y-%m").to_string()))
+        .await
+        .expect("update");
+    tx.commit().await.expect("commit");
+    assert_eq!(changed, 1, "a month row of this month's wins");
+    let after = director.get(&year).await.body;
+    assert_eq!(after["total"]["won"].as_u64().unwrap(), before["total"]["won"].as_u64().unwrap() + 1, "read from the sums");
+    let deals = director.get(&format!("{year}&process_id={process}")).await.body;
+    assert_eq!(deals["total"]["won"], before["total"]["won"], "read from the deals");
 }
