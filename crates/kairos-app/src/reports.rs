@@ -196,13 +196,20 @@ pub struct CompetitorBucket {
     pub win_rate_against: Option<f64>,
 }
 
-/// What a state report needs to know before it reads: the period, the days' offset
-/// and the currencies.
-struct Plan<'a> {
+/// What a state report needs to know before it reads: the period and the days' offset.
+struct Plan {
     period: Option<Period>,
     offset: i32,
-    base: &'a str,
-    rates: &'a HashMap<String, i64>,
+}
+
+/// The common filters of a report query, and what amounts are converted with.
+struct Basis {
+    filter: ReportFilter,
+    period: Option<Period>,
+    /// The query as echoed in the answer.
+    filters: Value,
+    base: String,
+    rates: HashMap<String, i64>,
 }
 
 struct Context {
@@ -234,9 +241,9 @@ fn day_of(key: Option<&str>) -> Option<NaiveDate> {
 }
 
 impl App {
-    /// Parses the common filters, lets the report narrow them and name its dimensions
-    /// (`plan`), and reads the selected deals' totals.
-    async fn report_context(&self, actor: &Actor, q: &ReportQuery, plan: impl FnOnce(&mut ReportFilter, &Plan) -> Vec<Dimension>) -> AppResult<Context> {
+    /// Parses the common filters, and reads what every state report converts with: the base
+    /// currency and today's rates.
+    async fn report_basis(&self, actor: &Actor, q: &ReportQuery) -> AppResult<Basis> {
         let ws = actor.workspace();
         let mut errors = FieldErrors::new();
         let mut parsed = parse(&mut errors, q);
@@ -246,15 +253,29 @@ impl App {
         if let Some(u) = parsed.unit {
             parsed.filter.org_units = Some(org_unit::subtree_ids(&mut c, ws, u).await?);
         }
-        let days = crate::calendar::workspace_days();
-        let offset = days.utc_offset_minutes();
         let base = workspace::get_workspace(&mut c, ws).await?.base_currency;
-        let rates = latest_rates(&mut c, ws, days.local_date(self.now())).await?;
-        let by = plan(&mut parsed.filter, &Plan { period: parsed.period, offset, base: &base, rates: &rates });
+        let rates = latest_rates(&mut c, ws, crate::calendar::workspace_days().local_date(self.now())).await?;
+        let mut filters = serde_json::to_value(q).unwrap_or(json!({}));
+        if let (Some(p), Some(obj)) = (parsed.period, filters.as_object_mut()) {
+            obj.insert("from".into(), json!(p.from));
+            obj.insert("to".into(), json!(p.to.pred_opt()));
+        }
+        Ok(Basis { filter: parsed.filter, period: parsed.period, filters, base, rates })
+    }
+
+    /// Parses the common filters, lets the report narrow them and name its dimensions
+    /// (`plan`), and reads the selected deals' totals.
+    async fn report_context(&self, actor: &Actor, q: &ReportQuery, plan: impl FnOnce(&mut ReportFilter, &Plan) -> Vec<Dimension>) -> AppResult<Context> {
+        let ws = actor.workspace();
+        let Basis { mut filter, period, filters, base, rates } = self.report_basis(actor, q).await?;
+        let offset = crate::calendar::workspace_days().utc_offset_minutes();
+        let mut conn = self.store.report_read().await?;
+        let mut c = conn.conn();
+        let by = plan(&mut filter, &Plan { period, offset });
         // Weights (probability, decision-chain coverage) are summed for open deals only.
-        let sums = if parsed.filter.open_only { Sums::AmountAndWeights } else { Sums::Amount };
-        let whole_workspace = rollup::serves(&actor.scope, &ReportFilter { closed_between: None, ..parsed.filter.clone() });
-        let summed = match parsed.filter.closed_between {
+        let sums = if filter.open_only { Sums::AmountAndWeights } else { Sums::Amount };
+        let whole_workspace = rollup::serves(&actor.scope, &ReportFilter { closed_between: None, ..filter.clone() });
+        let summed = match filter.closed_between {
             // The whole workspace's closes over whole days, in a grouping the sums keep.
             Some(window) if sums == Sums::Amount && whole_workspace => closed_deal_sums::totals(&mut c, ws, window, &by).await?,
             _ => None,
@@ -263,22 +284,17 @@ impl App {
             Some(totals) => totals,
             // Closed deals come from the index in close order, and SQLite answers a query on
             // one core: the window's two halves side by side when another connection is idle.
-            None => match self.halves_side_by_side(parsed.filter.closed_between, &[Backend::Sqlite]) {
+            None => match self.halves_side_by_side(filter.closed_between, &[Backend::Sqlite]) {
                 Some((mut other, [first, second])) => {
-                    let (f1, f2) = (ReportFilter { closed_between: Some(first), ..parsed.filter.clone() }, ReportFilter { closed_between: Some(second), ..parsed.filter.clone() });
+                    let (f1, f2) = (ReportFilter { closed_between: Some(first), ..filter.clone() }, ReportFilter { closed_between: Some(second), ..filter.clone() });
                     let mut o = other.conn();
                     let (x, y) = tokio::join!(store::report_totals(&mut c, ws, &actor.scope, &f1, &by, sums), store::report_totals(&mut o, ws, &actor.scope, &f2, &by, sums));
                     GroupTotals::merged(x?.into_iter().chain(y?))
                 }
-                None => store::report_totals(&mut c, ws, &actor.scope, &parsed.filter, &by, sums).await?,
+                None => store::report_totals(&mut c, ws, &actor.scope, &filter, &by, sums).await?,
             },
         };
-        let mut filters = serde_json::to_value(q).unwrap_or(json!({}));
-        if let (Some(p), Some(obj)) = (parsed.period, filters.as_object_mut()) {
-            obj.insert("from".into(), json!(p.from));
-            obj.insert("to".into(), json!(p.to.pred_opt()));
-        }
-        Ok(Context { totals, filter: parsed.filter, filters, base, rates, period: parsed.period })
+        Ok(Context { totals, filter, filters, base, rates, period })
     }
 
     /// `funnel`: the open deals of a process per stage (period: expected close within it).
@@ -541,7 +557,6 @@ impl App {
     /// `forecast`: weighted pipeline by expected-close month or quarter and by forecast
     /// category, won so far, against targets (default period: this quarter).
     pub async fn forecast(&self, actor: &Actor, q: &ReportQuery) -> AppResult<Forecast> {
-        let ws = actor.workspace();
         let interval = nonempty(&q.interval).unwrap_or_else(|| "month".into());
         if interval != "month" && interval != "quarter" {
             return Err(AppError::field("interval", "must be month or quarter"));
@@ -1478,11 +1493,15 @@ impl App {
             let mut conn = self.store.read().await?;
             settings::priority_thresholds(&mut conn.conn(), ws).await?.1
         };
+        let open = async {
+            let basis = self.report_basis(actor, q).await?;
+            let high_value = least_above(&basis.base, &basis.rates, threshold);
+            let mut conn = self.store.report_read().await?;
+            let owners = store::open_by_owner(&mut conn.conn(), ws, &actor.scope, &basis.filter, &high_value).await?;
+            Ok::<_, AppError>((basis, owners))
+        };
         let (open, closed) = tokio::join!(
-            self.report_context(actor, q, |f, plan| {
-                f.open_only = true;
-                vec![Dimension::Owner, Dimension::HealthBand, Dimension::AmountAtLeast(least_above(plan.base, plan.rates, threshold))]
-            }),
+            open,
             self.report_context(actor, q, |f, plan| {
                 f.closed_between = plan.period.or(this_year).map(|p| p.instants(plan.offset));
                 vec![Dimension::Owner, Dimension::Status]
@@ -1538,20 +1557,21 @@ impl App {
                 }
             }
         }
-        for g in &open.totals {
-            let (n, amount, owner) = (g.deals as u64, open.amount(g).map(saturate).unwrap_or(0), g.key(0).unwrap_or_default());
+        let (basis, owners) = open;
+        for p in &owners {
+            let g = &p.totals;
+            let n = g.deals as u64;
+            let amount = convert(&basis.base, &basis.rates, &g.currency, g.amount()).map(saturate).unwrap_or(0);
+            let (low, mid) = (u64::try_from(p.health_low).unwrap_or(0), u64::try_from(p.health_mid).unwrap_or(0));
+            let owner = g.key(0).unwrap_or_default();
             for (key, t) in [(owner.to_string(), rows.entry(owner.to_string()).or_insert_with(|| TeamRow { owner_id: owner.to_string(), ..Default::default() })), ("total".to_string(), &mut total)] {
                 t.open += n;
                 t.pipeline_amount = t.pipeline_amount.saturating_add(amount);
-                match g.key(1) {
-                    Some("low") => t.health_low += n,
-                    Some("mid") => t.health_mid += n,
-                    _ => t.health_high += n,
-                }
+                t.health_low += low;
+                t.health_mid += mid;
+                t.health_high += n.saturating_sub(low + mid);
                 *coverage.entry(key.clone()).or_default() += g.health_chain / 100.0;
-                if g.key(2) == Some("1") {
-                    *high.entry(key).or_default() += n;
-                }
+                *high.entry(key).or_default() += u64::try_from(p.high_value).unwrap_or(0);
             }
         }
         for (owner, n) in activities {

@@ -33,11 +33,6 @@ pub enum Dimension {
     ExpectedClose,
     /// The day of the close (YYYY-MM-DD) in a time zone this many minutes east of UTC.
     ClosedDay(i32),
-    /// `low` (health under 60), `mid` (60 to 80) or `high`.
-    HealthBand,
-    /// "1" when the amount is at least the minimum given for its currency, otherwise "0"
-    /// (also for a currency without a minimum).
-    AmountAtLeast(Vec<(String, i64)>),
 }
 
 impl Dimension {
@@ -63,28 +58,6 @@ impl Dimension {
             Dimension::ForecastCategory => column("o.forecast_category"),
             Dimension::ExpectedClose => column("CAST(o.expected_close_date AS TEXT)"),
             Dimension::ClosedDay(offset) => local_day("o.closed_at", *offset, backend),
-            Dimension::HealthBand => column("CASE WHEN o.health_score < 60 THEN 'low' WHEN o.health_score <= 80 THEN 'mid' ELSE 'high' END"),
-            Dimension::AmountAtLeast(minimums) if minimums.is_empty() => column("'0'"),
-            Dimension::AmountAtLeast(minimums) => Expr::case(amount_at_least(minimums), "1").finally("0").into(),
-        }
-    }
-
-    /// What PostgreSQL groups by for this dimension, when not its key: booleans, which it
-    /// counts as two groups each. It estimates the groups of any other expression from the
-    /// distinct values of the columns inside it, and the amount has nearly one per deal: for
-    /// team's open deals (by owner, health band, high value and currency) it expected
-    /// 357,813 groups where there are 134, so it sorted all 382,631 deals instead of hashing
-    /// them (575–712 ms at a million deals). The key is then read as the group's MIN, equal
-    /// to the key of every deal in it.
-    fn pg_grouping(&self) -> Option<Vec<SimpleExpr>> {
-        let column = |c: &str| SimpleExpr::from(Expr::cust(c.to_string()));
-        match self {
-            // NULL health is 'high', as the key's ELSE says: neither below 60 nor up to 80.
-            Dimension::HealthBand => Some(vec![column("COALESCE(o.health_score < 60, FALSE)"), column("COALESCE(o.health_score <= 80, FALSE)")]),
-            Dimension::AmountAtLeast(minimums) if !minimums.is_empty() => {
-                Some(vec![Expr::case(amount_at_least(minimums), Expr::cust("TRUE")).finally(Expr::cust("FALSE")).into()])
-            }
-            _ => None,
         }
     }
 }
@@ -224,17 +197,9 @@ pub async fn report_totals(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope,
     for i in 0..MAX_DIMENSIONS {
         let dimension = by.get(i);
         let key = dimension.map(|d| d.expr(backend)).unwrap_or_else(|| Expr::cust("CAST(NULL AS TEXT)"));
-        match dimension.and_then(|d| if backend == Backend::Postgres { d.pg_grouping() } else { None }) {
-            Some(exprs) => {
-                q.expr_as(Expr::cust_with_expr("MIN($1)", key), Alias::new(format!("k{i}")));
-                grouping.extend(exprs);
-            }
-            None => {
-                q.expr_as(key, Alias::new(format!("k{i}")));
-                if dimension.is_some() {
-                    grouping.push(Expr::cust((i + 1).to_string()).into());
-                }
-            }
+        q.expr_as(key, Alias::new(format!("k{i}")));
+        if dimension.is_some() {
+            grouping.push(Expr::cust((i + 1).to_string()).into());
         }
     }
     grouping.push(Expr::cust((MAX_DIMENSIONS + 1).to_string()).into());
@@ -262,7 +227,16 @@ pub async fn report_totals(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope,
     } else {
         None
     };
-    if let (Backend::Sqlite, Some(index)) = (backend, covering) {
+    match covering {
+        Some(index) => fetch_through(c, &q, index).await,
+        None => c.fetch_all(&q).await,
+    }
+}
+
+/// Reads a query of the deals (`o`) through the named index on SQLite (`INDEXED BY`), as it
+/// is elsewhere.
+async fn fetch_through<T: crate::db::Record>(c: &mut Conn<'_>, q: &sea_query::SelectStatement, index: &str) -> StoreResult<Vec<T>> {
+    if c.backend() == Backend::Sqlite {
         let (text, values) = q.build(sea_query::SqliteQueryBuilder);
         let from = r#"FROM "opportunity" AS "o""#;
         if text.contains(from) {
@@ -271,7 +245,46 @@ pub async fn report_totals(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope,
             return c.fetch_all(&statement).await;
         }
     }
-    c.fetch_all(&q).await
+    c.fetch_all(q).await
+}
+
+/// One owner's open deals in one currency, for the leaderboard: the totals (`k0` the owner),
+/// and how many of the deals are in the low and middle health bands (under 60; 60 to 80, the
+/// rest high) and at least the high-value minimum for their currency.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OwnerPipeline {
+    #[sqlx(flatten)]
+    pub totals: GroupTotals,
+    pub health_low: i64,
+    pub health_mid: i64,
+    pub high_value: i64,
+}
+
+/// The open deals the filter selects, per owner and currency (`OwnerPipeline`). The bands and
+/// the high-value deals are counted beside the sums rather than grouped by, so the deals are
+/// grouped by owner and currency alone: SQLite reads them in that order from migration 0024's
+/// index and sums each group as it goes, where grouping by band and high value as well made it
+/// sort every open deal first.
+pub async fn open_by_owner(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, high_value: &[(String, i64)]) -> StoreResult<Vec<OwnerPipeline>> {
+    let backend = c.backend();
+    let open = ReportFilter { open_only: true, ..f.clone() };
+    let mut q = filtered(backend, ws, scope, &open, false);
+    let chain = match backend {
+        Backend::Sqlite => "TOTAL(o.health_chain)",
+        Backend::Postgres => "SUM(o.health_chain)",
+    };
+    q.expr(Expr::cust(format!(
+        "o.owner_id AS k0, CAST(NULL AS TEXT) AS k1, CAST(NULL AS TEXT) AS k2, CAST(NULL AS TEXT) AS k3, CAST(NULL AS TEXT) AS k4, \
+         o.currency AS currency, {}, {}, {chain} AS health_chain, \
+         CAST(SUM(CASE WHEN o.health_score < 60 THEN 1 ELSE 0 END) AS BIGINT) AS health_low, \
+         CAST(SUM(CASE WHEN o.health_score < 60 THEN 0 WHEN o.health_score <= 80 THEN 1 ELSE 0 END) AS BIGINT) AS health_mid",
+        amount_sums("o.amount", ""),
+        weighted_sums("o.amount", "o.probability", "")
+    )));
+    let high: SimpleExpr = if high_value.is_empty() { Expr::val(0).into() } else { Expr::case(amount_at_least(high_value), 1).finally(0).into() };
+    q.expr_as(sea_query::Func::cast_as(sea_query::Func::sum(high), Alias::new("BIGINT")), Alias::new("high_value"));
+    q.group_by_col((Alias::new("o"), Alias::new("owner_id"))).group_by_col((Alias::new("o"), Alias::new("currency")));
+    fetch_through(c, &q, "opportunity_open_owners").await
 }
 
 #[derive(Debug, Clone, Default)]
