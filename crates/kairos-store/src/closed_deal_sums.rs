@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, Utc};
 use kairos_domain::ids::WorkspaceId;
 use kairos_domain::opportunity::Opportunity;
 use sea_query::{Alias, SimpleExpr};
@@ -20,7 +20,7 @@ use sea_query::{Alias, SimpleExpr};
 use crate::db::{Conn, sql};
 use crate::error::StoreResult;
 use crate::reports::{Dimension, GroupTotals};
-use crate::rollup::{self, Rollup, is_midnight, local_day};
+use crate::rollup::{self, MonthsAndDays, Rollup, local_day, months_and_days};
 
 const TABLE: &str = "closed_deal_sum";
 const SPLIT: i64 = 1_000_000_000;
@@ -268,27 +268,13 @@ pub async fn fold(c: &mut Conn<'_>) -> StoreResult<u64> {
     rollup::fold(c, &ROLLUP).await
 }
 
-/// The first day of the month after `day`'s.
-fn next_month(day: NaiveDate) -> NaiveDate {
-    let first = day.with_day(1).unwrap_or(day);
-    first.checked_add_months(chrono::Months::new(1)).unwrap_or(NaiveDate::MAX)
-}
-
 /// The whole workspace's deals closed inside `window`, grouped by `by` and currency as
 /// `reports::report_totals` groups them (amounts only); `None` when no facet groups by
 /// exactly `by`, or the window's ends are not local midnights, which days cannot answer.
 pub async fn totals(c: &mut Conn<'_>, ws: WorkspaceId, (from, to): (DateTime<Utc>, DateTime<Utc>), by: &[Dimension]) -> StoreResult<Option<Vec<GroupTotals>>> {
     let Some((facet, columns)) = Facet::answering(by) else { return Ok(None) };
-    if !is_midnight(from) || !is_midnight(to) {
-        return Ok(None);
-    }
-    let (first, end) = (local_day(from), local_day(to).max(local_day(from)));
-    // The whole months inside the period, and the days before and after them; each range on
-    // its own, so that each reads its stretch of the primary key.
-    let months_from = if first.day() == 1 { first } else { next_month(first) };
-    let months_until = end.with_day(1).unwrap_or(end).max(months_from);
-    let (head_until, tail_from) = if months_from < months_until { (months_from, months_until) } else { (end, end) };
-    let month = |d: NaiveDate| d.format("%Y-%m").to_string();
+    // Each range on its own, so that each reads its stretch of the primary key.
+    let Some(MonthsAndDays { months, head, tail }) = months_and_days(from, to) else { return Ok(None) };
     const ROWS: &str = "SELECT status, k1, k2, k3, k4, currency, deals, amount_hi, amount_lo FROM closed_deal_sum WHERE workspace_id = $1 AND facet = $2";
     let stored = ["status", "k1", "k2", "k3", "k4"];
     let mut keys: Vec<String> = columns.iter().map(|&i| if i == 0 { "status".to_string() } else { format!("NULLIF({}, '')", stored[i]) }).collect();
@@ -308,12 +294,12 @@ pub async fn totals(c: &mut Conn<'_>, ws: WorkspaceId, (from, to): (DateTime<Utc
     let q = sql(text)
         .bind(ws.to_string())
         .bind(facet.as_str())
-        .bind(month(months_from))
-        .bind(month(months_until))
-        .bind(first.to_string())
-        .bind(head_until.to_string())
-        .bind(tail_from.to_string())
-        .bind(end.to_string());
+        .bind(months.0)
+        .bind(months.1)
+        .bind(head.0)
+        .bind(head.1)
+        .bind(tail.0)
+        .bind(tail.1);
     Ok(Some(c.fetch_all(&q).await?))
 }
 

@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, Utc};
 use kairos_domain::dwell_histogram;
 use kairos_domain::ids::WorkspaceId;
 use sea_query::{Alias, SimpleExpr, Value};
@@ -21,7 +21,7 @@ use sea_query::{Alias, SimpleExpr, Value};
 use crate::db::{Conn, Sql, sql};
 use crate::error::StoreResult;
 use crate::opportunity::HistoryEntry;
-use crate::rollup::{self, Rollup, is_midnight, local_day};
+use crate::rollup::{self, MonthsAndDays, Rollup, local_day, months_and_days};
 
 const TABLE: &str = "passage_bucket";
 
@@ -195,12 +195,6 @@ impl BucketCount {
     }
 }
 
-/// The first day of the month after `day`'s.
-fn next_month(day: NaiveDate) -> NaiveDate {
-    let first = day.with_day(1).unwrap_or(day);
-    first.checked_add_months(chrono::Months::new(1)).unwrap_or(NaiveDate::MAX)
-}
-
 /// The whole workspace's passages per stage, measure and bucket that ended inside `window`
 /// (every one when none); `None` when the window's ends are not local midnights, which days
 /// cannot answer.
@@ -216,13 +210,8 @@ pub async fn buckets(c: &mut Conn<'_>, ws: WorkspaceId, window: Option<(DateTime
     };
     let q = match window {
         None => sql(sums(&format!("{ROWS} AND span = 'month'"))).bind(ws.to_string()),
-        Some((from, to)) if is_midnight(from) && is_midnight(to) => {
-            let (first, end) = (local_day(from), local_day(to));
-            // The whole months inside the period, and the days before and after them.
-            let months_from = if first.day() == 1 { first } else { next_month(first) };
-            let months_until = end.with_day(1).unwrap_or(end).max(months_from);
-            let (head_until, tail_from) = if months_from < months_until { (months_from, months_until) } else { (end, end) };
-            let month = |d: NaiveDate| d.format("%Y-%m").to_string();
+        Some((from, to)) => {
+            let Some(MonthsAndDays { months, head, tail }) = months_and_days(from, to) else { return Ok(None) };
             let ranges = format!(
                 "{ROWS} AND span = 'month' AND period >= $2 AND period < $3 \
                  UNION ALL {ROWS} AND span = 'day' AND period >= $4 AND period < $5 \
@@ -230,14 +219,13 @@ pub async fn buckets(c: &mut Conn<'_>, ws: WorkspaceId, window: Option<(DateTime
             );
             sql(sums(&ranges))
                 .bind(ws.to_string())
-                .bind(month(months_from))
-                .bind(month(months_until))
-                .bind(first.to_string())
-                .bind(head_until.to_string())
-                .bind(tail_from.to_string())
-                .bind(end.to_string())
+                .bind(months.0)
+                .bind(months.1)
+                .bind(head.0)
+                .bind(head.1)
+                .bind(tail.0)
+                .bind(tail.1)
         }
-        Some(_) => return Ok(None),
     };
     let counts: Vec<BucketCount> = c.fetch_all(&q).await?;
     Ok(Some(counts.into_iter().filter(|b| b.passages != 0).collect()))

@@ -3,7 +3,7 @@
 //! background job folds those rows into one row per key (`source` = ''). Reads sum both kinds,
 //! so they are exact whether or not the fold has run.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use kairos_domain::calendar::{WORKSPACE_UTC_OFFSET_MINUTES, WorkCalendar};
 use kairos_domain::identity::DataScope;
 use kairos_domain::ids::WorkspaceId;
@@ -96,6 +96,35 @@ pub(crate) fn is_midnight(at: DateTime<Utc>) -> bool {
     days.start_of_day(days.local_date(at)) == at
 }
 
+/// A period of whole local days as a table of month and day rows reads it (`passage_buckets`,
+/// `closed_deal_sums`): the month rows (`YYYY-MM`) of its whole months, and the day rows
+/// (`YYYY-MM-DD`) of the days before and after them; each a half-open range of `period`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MonthsAndDays {
+    pub months: (String, String),
+    pub head: (String, String),
+    pub tail: (String, String),
+}
+
+/// The ranges of the period `[from, to)`; `None` when an end is not a local midnight, which
+/// days cannot answer.
+pub(crate) fn months_and_days(from: DateTime<Utc>, to: DateTime<Utc>) -> Option<MonthsAndDays> {
+    if !is_midnight(from) || !is_midnight(to) {
+        return None;
+    }
+    let (first, end) = (local_day(from), local_day(to).max(local_day(from)));
+    let next_month = |d: NaiveDate| d.with_day(1).and_then(|m| m.checked_add_months(chrono::Months::new(1))).unwrap_or(NaiveDate::MAX);
+    let months_from = if first.day() == 1 { first } else { next_month(first) };
+    let months_until = end.with_day(1).unwrap_or(end).max(months_from);
+    let (head_until, tail_from) = if months_from < months_until { (months_from, months_until) } else { (end, end) };
+    let month = |d: NaiveDate| d.format("%Y-%m").to_string();
+    Some(MonthsAndDays {
+        months: (month(months_from), month(months_until)),
+        head: (first.to_string(), head_until.to_string()),
+        tail: (tail_from.to_string(), end.to_string()),
+    })
+}
+
 /// The SQL for the local day (`YYYY-MM-DD`) of a timestamp column, cut where `local_day` cuts.
 pub(crate) fn local_day_sql(backend: Backend, column: &str) -> String {
     let offset = WORKSPACE_UTC_OFFSET_MINUTES;
@@ -118,5 +147,20 @@ mod tests {
         assert!(!is_midnight(t("2026-03-31T16:00:00.000001Z")));
         assert!(!is_midnight(t("2026-03-31T00:00:00Z")));
         assert_eq!(local_day_sql(Backend::Sqlite, "at"), "date(at, '+480 minutes')");
+    }
+
+    #[test]
+    fn a_period_reads_its_whole_months_and_the_days_around_them() {
+        let midnight = |d: &str| days().start_of_day(NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap());
+        let ranges = |a: &str, b: &str| months_and_days(midnight(a), midnight(b)).unwrap();
+        let pair = |x: &str, y: &str| (x.to_string(), y.to_string());
+        let cut = ranges("2026-03-05", "2026-06-20");
+        assert_eq!(cut, MonthsAndDays { months: pair("2026-04", "2026-06"), head: pair("2026-03-05", "2026-04-01"), tail: pair("2026-06-01", "2026-06-20") });
+        let whole = ranges("2026-01-01", "2027-01-01");
+        assert_eq!(whole, MonthsAndDays { months: pair("2026-01", "2027-01"), head: pair("2026-01-01", "2026-01-01"), tail: pair("2027-01-01", "2027-01-01") });
+        // Inside one month: days alone.
+        let inside = ranges("2026-03-05", "2026-03-20");
+        assert_eq!(inside, MonthsAndDays { months: pair("2026-04", "2026-04"), head: pair("2026-03-05", "2026-03-20"), tail: pair("2026-03-20", "2026-03-20") });
+        assert_eq!(months_and_days(midnight("2026-03-05") + chrono::Duration::hours(1), midnight("2026-03-20")), None);
     }
 }
