@@ -223,7 +223,9 @@ impl StoredClose {
 }
 
 /// Writes the new state if the stored version is still `expected_version`. A new owner takes
-/// the deal's activities with it in the leaderboard's rollup (`activity_rollup`).
+/// the deal's activities with it in the leaderboard's rollup (`activity_rollup`); a close, a
+/// reopen or any change to a closed deal's summed columns writes its difference to the
+/// closed deal sums (`closed_deal_sums`).
 pub async fn update_opportunity(c: &mut Conn<'_>, o: &Opportunity, expected_version: i64) -> StoreResult<()> {
     let replaced = sql(format!("SELECT {CLOSED_COLUMNS} FROM opportunity o WHERE o.workspace_id = $1 AND o.opportunity_id = $2"))
         .bind(o.workspace_id.to_string())
