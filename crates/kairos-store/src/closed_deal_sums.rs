@@ -57,9 +57,10 @@ pub(crate) const CLOSED_COLUMNS: &str = "o.closed_at, o.status, o.owner_id, o.or
 impl Closed {
     /// A deal's closed columns as `insert_opportunity` and `update_opportunity` store them;
     /// `None` while it is open.
-    pub(crate) fn of(o: &Opportunity, competitors: String) -> Option<Closed> {
+    pub(crate) fn of(o: &Opportunity) -> Option<Closed> {
+        let closed_at = o.closed_at?;
         Some(Closed {
-            closed_at: o.closed_at?,
+            closed_at,
             status: o.status.as_str().to_string(),
             owner_id: o.owner_id.to_string(),
             org_unit_id: o.org_unit_id.map(|u| u.to_string()),
@@ -68,7 +69,7 @@ impl Closed {
             source: o.source.clone(),
             close_reason_id: o.close_reason_id.map(|r| r.to_string()),
             stage_id: o.stage_id.to_string(),
-            competitors,
+            competitors: crate::row::tags_json(&o.competitors),
             close_competitor: o.close_competitor.clone(),
             currency: o.currency.clone(),
             amount: o.amount,

@@ -192,7 +192,7 @@ pub async fn insert_opportunity(c: &mut Conn<'_>, o: &Opportunity, created_by: U
         .columns(FIELDS.iter().map(|f| Alias::new(*f)).chain([Alias::new("created_by")]))
         .values_panic(values(o).into_iter().map(Into::into).chain([created_by.to_string().into()]));
     c.execute(&q).await?;
-    let closed = Closed::of(o, tags_json(&o.competitors));
+    let closed = Closed::of(o);
     closed_deal_sums::record(c, o.workspace_id, &format!("{}:{}", o.id, o.version), None, closed.as_ref()).await
 }
 
@@ -246,7 +246,7 @@ pub async fn update_opportunity(c: &mut Conn<'_>, o: &Opportunity, expected_vers
         return Err(StoreError::StaleVersion);
     }
     // The version matched, so the state read above is the one this update replaced.
-    let closed = Closed::of(o, tags_json(&o.competitors));
+    let closed = Closed::of(o);
     closed_deal_sums::record(c, o.workspace_id, &format!("{}:{}", o.id, o.version), was_closed.as_ref(), closed.as_ref()).await?;
     match was_owner {
         Some(was) if was != o.owner_id.to_string() => activity_rollup::handed_over(c, o.workspace_id, &o.id.to_string(), &was, &o.owner_id.to_string(), o.version).await,
