@@ -7,14 +7,15 @@ use std::collections::BTreeMap;
 use kairos_domain::FieldErrors;
 use kairos_domain::analytics::{self, Period, Stats};
 use kairos_domain::lead::LeadSource;
-use kairos_store::{lead as store, workspace};
+use kairos_store::settings::{self, CurrencyBasis};
+use kairos_store::lead as store;
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::actor::Actor;
 use crate::app::App;
 use crate::error::AppResult;
-use crate::pipeline::{latest_rates, to_base};
+use crate::pipeline::to_base;
 use crate::reports::ReportQuery;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -67,8 +68,7 @@ impl App {
         let (from, to) = period.instants(calendar.utc_offset_minutes());
         let rows = store::source_stats(&mut c, ws, &actor.scope, from, to).await?;
         let times = store::conversion_times(&mut c, ws, &actor.scope, from, to).await?;
-        let base = workspace::get_workspace(&mut c, ws).await?.base_currency;
-        let rates = latest_rates(&mut c, ws, today).await?;
+        let CurrencyBasis { base, rates } = settings::currency_basis(&mut c, ws, today).await?;
 
         let mut lines: BTreeMap<String, SourceLine> = BTreeMap::new();
         let mut days: BTreeMap<String, Vec<f64>> = BTreeMap::new();

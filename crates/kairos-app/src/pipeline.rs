@@ -9,7 +9,8 @@ use kairos_domain::ids::{ProcessId, StageId, WorkspaceId};
 use kairos_domain::process::ForecastCategory;
 use kairos_store::Conn;
 use kairos_store::pipeline::{self as store, Card};
-use kairos_store::{org_unit, process as process_store, settings, workspace};
+use kairos_store::settings::CurrencyBasis;
+use kairos_store::{org_unit, process as process_store, settings};
 use serde::{Deserialize, Serialize};
 
 use crate::actor::Actor;
@@ -127,8 +128,7 @@ impl App {
         let now = self.now();
         // "Today" is the workspace's day (Asia/Shanghai by default), not UTC's.
         let today = crate::calendar::load_calendar(&mut c, ws).await?.local_date(now);
-        let base = workspace::get_workspace(&mut c, ws).await?.base_currency;
-        let rates = latest_rates(&mut c, ws, today).await?;
+        let CurrencyBasis { base, rates } = settings::currency_basis(&mut c, ws, today).await?;
         let totals = store::stage_totals(&mut c, ws, &actor.scope, &filter).await?;
         let mut columns = Vec::new();
         for stage in process.stages.iter().filter(|s| !s.retired || totals.iter().any(|t| t.stage_id == s.id.to_string())) {
@@ -211,13 +211,7 @@ fn card_view(card: Card, now: DateTime<Utc>, today: NaiveDate) -> CardView {
 
 /// The newest rate on or before `day` for each currency.
 pub(crate) async fn latest_rates(c: &mut Conn<'_>, ws: WorkspaceId, day: NaiveDate) -> AppResult<HashMap<String, i64>> {
-    let mut out: HashMap<String, (NaiveDate, i64)> = HashMap::new();
-    for r in settings::list_fx_rates(c, ws).await? {
-        if r.valid_on <= day && out.get(&r.currency).is_none_or(|(d, _)| *d < r.valid_on) {
-            out.insert(r.currency, (r.valid_on, r.rate_micros));
-        }
-    }
-    Ok(out.into_iter().map(|(k, (_, v))| (k, v)).collect())
+    Ok(settings::currency_basis(c, ws, day).await?.rates)
 }
 
 pub(crate) fn to_base(base: &str, rates: &HashMap<String, i64>, currency: &str, amount: i64) -> Option<i64> {

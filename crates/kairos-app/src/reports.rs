@@ -9,17 +9,18 @@ use kairos_domain::analytics::{self, Period};
 use kairos_domain::identity::DataScope;
 use kairos_domain::ids::{OrgUnitId, ProcessId, UserId, WorkspaceId};
 use kairos_domain::replay::DealState;
-use kairos_store::reports::{self as store, ChangeSide, ChangedKey, ChangedWhen, DealIds, Dimension, GroupTotals, PipelineChanges, ReportFilter, StateChange, Sums, WonAmount};
+use kairos_store::reports::{self as store, ChangeSide, ChangedKey, ChangedWhen, DealIds, Dimension, IdRange, OwnerIds, GroupTotals, PipelineChanges, ReportFilter, StateChange, Sums, WonAmount};
 use kairos_store::closed_deal_sums;
+use kairos_store::settings::CurrencyBasis;
 use kairos_store::passage_buckets::{self, Measure};
-use kairos_store::{Backend, activity_rollup, org_unit, pipeline_rollup, process as process_store, rollup, settings, stage_entry_rollup, workspace};
+use kairos_store::{Backend, activity_rollup, org_unit, pipeline_rollup, process as process_store, rollup, settings, stage_entry_rollup};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::actor::Actor;
 use crate::app::App;
 use crate::error::{AppError, AppResult};
-use crate::pipeline::{convert, latest_rates, saturate, to_base};
+use crate::pipeline::{convert, saturate, to_base};
 
 /// The filters every report takes.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::IntoParams)]
@@ -253,8 +254,7 @@ impl App {
         if let Some(u) = parsed.unit {
             parsed.filter.org_units = Some(org_unit::subtree_ids(&mut c, ws, u).await?);
         }
-        let base = workspace::get_workspace(&mut c, ws).await?.base_currency;
-        let rates = latest_rates(&mut c, ws, crate::calendar::workspace_days().local_date(self.now())).await?;
+        let CurrencyBasis { base, rates } = settings::currency_basis(&mut c, ws, crate::calendar::workspace_days().local_date(self.now())).await?;
         let mut filters = serde_json::to_value(q).unwrap_or(json!({}));
         if let (Some(p), Some(obj)) = (parsed.period, filters.as_object_mut()) {
             obj.insert("from".into(), json!(p.from));
@@ -1077,8 +1077,18 @@ impl App {
             return Ok(None);
         }
         let Some(other) = self.store.try_report_read() else { return Ok(None) };
-        let halves = store::middle_deal_id(c, ws).await?.map(|middle| [DealIds { from: None, before: Some(middle.clone()) }, DealIds { from: Some(middle), before: None }]);
-        Ok(halves.map(|h| (other, h)))
+        Ok(store::middle_deal_id(c, ws).await?.map(|middle| (other, IdRange::halves(middle))))
+    }
+
+    /// A second report connection and the owners of the workspace's open deals cut in two,
+    /// so that a read in owner order can read one half on each connection, on the
+    /// `backends` where that pays. `None` when no second connection is idle now.
+    async fn owner_halves(&self, c: &mut kairos_store::Conn<'_>, ws: WorkspaceId, backends: &[Backend]) -> AppResult<Option<(kairos_store::ReadConn, [OwnerIds; 2])>> {
+        if !backends.contains(&self.store.backend()) {
+            return Ok(None);
+        }
+        let Some(other) = self.store.try_report_read() else { return Ok(None) };
+        Ok(store::middle_open_owner(c, ws).await?.map(|middle| (other, IdRange::halves(middle))))
     }
 
     /// The open pipeline's changes (`store::pipeline_changes`), both sides. They are two
@@ -1204,8 +1214,7 @@ impl App {
         let (base, rates, ends, moved) = {
             let mut conn = self.store.report_read().await?;
             let mut c = conn.conn();
-            let base = workspace::get_workspace(&mut c, ws).await?.base_currency;
-            let rates = latest_rates(&mut c, ws, days.local_date(self.now())).await?;
+            let CurrencyBasis { base, rates } = settings::currency_basis(&mut c, ws, days.local_date(self.now())).await?;
             // What moved between `a` and `b` are the deals with events in between, from their
             // first event's before-state to their last one's after-state.
             let first_change = store::first_change_at(&mut c, ws).await?;
@@ -1348,8 +1357,7 @@ impl App {
         let (base, rates, forward, now, mut changes) = {
             let mut conn = self.store.report_read().await?;
             let mut c = conn.conn();
-            let base = workspace::get_workspace(&mut c, ws).await?.base_currency;
-            let rates = latest_rates(&mut c, ws, today).await?;
+            let CurrencyBasis { base, rates } = settings::currency_basis(&mut c, ws, today).await?;
             let micro = chrono::Duration::microseconds(1);
             match (dates.first(), dates.last()) {
                 (Some(first), Some(last)) => {
@@ -1497,7 +1505,17 @@ impl App {
             let basis = self.report_basis(actor, q).await?;
             let high_value = least_above(&basis.base, &basis.rates, threshold);
             let mut conn = self.store.report_read().await?;
-            let owners = store::open_by_owner(&mut conn.conn(), ws, &actor.scope, &basis.filter, &high_value).await?;
+            let mut c = conn.conn();
+            let read = |c, owners| store::open_by_owner(c, ws, &actor.scope, &basis.filter, &high_value, owners);
+            // SQLite sums on one core: the owners' two halves side by side when it can.
+            let owners = match self.owner_halves(&mut c, ws, &[Backend::Sqlite]).await? {
+                Some((mut other, [first, second])) => {
+                    let mut o = other.conn();
+                    let (x, y) = tokio::join!(read(&mut c, &first), read(&mut o, &second));
+                    x?.into_iter().chain(y?).collect()
+                }
+                None => read(&mut c, &OwnerIds::default()).await?,
+            };
             Ok::<_, AppError>((basis, owners))
         };
         let (open, closed) = tokio::join!(
@@ -1624,8 +1642,7 @@ impl App {
         let (base, rates, forward, changes, won_closes) = {
             let mut conn = self.store.report_read().await?;
             let mut c = conn.conn();
-            let base = workspace::get_workspace(&mut c, ws).await?.base_currency;
-            let rates = latest_rates(&mut c, ws, today).await?;
+            let CurrencyBasis { base, rates } = settings::currency_basis(&mut c, ws, today).await?;
             let (forward, changes, won) = match (as_of.first(), as_of.last(), buckets.first(), buckets.last()) {
                 (Some(first), Some(last), Some((_, first_p)), Some((_, last_p))) => {
                     let closing = Some((first_p.from, last_p.to));

@@ -266,10 +266,18 @@ pub struct OwnerPipeline {
 /// grouped by owner and currency alone: SQLite reads them in that order from migration 0024's
 /// index and sums each group as it goes, where grouping by band and high value as well made it
 /// sort every open deal first.
-pub async fn open_by_owner(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, high_value: &[(String, i64)]) -> StoreResult<Vec<OwnerPipeline>> {
+pub async fn open_by_owner(
+    c: &mut Conn<'_>,
+    ws: WorkspaceId,
+    scope: &DataScope,
+    f: &ReportFilter,
+    high_value: &[(String, i64)],
+    owners: &OwnerIds,
+) -> StoreResult<Vec<OwnerPipeline>> {
     let backend = c.backend();
     let open = ReportFilter { open_only: true, ..f.clone() };
     let mut q = filtered(backend, ws, scope, &open, false);
+    owners.narrow(&mut q, "o", "owner_id");
     let chain = match backend {
         Backend::Sqlite => "TOTAL(o.health_chain)",
         Backend::Postgres => "SUM(o.health_chain)",
@@ -397,7 +405,7 @@ pub async fn activities_by_owner(
             .and_where(col(alias, "opportunity_id").is_not_null())
             .and_where(col(alias, "occurred_at").gte(between.0))
             .and_where(col(alias, "occurred_at").lt(between.1));
-        deals.narrow(q, alias);
+        deals.narrow(q, alias, "opportunity_id");
     };
     let backend = c.backend();
     let mut q = match backend {
@@ -555,22 +563,32 @@ pub struct StageCohort {
 /// A won close's rank among the positions a deal reaches: beyond every stage.
 const WON_REACH: i32 = i32::MAX;
 
-/// The deals whose ids fall in `[from, before)`, either end open: a report that works deal
-/// by deal can read two ranges side by side.
+/// The ids in `[from, before)`, either end open: a report that works deal by deal, or owner
+/// by owner, can read two ranges side by side.
 #[derive(Debug, Clone, Default)]
-pub struct DealIds {
+pub struct IdRange {
     pub from: Option<String>,
     pub before: Option<String>,
 }
 
-impl DealIds {
-    /// Keeps the rows of `alias` that belong to these deals only.
-    fn narrow(&self, q: &mut sea_query::SelectStatement, alias: &str) {
+/// A range of deal ids.
+pub type DealIds = IdRange;
+/// A range of owner (user) ids.
+pub type OwnerIds = IdRange;
+
+impl IdRange {
+    /// The two ranges below and from `middle`.
+    pub fn halves(middle: String) -> [IdRange; 2] {
+        [IdRange { from: None, before: Some(middle.clone()) }, IdRange { from: Some(middle), before: None }]
+    }
+
+    /// Keeps the rows of `alias` whose `column` falls in the range.
+    fn narrow(&self, q: &mut sea_query::SelectStatement, alias: &str, column: &str) {
         if let Some(from) = &self.from {
-            q.and_where(col(alias, "opportunity_id").gte(from.clone()));
+            q.and_where(col(alias, column).gte(from.clone()));
         }
         if let Some(before) = &self.before {
-            q.and_where(col(alias, "opportunity_id").lt(before.clone()));
+            q.and_where(col(alias, column).lt(before.clone()));
         }
     }
 }
@@ -590,6 +608,22 @@ pub async fn middle_deal_id(c: &mut Conn<'_>, ws: WorkspaceId) -> StoreResult<Op
     Ok(middle.map(|(id,)| id))
 }
 
+/// The owner that splits the owners of the workspace's open deals in two halves of about
+/// the same number of owners, if there are two or more. The owners are found one seek each
+/// in the open deals' owner index (a loose index scan), not by reading the deals.
+pub async fn middle_open_owner(c: &mut Conn<'_>, ws: WorkspaceId) -> StoreResult<Option<String>> {
+    // 'open' is written out, not bound: SQLite uses a partial index only for a literal.
+    let next = "SELECT min(owner_id) FROM opportunity WHERE workspace_id = $1 AND status = 'open'";
+    let middle: Option<(String,)> = c
+        .fetch_optional(&crate::db::sql(format!(
+            "WITH RECURSIVE owners(id) AS (SELECT ({next}) UNION ALL SELECT ({next} AND owner_id > owners.id) FROM owners WHERE owners.id IS NOT NULL) \
+             SELECT id FROM owners WHERE id IS NOT NULL ORDER BY id LIMIT 1 OFFSET (SELECT COUNT(*) / 2 FROM owners WHERE id IS NOT NULL)"
+        ))
+        .bind(ws.to_string()))
+        .await?;
+    Ok(middle.map(|(id,)| id))
+}
+
 /// Per stage, the cohort of deals that entered it inside `[from, to)` (or ever), each deal
 /// counted once per stage: an entry advanced when any later event of the deal reached a
 /// stage of a higher `position`, or won. Worked out in the database with a window over each
@@ -605,7 +639,7 @@ pub async fn stage_cohorts(
 ) -> StoreResult<Vec<StageCohort>> {
     let mut events = history_of(c.backend(), ws, scope, f);
     events.and_where(col("h", "kind").is_in(["created", "moved", "closed"]));
-    deals.narrow(&mut events, "h");
+    deals.narrow(&mut events, "h", "opportunity_id");
     // Events before the window cannot follow an entry inside it.
     if let Some((from, _)) = window {
         events.and_where(col("h", "at").gte(from));

@@ -121,6 +121,40 @@ pub async fn list_fx_rates(c: &mut Conn<'_>, ws: WorkspaceId) -> StoreResult<Vec
         .await
 }
 
+/// What a report needs to put amounts in one currency: the workspace's base currency and,
+/// for each other currency, its newest rate on or before `day`, read in one statement (a
+/// report is a few milliseconds, and each statement is a round trip). `NotFound` when the
+/// workspace does not exist.
+pub async fn currency_basis(c: &mut Conn<'_>, ws: WorkspaceId, day: NaiveDate) -> StoreResult<CurrencyBasis> {
+    let rows: Vec<BasisRow> = c
+        .fetch_all(
+            &sql("SELECT w.base_currency, r.currency, r.rate_micros FROM workspace w \
+                  LEFT JOIN fx_rate r ON r.workspace_id = w.workspace_id AND r.valid_on = \
+                      (SELECT max(x.valid_on) FROM fx_rate x WHERE x.workspace_id = r.workspace_id AND x.currency = r.currency AND x.valid_on <= $2) \
+                  WHERE w.workspace_id = $1")
+            .bind(ws.to_string())
+            .bind(day),
+        )
+        .await?;
+    let base = rows.first().map(|r| r.base_currency.clone()).ok_or(crate::error::StoreError::NotFound)?;
+    let rates = rows.into_iter().filter_map(|r| Some((r.currency?, r.rate_micros?))).collect();
+    Ok(CurrencyBasis { base, rates })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrencyBasis {
+    pub base: String,
+    /// Base-currency units per unit of each currency, times 1,000,000.
+    pub rates: std::collections::HashMap<String, i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct BasisRow {
+    base_currency: String,
+    currency: Option<String>,
+    rate_micros: Option<i64>,
+}
+
 pub async fn update_close_reason(c: &mut Conn<'_>, ws: WorkspaceId, r: &CloseReason) -> StoreResult<u64> {
     c.execute(
         &sql("UPDATE close_reason SET label = $1, position = $2, active = $3 WHERE workspace_id = $4 AND reason_id = $5")

@@ -424,6 +424,12 @@ async fn the_pipeline_totals_columns_in_base_currency_with_priority_flags_and_co
     // With a USD rate the column total includes it.
     let today = chrono::Utc::now().date_naive().to_string();
     assert_eq!(o.rep_sh.send(reqwest::Method::PUT, "/api/v1/fx-rates", Some(json!([{"currency": "USD", "valid_on": today, "rate": 7.0}])), &[]).await.status, StatusCode::FORBIDDEN);
+    // The newest rate on or before today counts; a rate that starts later does not yet.
+    let day = |d: i64| (chrono::Utc::now().date_naive() + chrono::Duration::days(d)).to_string();
+    let rates = json!([{"currency": "USD", "valid_on": day(-10), "rate": 6.5}, {"currency": "USD", "valid_on": day(30), "rate": 8.0}]);
+    let r = o.admin.send(reqwest::Method::PUT, "/api/v1/fx-rates", Some(rates), &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(o.rep_sh.get("/api/v1/pipeline").await.body["columns"][0]["amount"], 116_500_000);
     let r = o.admin.send(reqwest::Method::PUT, "/api/v1/fx-rates", Some(json!([{"currency": "usd", "valid_on": today, "rate": 7.0}])), &[]).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let p = o.rep_sh.get("/api/v1/pipeline").await;
