@@ -244,17 +244,17 @@ fn day_of(key: Option<&str>) -> Option<NaiveDate> {
 impl App {
     /// Parses the common filters, and reads what every state report converts with: the base
     /// currency and today's rates.
-    async fn report_basis(&self, actor: &Actor, q: &ReportQuery) -> AppResult<Basis> {
+    /// On the report's own connection: a report is a few milliseconds, and each connection
+    /// taken from PostgreSQL's pool is a round trip (the pool pings it).
+    async fn report_basis(&self, c: &mut kairos_store::Conn<'_>, actor: &Actor, q: &ReportQuery) -> AppResult<Basis> {
         let ws = actor.workspace();
         let mut errors = FieldErrors::new();
         let mut parsed = parse(&mut errors, q);
         errors.finish()?;
-        let mut conn = self.store.report_read().await?;
-        let mut c = conn.conn();
         if let Some(u) = parsed.unit {
-            parsed.filter.org_units = Some(org_unit::subtree_ids(&mut c, ws, u).await?);
+            parsed.filter.org_units = Some(org_unit::subtree_ids(c, ws, u).await?);
         }
-        let CurrencyBasis { base, rates } = settings::currency_basis(&mut c, ws, crate::calendar::workspace_days().local_date(self.now())).await?;
+        let CurrencyBasis { base, rates } = settings::currency_basis(c, ws, crate::calendar::workspace_days().local_date(self.now())).await?;
         let mut filters = serde_json::to_value(q).unwrap_or(json!({}));
         if let (Some(p), Some(obj)) = (parsed.period, filters.as_object_mut()) {
             obj.insert("from".into(), json!(p.from));
@@ -267,10 +267,10 @@ impl App {
     /// (`plan`), and reads the selected deals' totals.
     async fn report_context(&self, actor: &Actor, q: &ReportQuery, plan: impl FnOnce(&mut ReportFilter, &Plan) -> Vec<Dimension>) -> AppResult<Context> {
         let ws = actor.workspace();
-        let Basis { mut filter, period, filters, base, rates } = self.report_basis(actor, q).await?;
-        let offset = crate::calendar::workspace_days().utc_offset_minutes();
         let mut conn = self.store.report_read().await?;
         let mut c = conn.conn();
+        let Basis { mut filter, period, filters, base, rates } = self.report_basis(&mut c, actor, q).await?;
+        let offset = crate::calendar::workspace_days().utc_offset_minutes();
         let by = plan(&mut filter, &Plan { period, offset });
         // Weights (probability, decision-chain coverage) are summed for open deals only.
         let sums = if filter.open_only { Sums::AmountAndWeights } else { Sums::Amount };
@@ -448,16 +448,17 @@ impl App {
     pub async fn loss_reasons(&self, actor: &Actor, q: &ReportQuery) -> AppResult<LossReasons> {
         let ws = actor.workspace();
         let this_year = Period::parse(&format!("{}", chrono::Datelike::year(&self.now().date_naive()))).ok();
-        let ctx = self
-            .report_context(actor, q, |f, plan| {
-                f.closed_between = plan.period.or(this_year).map(|p| p.instants(plan.offset));
-                vec![Dimension::Status, Dimension::CloseReason, Dimension::Stage, Dimension::Competitors, Dimension::CloseCompetitor]
-            })
-            .await?;
-        let (reasons, processes) = {
+        let totals = self.report_context(actor, q, |f, plan| {
+            f.closed_between = plan.period.or(this_year).map(|p| p.instants(plan.offset));
+            vec![Dimension::Status, Dimension::CloseReason, Dimension::Stage, Dimension::Competitors, Dimension::CloseCompetitor]
+        });
+        // The reasons' and stages' names, read beside the totals.
+        let names = async {
             let mut conn = self.store.read().await?;
-            (settings::list_close_reasons(&mut conn.conn(), ws).await?, process_store::list_processes(&mut conn.conn(), ws).await?)
+            Ok::<_, AppError>((settings::list_close_reasons(&mut conn.conn(), ws).await?, process_store::list_processes(&mut conn.conn(), ws).await?))
         };
+        let (ctx, names) = tokio::join!(totals, names);
+        let (ctx, (reasons, processes)) = (ctx?, names?);
         let stage_name = |id: &str| processes.iter().flat_map(|p| &p.stages).find(|s| s.id.to_string() == id).map(|s| s.name.clone()).unwrap_or_default();
         let mut by_reason: BTreeMap<String, Bucket> = BTreeMap::new();
         let mut by_stage: BTreeMap<String, Bucket> = BTreeMap::new();
@@ -1497,15 +1498,12 @@ impl App {
     pub async fn team(&self, actor: &Actor, q: &ReportQuery) -> AppResult<Team> {
         let ws = actor.workspace();
         let this_year = Period::parse(&format!("{}", chrono::Datelike::year(&self.now().date_naive()))).ok();
-        let threshold = {
-            let mut conn = self.store.read().await?;
-            settings::priority_thresholds(&mut conn.conn(), ws).await?.1
-        };
         let open = async {
-            let basis = self.report_basis(actor, q).await?;
-            let high_value = least_above(&basis.base, &basis.rates, threshold);
             let mut conn = self.store.report_read().await?;
             let mut c = conn.conn();
+            let threshold = settings::priority_thresholds(&mut c, ws).await?.1;
+            let basis = self.report_basis(&mut c, actor, q).await?;
+            let high_value = least_above(&basis.base, &basis.rates, threshold);
             let read = |c, owners| store::open_by_owner(c, ws, &actor.scope, &basis.filter, &high_value, owners);
             // SQLite sums on one core: the owners' two halves side by side when it can.
             let owners = match self.owner_halves(&mut c, ws, &[Backend::Sqlite]).await? {
@@ -1516,7 +1514,7 @@ impl App {
                 }
                 None => read(&mut c, &OwnerIds::default()).await?,
             };
-            Ok::<_, AppError>((basis, owners))
+            Ok::<_, AppError>((threshold, basis, owners))
         };
         let (open, closed) = tokio::join!(
             open,
@@ -1575,7 +1573,7 @@ impl App {
                 }
             }
         }
-        let (basis, owners) = open;
+        let (threshold, basis, owners) = open;
         for p in &owners {
             let g = &p.totals;
             let n = g.deals as u64;
