@@ -683,30 +683,40 @@ impl App {
         let mut errors = FieldErrors::new();
         let mut parsed = parse(&mut errors, q);
         errors.finish()?;
-        let mut conn = self.store.report_read().await?;
-        let mut c = conn.conn();
         if let Some(u) = parsed.unit {
-            parsed.filter.org_units = Some(org_unit::subtree_ids(&mut c, ws, u).await?);
+            let mut conn = self.store.report_read().await?;
+            parsed.filter.org_units = Some(org_unit::subtree_ids(&mut conn.conn(), ws, u).await?);
         }
         let days = crate::calendar::workspace_days();
-        let processes = process_store::list_processes(&mut c, ws).await?;
         let mut filters = serde_json::to_value(q).unwrap_or(json!({}));
         if let (Some(p), Some(obj)) = (parsed.period, filters.as_object_mut()) {
             obj.insert("from".into(), json!(p.from));
             obj.insert("to".into(), json!(p.to.pred_opt()));
         }
         let window = parsed.period.map(|p| p.instants(days.utc_offset_minutes()));
-        Ok(HistoryContext { filter: parsed.filter, filters, period: parsed.period, window, days, processes })
+        Ok(HistoryContext { filter: parsed.filter, filters, period: parsed.period, window, days })
+    }
+
+    /// The workspace's processes and their stages, for the reports that name or order stages:
+    /// read beside the report's own read where they can be (each statement is a round trip,
+    /// and a millisecond report has few).
+    async fn report_processes(&self, ws: WorkspaceId) -> AppResult<Vec<kairos_domain::process::SalesProcess>> {
+        let mut conn = self.store.report_read().await?;
+        Ok(process_store::list_processes(&mut conn.conn(), ws).await?)
     }
 
     /// `dwell`: days in each stage (calendar and working) of deals that left it in the period.
     pub async fn dwell(&self, actor: &Actor, q: &ReportQuery) -> AppResult<Dwell> {
-        let HistoryContext { filter, filters, window, processes, .. } = self.history_context(actor, q).await?;
+        let HistoryContext { filter, filters, window, .. } = self.history_context(actor, q).await?;
         let (ws, scope) = (actor.workspace(), &actor.scope);
-        let mut by_stage = match self.dwell_from_buckets(ws, scope, &filter, window).await? {
-            Some(stats) => stats,
-            None => self.dwell_from_passages(ws, scope, &filter, window).await?,
+        let stats = async {
+            match self.dwell_from_buckets(ws, scope, &filter, window).await? {
+                Some(stats) => Ok(stats),
+                None => self.dwell_from_passages(ws, scope, &filter, window).await,
+            }
         };
+        let (stats, processes) = tokio::join!(stats, self.report_processes(ws));
+        let (mut by_stage, processes) = (stats?, processes?);
         let stages = processes
             .iter()
             .filter(|p| q.process_id.as_deref().is_none_or(|id| id.is_empty() || p.id.to_string() == id))
@@ -819,35 +829,42 @@ impl App {
     /// `conversion`: of the deals that entered each stage in the period, the share that later
     /// reached a later stage, and the share that was won.
     pub async fn conversion(&self, actor: &Actor, q: &ReportQuery) -> AppResult<Conversion> {
-        let HistoryContext { filter, filters, window, processes, .. } = self.history_context(actor, q).await?;
-        // The cohort reads only events from the window's start on: a deal closed before it
-        // has none, so its deals need no narrowing (and the director's read the history
-        // alone).
-        let positions: Vec<(String, i32)> = processes.iter().flat_map(|p| p.stages.iter().map(|s| (s.id.to_string(), s.position))).collect();
+        let HistoryContext { filter, filters, window, .. } = self.history_context(actor, q).await?;
         let (ws, scope) = (actor.workspace(), &actor.scope);
-        let cohorts = 'read: {
-            let mut conn = self.store.report_read().await?;
-            let mut c = conn.conn();
-            if rollup::serves(scope, &filter)
-                && let Some(rolled_up) = stage_entry_rollup::cohorts(&mut c, ws, window).await?
-            {
-                break 'read rolled_up;
+        // The whole workspace's cohorts are rolled up and need no stages: read beside them.
+        let rolled_up = async {
+            if !rollup::serves(scope, &filter) {
+                return Ok(None);
             }
-            // Each deal's cohorts depend on its own events alone, so two halves of the deals
-            // can be worked out side by side: neither database spreads the window over each
-            // deal's events across cores.
-            match self.deal_halves(&mut c, ws, &[Backend::Sqlite, Backend::Postgres]).await? {
-                Some((mut other, [first, second])) => {
-                    let mut o = other.conn();
-                    let (x, y) = tokio::join!(
-                        store::stage_cohorts(&mut c, ws, scope, &filter, window, &positions, &first),
-                        store::stage_cohorts(&mut o, ws, scope, &filter, window, &positions, &second)
-                    );
-                    let mut cohorts = x?;
-                    cohorts.extend(y?);
-                    cohorts
+            let mut conn = self.store.report_read().await?;
+            Ok::<_, AppError>(stage_entry_rollup::cohorts(&mut conn.conn(), ws, window).await?)
+        };
+        let (rolled_up, processes) = tokio::join!(rolled_up, self.report_processes(ws));
+        let (rolled_up, processes) = (rolled_up?, processes?);
+        let cohorts = match rolled_up {
+            Some(cohorts) => cohorts,
+            None => {
+                // The cohort reads only events from the window's start on: a deal closed
+                // before it has none, so its deals need no narrowing.
+                let positions: Vec<(String, i32)> = processes.iter().flat_map(|p| p.stages.iter().map(|s| (s.id.to_string(), s.position))).collect();
+                let mut conn = self.store.report_read().await?;
+                let mut c = conn.conn();
+                // Each deal's cohorts depend on its own events alone, so two halves of the
+                // deals can be worked out side by side: neither database spreads the window
+                // over each deal's events across cores.
+                match self.deal_halves(&mut c, ws, &[Backend::Sqlite, Backend::Postgres]).await? {
+                    Some((mut other, [first, second])) => {
+                        let mut o = other.conn();
+                        let (x, y) = tokio::join!(
+                            store::stage_cohorts(&mut c, ws, scope, &filter, window, &positions, &first),
+                            store::stage_cohorts(&mut o, ws, scope, &filter, window, &positions, &second)
+                        );
+                        let mut cohorts = x?;
+                        cohorts.extend(y?);
+                        cohorts
+                    }
+                    None => store::stage_cohorts(&mut c, ws, scope, &filter, window, &positions, &DealIds::default()).await?,
                 }
-                None => store::stage_cohorts(&mut c, ws, scope, &filter, window, &positions, &DealIds::default()).await?,
             }
         };
         let mut stages = Vec::new();
@@ -944,7 +961,6 @@ struct HistoryContext {
     window: Option<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>,
     /// Where the workspace's days begin and end (without its working days).
     days: kairos_domain::calendar::WorkCalendar,
-    processes: Vec<kairos_domain::process::SalesProcess>,
 }
 
 /// Running sums of an open pipeline in one currency.
@@ -1203,7 +1219,7 @@ impl App {
     /// `movement`: the open pipeline at the start of the period against its end, and what
     /// moved in between (default period: this month).
     pub async fn movement(&self, actor: &Actor, q: &ReportQuery) -> AppResult<Movement> {
-        let HistoryContext { filter, filters, period, days, processes, .. } = self.history_context(actor, q).await?;
+        let HistoryContext { filter, filters, period, days, .. } = self.history_context(actor, q).await?;
         let ws = actor.workspace();
         let period = match period {
             Some(p) => p,
@@ -1247,6 +1263,7 @@ impl App {
             };
             (base, rates, ends?, moved?)
         };
+        let processes = self.report_processes(ws).await?;
         let position: HashMap<String, i32> = processes.iter().flat_map(|p| p.stages.iter().map(|s| (s.id.to_string(), s.position))).collect();
         let names = ["new", "won", "lost", "pushed_out", "pulled_in", "value_up", "value_down", "advanced", "regressed"];
         let mut cats: Vec<MovementCategory> = names.iter().map(|n| MovementCategory { name: n.to_string(), ..Default::default() }).collect();
@@ -1333,7 +1350,7 @@ impl App {
         if interval != "month" && interval != "week" {
             return Err(AppError::field("interval", "must be week or month"));
         }
-        let HistoryContext { filter, filters, period, days, processes, .. } = self.history_context(actor, q).await?;
+        let HistoryContext { filter, filters, period, days, .. } = self.history_context(actor, q).await?;
         let ws = actor.workspace();
         let today = days.local_date(self.now());
         let period = period.unwrap_or(Period { from: today - chrono::Duration::days(182), to: today + chrono::Duration::days(1) });
@@ -1382,6 +1399,7 @@ impl App {
         };
         // In the order the points are worked out: from the first forwards, or from today back.
         changes.sort_by(|x, y| if forward { x.key(0).cmp(&y.key(0)) } else { y.key(0).cmp(&x.key(0)) });
+        let processes = self.report_processes(ws).await?;
         let stage_list: Vec<(String, String)> = processes.iter().flat_map(|p| p.stages.iter().map(|s| (s.id.to_string(), s.name.clone()))).collect();
         // (stage, currency) → the open pipeline at the point.
         let mut running: HashMap<(String, String), Running> = HashMap::new();
