@@ -187,6 +187,19 @@ impl TestApp {
         self.app.store.close().await;
     }
 
+    /// Has PostgreSQL end every connection to this test's database, as a restart or a
+    /// failover would; answers how many it ended. On SQLite there is nothing to end (0).
+    pub async fn end_database_connections(&self) -> u64 {
+        let Some(name) = self.database_url.strip_prefix("postgres").and_then(|u| u.rsplit('/').next()) else { return 0 };
+        let mut admin = sqlx::PgConnection::connect(&pg_admin_url()).await.expect("PostgreSQL for tests is reachable");
+        let ended: Vec<(bool,)> = sqlx::query_as("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+            .bind(name)
+            .fetch_all(&mut admin)
+            .await
+            .expect("end connections");
+        ended.iter().filter(|(ok,)| *ok).count() as u64
+    }
+
     /// A client with no credentials.
     pub fn anonymous(&self) -> Client {
         Client::new(&self.address, None)

@@ -79,3 +79,22 @@ async fn concurrent_duplicate_creates_leave_exactly_one_account() {
     assert_eq!(created, 1);
     assert_eq!(ws.admin.get("/api/v1/accounts").await.body["total"], 1);
 }
+
+/// A restart or failover of PostgreSQL ends the pool's connections under it. A connection
+/// idle for a second or more is pinged before a request takes it, so the request gets a
+/// new one instead of an error. (SQLite's connections are to a file: nothing ends them.)
+#[tokio::test]
+async fn connections_the_database_ended_are_replaced_before_a_request_takes_them() {
+    let app = TestApp::spawn().await;
+    let ws = app.workspace("Ended").await;
+    assert_eq!(ws.admin.get("/api/v1/me").await.status, StatusCode::OK);
+    if app.end_database_connections().await == 0 {
+        assert_eq!(kairos_testkit::db_kind(), kairos_testkit::DbKind::Sqlite, "PostgreSQL ended none of the pool's connections");
+        return;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    for _ in 0..4 {
+        let r = ws.admin.get("/api/v1/accounts").await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+}
