@@ -244,8 +244,8 @@ fn day_of(key: Option<&str>) -> Option<NaiveDate> {
 impl App {
     /// Parses the common filters, and reads what every state report converts with: the base
     /// currency and today's rates.
-    /// On the report's own connection: a report is a few milliseconds, and each connection
-    /// taken from PostgreSQL's pool is a round trip (the pool pings it).
+    /// On the report's own connection: a report of a few milliseconds takes no connection it
+    /// does not need (on PostgreSQL one idle for a second is pinged, a round trip).
     async fn report_basis(&self, c: &mut kairos_store::Conn<'_>, actor: &Actor, q: &ReportQuery) -> AppResult<Basis> {
         let ws = actor.workspace();
         let mut errors = FieldErrors::new();
