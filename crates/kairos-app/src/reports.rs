@@ -203,12 +203,17 @@ struct Plan {
     offset: i32,
 }
 
-/// The common filters of a report query, and what amounts are converted with.
-struct Basis {
+/// The common filters of a report query.
+struct Filters {
     filter: ReportFilter,
     period: Option<Period>,
     /// The query as echoed in the answer.
     filters: Value,
+}
+
+/// The common filters, and what amounts are converted with.
+struct Basis {
+    filter: ReportFilter,
     base: String,
     rates: HashMap<String, i64>,
 }
@@ -242,45 +247,79 @@ fn day_of(key: Option<&str>) -> Option<NaiveDate> {
 }
 
 impl App {
-    /// Parses the common filters, and reads what every state report converts with: the base
-    /// currency and today's rates.
-    /// On the report's own connection: a report of a few milliseconds takes no connection it
-    /// does not need (on PostgreSQL one idle for a second is pinged, a round trip).
-    async fn report_basis(&self, c: &mut kairos_store::Conn<'_>, actor: &Actor, q: &ReportQuery) -> AppResult<Basis> {
-        let ws = actor.workspace();
+    /// Parses the common filters (reading the subtree of the org unit named, if any) and
+    /// echoes them as the answer will.
+    async fn report_filters(&self, c: &mut kairos_store::Conn<'_>, actor: &Actor, q: &ReportQuery) -> AppResult<Filters> {
         let mut errors = FieldErrors::new();
         let mut parsed = parse(&mut errors, q);
         errors.finish()?;
         if let Some(u) = parsed.unit {
-            parsed.filter.org_units = Some(org_unit::subtree_ids(c, ws, u).await?);
+            parsed.filter.org_units = Some(org_unit::subtree_ids(c, actor.workspace(), u).await?);
         }
-        let CurrencyBasis { base, rates } = settings::currency_basis(c, ws, crate::calendar::workspace_days().local_date(self.now())).await?;
         let mut filters = serde_json::to_value(q).unwrap_or(json!({}));
         if let (Some(p), Some(obj)) = (parsed.period, filters.as_object_mut()) {
             obj.insert("from".into(), json!(p.from));
             obj.insert("to".into(), json!(p.to.pred_opt()));
         }
-        Ok(Basis { filter: parsed.filter, period: parsed.period, filters, base, rates })
+        Ok(Filters { filter: parsed.filter, period: parsed.period, filters })
+    }
+
+    /// What every state report converts with: the base currency and today's rates.
+    async fn report_currency(&self, c: &mut kairos_store::Conn<'_>, ws: WorkspaceId) -> AppResult<CurrencyBasis> {
+        Ok(settings::currency_basis(c, ws, crate::calendar::workspace_days().local_date(self.now())).await?)
     }
 
     /// Parses the common filters, lets the report narrow them and name its dimensions
     /// (`plan`), and reads the selected deals' totals.
     async fn report_context(&self, actor: &Actor, q: &ReportQuery, plan: impl FnOnce(&mut ReportFilter, &Plan) -> Vec<Dimension>) -> AppResult<Context> {
-        let ws = actor.workspace();
         let mut conn = self.store.report_read().await?;
-        let mut c = conn.conn();
-        let Basis { mut filter, period, filters, base, rates } = self.report_basis(&mut c, actor, q).await?;
+        self.report_context_on(&mut conn.conn(), actor, q, plan).await
+    }
+
+    /// `report_context` on a connection the report already holds. A report waits for one
+    /// connection only, holding none: any other it reads on is one idle now
+    /// (`try_report_read`), or it reads on its first, one read after another. Waiting for a
+    /// second while holding a first, as many reports at once as the pool has connections
+    /// would wait on each other.
+    async fn report_context_on(
+        &self,
+        c: &mut kairos_store::Conn<'_>,
+        actor: &Actor,
+        q: &ReportQuery,
+        plan: impl FnOnce(&mut ReportFilter, &Plan) -> Vec<Dimension>,
+    ) -> AppResult<Context> {
+        let ws = actor.workspace();
+        let Filters { mut filter, period, filters } = self.report_filters(c, actor, q).await?;
         let offset = crate::calendar::workspace_days().utc_offset_minutes();
         let by = plan(&mut filter, &Plan { period, offset });
         // Weights (probability, decision-chain coverage) are summed for open deals only.
         let sums = if filter.open_only { Sums::AmountAndWeights } else { Sums::Amount };
+        // The currencies are needed only to convert the totals: read beside them when a second
+        // connection is idle (a report of a few milliseconds is mostly round trips).
+        let (totals, CurrencyBasis { base, rates }) = match self.store.try_report_read() {
+            Some(mut other) => {
+                let mut o = other.conn();
+                let (totals, currency) = tokio::join!(self.context_totals(c, actor, &filter, &by, sums), self.report_currency(&mut o, ws));
+                (totals?, currency?)
+            }
+            None => {
+                let currency = self.report_currency(c, ws).await?;
+                (self.context_totals(c, actor, &filter, &by, sums).await?, currency)
+            }
+        };
+        Ok(Context { totals, filter, filters, base, rates, period })
+    }
+
+    /// The totals of `report_context`: the closed deal sums when they answer, else the deals.
+    async fn context_totals(&self, c: &mut kairos_store::Conn<'_>, actor: &Actor, filter: &ReportFilter, by: &[Dimension], sums: Sums) -> AppResult<Vec<GroupTotals>> {
+        let ws = actor.workspace();
         let whole_workspace = rollup::serves(&actor.scope, &ReportFilter { closed_between: None, ..filter.clone() });
         let summed = match filter.closed_between {
             // The whole workspace's closes over whole days, in a grouping the sums keep.
-            Some(window) if sums == Sums::Amount && whole_workspace => closed_deal_sums::totals(&mut c, ws, window, &by).await?,
+            Some(window) if sums == Sums::Amount && whole_workspace => closed_deal_sums::totals(c, ws, window, by).await?,
             _ => None,
         };
-        let totals = match summed {
+        Ok(match summed {
             Some(totals) => totals,
             // Closed deals come from the index in close order, and SQLite answers a query on
             // one core: the window's two halves side by side when another connection is idle.
@@ -288,13 +327,12 @@ impl App {
                 Some((mut other, [first, second])) => {
                     let (f1, f2) = (ReportFilter { closed_between: Some(first), ..filter.clone() }, ReportFilter { closed_between: Some(second), ..filter.clone() });
                     let mut o = other.conn();
-                    let (x, y) = tokio::join!(store::report_totals(&mut c, ws, &actor.scope, &f1, &by, sums), store::report_totals(&mut o, ws, &actor.scope, &f2, &by, sums));
+                    let (x, y) = tokio::join!(store::report_totals(c, ws, &actor.scope, &f1, by, sums), store::report_totals(&mut o, ws, &actor.scope, &f2, by, sums));
                     GroupTotals::merged(x?.into_iter().chain(y?))
                 }
-                None => store::report_totals(&mut c, ws, &actor.scope, &filter, &by, sums).await?,
+                None => store::report_totals(c, ws, &actor.scope, filter, by, sums).await?,
             },
-        };
-        Ok(Context { totals, filter, filters, base, rates, period })
+        })
     }
 
     /// `funnel`: the open deals of a process per stage (period: expected close within it).
@@ -448,17 +486,15 @@ impl App {
     pub async fn loss_reasons(&self, actor: &Actor, q: &ReportQuery) -> AppResult<LossReasons> {
         let ws = actor.workspace();
         let this_year = Period::parse(&format!("{}", chrono::Datelike::year(&self.now().date_naive()))).ok();
-        let totals = self.report_context(actor, q, |f, plan| {
-            f.closed_between = plan.period.or(this_year).map(|p| p.instants(plan.offset));
-            vec![Dimension::Status, Dimension::CloseReason, Dimension::Stage, Dimension::Competitors, Dimension::CloseCompetitor]
-        });
-        // The reasons' and stages' names, read beside the totals.
-        let names = async {
-            let mut conn = self.store.read().await?;
-            Ok::<_, AppError>((settings::list_close_reasons(&mut conn.conn(), ws).await?, process_store::list_processes(&mut conn.conn(), ws).await?))
-        };
-        let (ctx, names) = tokio::join!(totals, names);
-        let (ctx, (reasons, processes)) = (ctx?, names?);
+        let mut conn = self.store.report_read().await?;
+        let mut c = conn.conn();
+        let ctx = self
+            .report_context_on(&mut c, actor, q, |f, plan| {
+                f.closed_between = plan.period.or(this_year).map(|p| p.instants(plan.offset));
+                vec![Dimension::Status, Dimension::CloseReason, Dimension::Stage, Dimension::Competitors, Dimension::CloseCompetitor]
+            })
+            .await?;
+        let (reasons, processes) = (settings::list_close_reasons(&mut c, ws).await?, process_store::list_processes(&mut c, ws).await?);
         let stage_name = |id: &str| processes.iter().flat_map(|p| &p.stages).find(|s| s.id.to_string() == id).map(|s| s.name.clone()).unwrap_or_default();
         let mut by_reason: BTreeMap<String, Bucket> = BTreeMap::new();
         let mut by_stage: BTreeMap<String, Bucket> = BTreeMap::new();
@@ -709,14 +745,11 @@ impl App {
     pub async fn dwell(&self, actor: &Actor, q: &ReportQuery) -> AppResult<Dwell> {
         let HistoryContext { filter, filters, window, .. } = self.history_context(actor, q).await?;
         let (ws, scope) = (actor.workspace(), &actor.scope);
-        let stats = async {
-            match self.dwell_from_buckets(ws, scope, &filter, window).await? {
-                Some(stats) => Ok(stats),
-                None => self.dwell_from_passages(ws, scope, &filter, window).await,
-            }
+        let mut by_stage = match self.dwell_from_buckets(ws, scope, &filter, window).await? {
+            Some(stats) => stats,
+            None => self.dwell_from_passages(ws, scope, &filter, window).await?,
         };
-        let (stats, processes) = tokio::join!(stats, self.report_processes(ws));
-        let (mut by_stage, processes) = (stats?, processes?);
+        let processes = self.report_processes(ws).await?;
         let stages = processes
             .iter()
             .filter(|p| q.process_id.as_deref().is_none_or(|id| id.is_empty() || p.id.to_string() == id))
@@ -831,24 +864,27 @@ impl App {
     pub async fn conversion(&self, actor: &Actor, q: &ReportQuery) -> AppResult<Conversion> {
         let HistoryContext { filter, filters, window, .. } = self.history_context(actor, q).await?;
         let (ws, scope) = (actor.workspace(), &actor.scope);
-        // The whole workspace's cohorts are rolled up and need no stages: read beside them.
-        let rolled_up = async {
-            if !rollup::serves(scope, &filter) {
-                return Ok(None);
+        let mut conn = self.store.report_read().await?;
+        let mut c = conn.conn();
+        // The whole workspace's cohorts are rolled up and need no stages: read beside the
+        // stages when a second connection is idle (see `report_context_on`).
+        let serves = rollup::serves(scope, &filter);
+        let beside = if serves { self.store.try_report_read() } else { None };
+        let (rolled_up, processes) = match (serves, beside) {
+            (true, Some(mut other)) => {
+                let mut o = other.conn();
+                let (rolled_up, processes) = tokio::join!(stage_entry_rollup::cohorts(&mut c, ws, window), process_store::list_processes(&mut o, ws));
+                (rolled_up?, processes?)
             }
-            let mut conn = self.store.report_read().await?;
-            Ok::<_, AppError>(stage_entry_rollup::cohorts(&mut conn.conn(), ws, window).await?)
+            (true, None) => (stage_entry_rollup::cohorts(&mut c, ws, window).await?, process_store::list_processes(&mut c, ws).await?),
+            (false, _) => (None, process_store::list_processes(&mut c, ws).await?),
         };
-        let (rolled_up, processes) = tokio::join!(rolled_up, self.report_processes(ws));
-        let (rolled_up, processes) = (rolled_up?, processes?);
         let cohorts = match rolled_up {
             Some(cohorts) => cohorts,
             None => {
                 // The cohort reads only events from the window's start on: a deal closed
                 // before it has none, so its deals need no narrowing.
                 let positions: Vec<(String, i32)> = processes.iter().flat_map(|p| p.stages.iter().map(|s| (s.id.to_string(), s.position))).collect();
-                let mut conn = self.store.report_read().await?;
-                let mut c = conn.conn();
                 // Each deal's cohorts depend on its own events alone, so two halves of the
                 // deals can be worked out side by side: neither database spreads the window
                 // over each deal's events across cores.
@@ -1516,35 +1552,23 @@ impl App {
     pub async fn team(&self, actor: &Actor, q: &ReportQuery) -> AppResult<Team> {
         let ws = actor.workspace();
         let this_year = Period::parse(&format!("{}", chrono::Datelike::year(&self.now().date_naive()))).ok();
-        let open = async {
-            let mut conn = self.store.report_read().await?;
-            let mut c = conn.conn();
-            let threshold = settings::priority_thresholds(&mut c, ws).await?.1;
-            let basis = self.report_basis(&mut c, actor, q).await?;
-            let high_value = least_above(&basis.base, &basis.rates, threshold);
-            let read = |c, owners| store::open_by_owner(c, ws, &actor.scope, &basis.filter, &high_value, owners);
-            // SQLite sums on one core: the owners' two halves side by side when it can.
-            let owners = match self.owner_halves(&mut c, ws, &[Backend::Sqlite]).await? {
-                Some((mut other, [first, second])) => {
-                    let mut o = other.conn();
-                    let (x, y) = tokio::join!(read(&mut c, &first), read(&mut o, &second));
-                    x?.into_iter().chain(y?).collect()
-                }
-                None => read(&mut c, &OwnerIds::default()).await?,
-            };
-            Ok::<_, AppError>((threshold, basis, owners))
+        // The one connection the report waits for; the closed deals are read beside the open
+        // ones when a second is idle (see `report_context_on`).
+        let mut conn = self.store.report_read().await?;
+        let mut c = conn.conn();
+        let closed_plan = |f: &mut ReportFilter, plan: &Plan| {
+            f.closed_between = plan.period.or(this_year).map(|p| p.instants(plan.offset));
+            vec![Dimension::Owner, Dimension::Status]
         };
-        let (open, closed) = tokio::join!(
-            open,
-            self.report_context(actor, q, |f, plan| {
-                f.closed_between = plan.period.or(this_year).map(|p| p.instants(plan.offset));
-                vec![Dimension::Owner, Dimension::Status]
-            })
-        );
-        let (open, closed) = (open?, closed?);
+        let (open, closed) = match self.store.try_report_read() {
+            Some(mut other) => {
+                let mut o = other.conn();
+                let (open, closed) = tokio::join!(self.team_open(&mut c, actor, q), self.report_context_on(&mut o, actor, q, closed_plan));
+                (open?, closed?)
+            }
+            None => (self.team_open(&mut c, actor, q).await?, self.report_context_on(&mut c, actor, q, closed_plan).await?),
+        };
         let activities = {
-            let mut conn = self.store.read().await?;
-            let mut c = conn.conn();
             // Activities in the same period, on the same deals (open or closed), per owner.
             let deals = ReportFilter { closed_between: None, ..closed.filter.clone() };
             let rolled_up = match closed.filter.closed_between {
@@ -1625,6 +1649,31 @@ impl App {
         finish(&mut total);
         leaderboard.sort_by(|a, b| b.won_amount.cmp(&a.won_amount).then(a.owner_id.cmp(&b.owner_id)));
         Ok(Team { filters: closed.filters, base_currency: closed.base, high_value_threshold: threshold, leaderboard, total })
+    }
+
+    /// Team's open deals per owner, with the high-value threshold and the filters they were
+    /// read with.
+    async fn team_open(&self, c: &mut kairos_store::Conn<'_>, actor: &Actor, q: &ReportQuery) -> AppResult<(i64, Basis, Vec<store::OwnerPipeline>)> {
+        let ws = actor.workspace();
+        let threshold = settings::priority_thresholds(c, ws).await?.1;
+        let Filters { filter, .. } = self.report_filters(c, actor, q).await?;
+        let CurrencyBasis { base, rates } = self.report_currency(c, ws).await?;
+        let basis = Basis { filter, base, rates };
+        let high_value = least_above(&basis.base, &basis.rates, threshold);
+        let (scope, filter) = (&actor.scope, &basis.filter);
+        // SQLite sums on one core: the owners' two halves side by side when it can.
+        let owners = match self.owner_halves(c, ws, &[Backend::Sqlite]).await? {
+            Some((mut other, [first, second])) => {
+                let mut o = other.conn();
+                let (x, y) = tokio::join!(
+                    store::open_by_owner(c, ws, scope, filter, &high_value, &first),
+                    store::open_by_owner(&mut o, ws, scope, filter, &high_value, &second)
+                );
+                x?.into_iter().chain(y?).collect()
+            }
+            None => store::open_by_owner(c, ws, scope, filter, &high_value, &OwnerIds::default()).await?,
+        };
+        Ok((threshold, basis, owners))
     }
 
     /// `forecast-accuracy`: for each month of the period (default: the last six complete

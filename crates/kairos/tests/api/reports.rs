@@ -1295,3 +1295,23 @@ async fn the_closed_deal_sums_answer_as_the_deals_do_folded_or_not() {
     let deals = director.get(&format!("{year}&process_id={process}")).await.body;
     assert_eq!(deals["total"]["won"], before["total"]["won"], "read from the deals");
 }
+
+/// A report waits for one connection only, holding none; any other it reads on is one idle
+/// at that moment. Reports that waited for a second while holding a first would, as many of
+/// them at once as the pool has connections, wait on each other until the pool timed out.
+#[tokio::test]
+async fn many_reports_at_once_on_a_small_pool_never_wait_on_each_other() {
+    let app = TestApp::spawn_with(|s| s.max_connections = 2).await;
+    let ws = app.workspace("Small Pool").await;
+    let paths = ["team", "loss-reasons", "win-rate", "conversion", "dwell", "cycle", "funnel", "forecast", "movement", "trend", "forecast-accuracy"];
+    let mut requests = tokio::task::JoinSet::new();
+    for p in (0..3).flat_map(|_| paths) {
+        let c = ws.admin.clone();
+        requests.spawn(async move { (p, c.get(&format!("/api/v1/reports/{p}?from=2025-01-01&to=2026-12-31")).await) });
+    }
+    let answers = tokio::time::timeout(std::time::Duration::from_secs(20), requests.join_all()).await.expect("every report answers, none waits on another");
+    assert_eq!(answers.len(), 3 * paths.len());
+    for (p, r) in answers {
+        assert_eq!(r.status, StatusCode::OK, "{p}: {}", r.body);
+    }
+}
