@@ -600,19 +600,30 @@ impl App {
         }
         let today = crate::calendar::workspace_days().local_date(self.now());
         let this_quarter = Period::parse(&analytics::quarter_key(today)).ok();
-        let (open, won) = tokio::join!(
-            self.report_context(actor, q, |f, plan| {
-                f.open_only = true;
-                f.expected_close_between = plan.period.or(this_quarter).map(|p| (p.from, p.to));
-                vec![Dimension::ExpectedClose, Dimension::ForecastCategory]
-            }),
-            self.report_context(actor, q, |f, plan| {
-                f.status = Some("won");
-                f.closed_between = plan.period.or(this_quarter).map(|p| p.instants(plan.offset));
-                vec![Dimension::ClosedDay(plan.offset)]
-            })
-        );
-        let (open, won) = (open?, won?);
+        let open_plan = |f: &mut ReportFilter, plan: &Plan| {
+            f.open_only = true;
+            f.expected_close_between = plan.period.or(this_quarter).map(|p| (p.from, p.to));
+            vec![Dimension::ExpectedClose, Dimension::ForecastCategory]
+        };
+        let won_plan = |f: &mut ReportFilter, plan: &Plan| {
+            f.status = Some("won");
+            f.closed_between = plan.period.or(this_quarter).map(|p| p.instants(plan.offset));
+            vec![Dimension::ClosedDay(plan.offset)]
+        };
+        // The open and the won deals side by side when a second connection is idle (see
+        // `report_context_on`).
+        let (open, won) = {
+            let mut conn = self.store.report_read().await?;
+            let mut c = conn.conn();
+            match self.store.try_report_read() {
+                Some(mut other) => {
+                    let mut o = other.conn();
+                    let (open, won) = tokio::join!(self.report_context_on(&mut c, actor, q, open_plan), self.report_context_on(&mut o, actor, q, won_plan));
+                    (open?, won?)
+                }
+                None => (self.report_context_on(&mut c, actor, q, open_plan).await?, self.report_context_on(&mut c, actor, q, won_plan).await?),
+            }
+        };
         let period = open.period.or(this_quarter).ok_or_else(|| AppError::internal("no period"))?;
         let targets = self.target_context(actor, q).await?;
         let target_subject = targets.label.clone();
