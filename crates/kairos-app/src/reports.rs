@@ -75,6 +75,13 @@ pub(crate) fn period_of(errors: &mut FieldErrors, q: &ReportQuery) -> Option<Per
     }
 }
 
+/// Answers a query's bad filters before the report waits for a connection to read with.
+fn validate(q: &ReportQuery) -> AppResult<()> {
+    let mut errors = FieldErrors::new();
+    parse(&mut errors, q);
+    Ok(errors.finish()?)
+}
+
 fn parse(errors: &mut FieldErrors, q: &ReportQuery) -> Parsed {
     let period = period_of(errors, q);
     let customer_type = nonempty(&q.customer_type);
@@ -272,6 +279,7 @@ impl App {
     /// Parses the common filters, lets the report narrow them and name its dimensions
     /// (`plan`), and reads the selected deals' totals.
     async fn report_context(&self, actor: &Actor, q: &ReportQuery, plan: impl FnOnce(&mut ReportFilter, &Plan) -> Vec<Dimension>) -> AppResult<Context> {
+        validate(q)?;
         let mut conn = self.store.report_read().await?;
         self.report_context_on(&mut conn.conn(), actor, q, plan).await
     }
@@ -296,7 +304,7 @@ impl App {
         let sums = if filter.open_only { Sums::AmountAndWeights } else { Sums::Amount };
         // The currencies are needed only to convert the totals: read beside them when a second
         // connection is idle (a report of a few milliseconds is mostly round trips).
-        let (totals, CurrencyBasis { base, rates }) = match self.store.try_report_read() {
+        let (totals, CurrencyBasis { base, rates }) = match self.store.try_report_read().await {
             Some(mut other) => {
                 let mut o = other.conn();
                 let (totals, currency) = tokio::join!(self.context_totals(c, actor, &filter, &by, sums), self.report_currency(&mut o, ws));
@@ -323,7 +331,7 @@ impl App {
             Some(totals) => totals,
             // Closed deals come from the index in close order, and SQLite answers a query on
             // one core: the window's two halves side by side when another connection is idle.
-            None => match self.halves_side_by_side(filter.closed_between, &[Backend::Sqlite]) {
+            None => match self.halves_side_by_side(filter.closed_between, &[Backend::Sqlite]).await {
                 Some((mut other, [first, second])) => {
                     let (f1, f2) = (ReportFilter { closed_between: Some(first), ..filter.clone() }, ReportFilter { closed_between: Some(second), ..filter.clone() });
                     let mut o = other.conn();
@@ -486,6 +494,7 @@ impl App {
     pub async fn loss_reasons(&self, actor: &Actor, q: &ReportQuery) -> AppResult<LossReasons> {
         let ws = actor.workspace();
         let this_year = Period::parse(&format!("{}", chrono::Datelike::year(&self.now().date_naive()))).ok();
+        validate(q)?;
         let mut conn = self.store.report_read().await?;
         let mut c = conn.conn();
         let ctx = self
@@ -612,10 +621,11 @@ impl App {
         };
         // The open and the won deals side by side when a second connection is idle (see
         // `report_context_on`).
+        validate(q)?;
         let (open, won) = {
             let mut conn = self.store.report_read().await?;
             let mut c = conn.conn();
-            match self.store.try_report_read() {
+            match self.store.try_report_read().await {
                 Some(mut other) => {
                     let mut o = other.conn();
                     let (open, won) = tokio::join!(self.report_context_on(&mut c, actor, q, open_plan), self.report_context_on(&mut o, actor, q, won_plan));
@@ -744,9 +754,9 @@ impl App {
         Ok(HistoryContext { filter: parsed.filter, filters, period: parsed.period, window, days })
     }
 
-    /// The workspace's processes and their stages, for the reports that name or order stages:
-    /// read beside the report's own read where they can be (each statement is a round trip,
-    /// and a millisecond report has few).
+    /// The workspace's processes and their stages, for the reports that name or order stages
+    /// (cycle and forecast accuracy do not read them; conversion reads them itself, beside
+    /// its cohorts).
     async fn report_processes(&self, ws: WorkspaceId) -> AppResult<Vec<kairos_domain::process::SalesProcess>> {
         let mut conn = self.store.report_read().await?;
         Ok(process_store::list_processes(&mut conn.conn(), ws).await?)
@@ -778,7 +788,7 @@ impl App {
         let passages = {
             let mut conn = self.store.report_read().await?;
             // Each half on its own task (see `on_own_task`).
-            match self.halves_side_by_side(window, &[Backend::Sqlite, Backend::Postgres]) {
+            match self.halves_side_by_side(window, &[Backend::Sqlite, Backend::Postgres]).await {
                 Some((other, halves)) => {
                     let half = |mut conn: kairos_store::ReadConn, ended| {
                         let (scope, filter) = (scope.clone(), filter.clone());
@@ -880,7 +890,7 @@ impl App {
         // The whole workspace's cohorts are rolled up and need no stages: read beside the
         // stages when a second connection is idle (see `report_context_on`).
         let serves = rollup::serves(scope, &filter);
-        let beside = if serves { self.store.try_report_read() } else { None };
+        let beside = if serves { self.store.try_report_read().await } else { None };
         let (rolled_up, processes) = match (serves, beside) {
             (true, Some(mut other)) => {
                 let mut o = other.conn();
@@ -1118,7 +1128,7 @@ impl App {
     /// one scan over parallel workers, but hands every row back through one connection.
     /// `None` without a window, or when no second connection is idle now (never waiting, so
     /// a report holding connections cannot deadlock the pool).
-    fn halves_side_by_side(
+    async fn halves_side_by_side(
         &self,
         window: Option<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>,
         backends: &[Backend],
@@ -1127,7 +1137,7 @@ impl App {
         if !backends.contains(&self.store.backend()) {
             return None;
         }
-        let other = self.store.try_report_read()?;
+        let other = self.store.try_report_read().await?;
         let middle = a + (b - a) / 2;
         Some((other, [(a, middle), (middle, b)]))
     }
@@ -1140,7 +1150,7 @@ impl App {
         if !backends.contains(&self.store.backend()) {
             return Ok(None);
         }
-        let Some(other) = self.store.try_report_read() else { return Ok(None) };
+        let Some(other) = self.store.try_report_read().await else { return Ok(None) };
         Ok(store::middle_deal_id(c, ws).await?.map(|middle| (other, IdRange::halves(middle))))
     }
 
@@ -1151,7 +1161,7 @@ impl App {
         if !backends.contains(&self.store.backend()) {
             return Ok(None);
         }
-        let Some(other) = self.store.try_report_read() else { return Ok(None) };
+        let Some(other) = self.store.try_report_read().await else { return Ok(None) };
         Ok(store::middle_open_owner(c, ws).await?.map(|middle| (other, IdRange::halves(middle))))
     }
 
@@ -1165,7 +1175,7 @@ impl App {
         {
             return Ok(rolled_up);
         }
-        let (made, taken) = match self.store.try_report_read() {
+        let (made, taken) = match self.store.try_report_read().await {
             Some(mut other) => {
                 let mut o = other.conn();
                 tokio::join!(
@@ -1294,7 +1304,7 @@ impl App {
             };
             // The period's events are read beside the two ends when a second connection is
             // idle (see `pipeline_changes`).
-            let (ends, moved) = match self.store.try_report_read() {
+            let (ends, moved) = match self.store.try_report_read().await {
                 Some(mut other) => {
                     // One read, not two halves side by side: at a million deals the halves
                     // took 27-30 s over two years on SQLite against 9-12 s for one read
@@ -1565,13 +1575,14 @@ impl App {
         let this_year = Period::parse(&format!("{}", chrono::Datelike::year(&self.now().date_naive()))).ok();
         // The one connection the report waits for; the closed deals are read beside the open
         // ones when a second is idle (see `report_context_on`).
+        validate(q)?;
         let mut conn = self.store.report_read().await?;
         let mut c = conn.conn();
         let closed_plan = |f: &mut ReportFilter, plan: &Plan| {
             f.closed_between = plan.period.or(this_year).map(|p| p.instants(plan.offset));
             vec![Dimension::Owner, Dimension::Status]
         };
-        let (open, closed) = match self.store.try_report_read() {
+        let (open, closed) = match self.store.try_report_read().await {
             Some(mut other) => {
                 let mut o = other.conn();
                 let (open, closed) = tokio::join!(self.team_open(&mut c, actor, q), self.report_context_on(&mut o, actor, q, closed_plan));

@@ -171,10 +171,17 @@ impl Store {
     /// A second report connection for a query that can run beside one already running, if
     /// one is idle now: never waiting, so a report holding a connection cannot deadlock the
     /// pool by asking for another.
-    pub fn try_report_read(&self) -> Option<ReadConn> {
+    pub async fn try_report_read(&self) -> Option<ReadConn> {
         match &self.pools {
             Pools::Sqlite { read, .. } => read.try_acquire().map(ReadConn::Sqlite),
-            Pools::Postgres { read, .. } => read.try_acquire().map(ReadConn::Postgres),
+            Pools::Postgres { read, .. } => {
+                // `try_acquire` skips the pool's checks (`pg_pool`): a connection PostgreSQL
+                // ended while it lay idle is found here, and left for the pool to close; the
+                // report then reads on its first connection.
+                let mut conn = read.try_acquire()?;
+                sqlx::Connection::ping(&mut *conn).await.ok()?;
+                Some(ReadConn::Postgres(conn))
+            }
         }
     }
 

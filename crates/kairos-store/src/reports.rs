@@ -617,7 +617,8 @@ pub async fn middle_open_owner(c: &mut Conn<'_>, ws: WorkspaceId) -> StoreResult
     let middle: Option<(String,)> = c
         .fetch_optional(&crate::db::sql(format!(
             "WITH RECURSIVE owners(id) AS (SELECT ({next}) UNION ALL SELECT ({next} AND owner_id > owners.id) FROM owners WHERE owners.id IS NOT NULL) \
-             SELECT id FROM owners WHERE id IS NOT NULL ORDER BY id LIMIT 1 OFFSET (SELECT COUNT(*) / 2 FROM owners WHERE id IS NOT NULL)"
+             SELECT id FROM owners WHERE id IS NOT NULL AND (SELECT COUNT(*) FROM owners WHERE id IS NOT NULL) >= 2 \
+             ORDER BY id LIMIT 1 OFFSET (SELECT COUNT(*) / 2 FROM owners WHERE id IS NOT NULL)"
         ))
         .bind(ws.to_string()))
         .await?;
