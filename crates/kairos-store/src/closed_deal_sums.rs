@@ -301,7 +301,7 @@ pub async fn totals(c: &mut Conn<'_>, ws: WorkspaceId, (from, to): (DateTime<Utc
         .bind(head.1)
         .bind(tail.0)
         .bind(tail.1);
-    Ok(Some(c.fetch_all(&q).await?))
+    Ok(Some(crate::reports::fetch_totals(c, &q).await?))
 }
 
 #[cfg(test)]

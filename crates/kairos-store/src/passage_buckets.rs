@@ -180,7 +180,7 @@ pub async fn fold(c: &mut Conn<'_>) -> StoreResult<u64> {
 }
 
 /// A stage's passages in one bucket of one measure, inside the period read.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct BucketCount {
     pub stage_id: String,
     pub measure: String,
@@ -227,7 +227,9 @@ pub async fn buckets(c: &mut Conn<'_>, ws: WorkspaceId, window: Option<(DateTime
                 .bind(tail.1)
         }
     };
-    let counts: Vec<BucketCount> = c.fetch_all(&q).await?;
+    // Thousands of rows at a million deals: as one document on SQLite (`Conn::fetch_many`),
+    // the days summed to JSON's 15 digits (dwell's mean is given to two decimals).
+    let counts: Vec<BucketCount> = c.fetch_many(&q, &["stage_id", "measure", "bucket", "passages", "days"], None).await?;
     Ok(Some(counts.into_iter().filter(|b| b.passages != 0).collect()))
 }
 

@@ -142,7 +142,7 @@ pub async fn changes(c: &mut Conn<'_>, ws: WorkspaceId, what: &PipelineChanges) 
         "CAST(NULL AS TEXT) AS k2, CAST(NULL AS TEXT) AS k3, CAST(NULL AS TEXT) AS k4, currency, {SUMS}, CAST(0 AS DOUBLE PRECISION) AS health_chain"
     )));
     q.add_group_by([1, 2, 6].map(|i| Expr::cust(i.to_string())));
-    Ok(Some(c.fetch_all::<GroupTotals>(&q).await?))
+    Ok(Some(crate::reports::fetch_totals(c, &q).await?))
 }
 
 #[cfg(test)]
