@@ -68,7 +68,6 @@ pub struct Store {
     pools: Pools,
 }
 
-
 /// Has SQLite plan each statement once per connection. After ANALYZE (the demo, an import)
 /// SQLite's planner reads the values bound to a statement against the sampled histograms
 /// (STAT4), and so plans the statement again every time it runs with its values bound anew:
