@@ -250,8 +250,8 @@ fn through_index(backend: Backend, q: &sea_query::SelectStatement, index: &str) 
 /// (trend's 4,335 days at 15,000 deals: 11 of its 53 ms), so they come as one JSON document
 /// there (`Conn::fetch_many`). JSON carries their integers exactly; the one float, the
 /// decision-chain coverage summed, to 15 digits (team reads it from its own rows, not these).
-/// SQLite writes JSON at about 6 µs a row, so groups with long text keys (the closed deal
-/// sums' competitors) come as rows (`closed_deal_sums::totals`).
+/// SQLite writes JSON at about 6 µs a row of long text, so the closed deal sums' loss facet,
+/// its competitors' names quoted inside, comes as rows (`closed_deal_sums::totals`).
 pub(crate) async fn fetch_totals(c: &mut Conn<'_>, statement: &(impl crate::db::Statement + ?Sized)) -> StoreResult<Vec<GroupTotals>> {
     const COLUMNS: [&str; 12] = ["k0", "k1", "k2", "k3", "k4", "currency", "deals", "amount_hi", "amount_lo", "weighted_hi", "weighted_lo", "health_chain"];
     c.fetch_many(statement, &COLUMNS, None).await
