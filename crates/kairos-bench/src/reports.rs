@@ -1,0 +1,83 @@
+//! Each report computed in-process, as the HTTP handler has it computed: the app's report call
+//! and the answer serialised to JSON, on the server's own pools, without HTTP and without the
+//! token lookup. Timed as `scripts/report-floors` times the floors (one untimed run, then the
+//! median of `--runs`, back to back), so the two compare the report's own work with the SQL
+//! it cannot do without. `scripts/time-requests` gives the same reports through HTTP.
+//!
+//! usage: kairos-report-bench --database-url URL --from 2025-01-01 --to 2026-12-31 [REPORT…]
+
+use std::time::Instant;
+
+use anyhow::bail;
+use clap::Parser;
+use kairos_app::reports::ReportQuery;
+use kairos_app::{App, AppConfig};
+use kairos_store::{Store, StoreOptions};
+
+const REPORTS: [&str; 11] = ["win-rate", "conversion", "loss-reasons", "dwell", "trend", "team", "cycle", "funnel", "forecast", "movement", "forecast-accuracy"];
+
+#[derive(Parser)]
+struct Args {
+    /// sqlite://FILE or postgres://… (a demo database)
+    #[arg(long)]
+    database_url: String,
+    #[arg(long, default_value = "director@demo.kairos")]
+    email: String,
+    #[arg(long, default_value = "kairos-demo-2026")]
+    password: String,
+    /// First day, YYYY-MM-DD.
+    #[arg(long)]
+    from: String,
+    /// Last day (inclusive), YYYY-MM-DD.
+    #[arg(long)]
+    to: String,
+    /// Timed runs per report, after one untimed.
+    #[arg(long, default_value_t = 21)]
+    runs: usize,
+    /// Reports to time (all unless named).
+    reports: Vec<String>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.runs == 0 {
+        bail!("--runs must be at least 1");
+    }
+    if let Some(other) = args.reports.iter().find(|r| !REPORTS.contains(&r.as_str())) {
+        bail!("unknown report {other:?}: one of {}", REPORTS.join(", "));
+    }
+    let store = Store::connect(&StoreOptions::new(args.database_url.clone())).await?;
+    let app = App::new(store, AppConfig::default());
+    let session = app.create_session(&args.email, &args.password, "report-bench").await?;
+    let actor = app.authenticate_session(&session.secret).await?;
+    let q = ReportQuery { from: Some(args.from.clone()), to: Some(args.to.clone()), ..Default::default() };
+    let names: Vec<&str> = if args.reports.is_empty() { REPORTS.to_vec() } else { args.reports.iter().map(String::as_str).collect() };
+    for name in names {
+        let mut times = Vec::with_capacity(args.runs);
+        for run in 0..=args.runs {
+            let started = Instant::now();
+            let bytes = match name {
+                "win-rate" => serde_json::to_vec(&app.win_rate(&actor, &q).await?)?,
+                "conversion" => serde_json::to_vec(&app.conversion(&actor, &q).await?)?,
+                "loss-reasons" => serde_json::to_vec(&app.loss_reasons(&actor, &q).await?)?,
+                "dwell" => serde_json::to_vec(&app.dwell(&actor, &q).await?)?,
+                "trend" => serde_json::to_vec(&app.trend(&actor, &q).await?)?,
+                "team" => serde_json::to_vec(&app.team(&actor, &q).await?)?,
+                "cycle" => serde_json::to_vec(&app.cycle(&actor, &q).await?)?,
+                "funnel" => serde_json::to_vec(&app.funnel(&actor, &q).await?)?,
+                "forecast" => serde_json::to_vec(&app.forecast(&actor, &q).await?)?,
+                "movement" => serde_json::to_vec(&app.movement(&actor, &q).await?)?,
+                "forecast-accuracy" => serde_json::to_vec(&app.forecast_accuracy(&actor, &q, None).await?)?,
+                _ => unreachable!("report names are checked above"),
+            };
+            std::hint::black_box(bytes);
+            if run > 0 {
+                times.push(started.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        println!("report {name}: {:.2} ms (median of {}; fastest {:.2})", times[times.len() / 2], times.len(), times[0]);
+    }
+    Ok(())
+}
