@@ -14,6 +14,11 @@ use kairos_app::reports::ReportQuery;
 use kairos_app::{App, AppConfig};
 use kairos_store::{Store, StoreOptions};
 
+/// The server's allocator (`kairos`'s main.rs), SQLite's allocations included: the reports
+/// that read many rows spend much of their time allocating.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const REPORTS: [&str; 11] = ["win-rate", "conversion", "loss-reasons", "dwell", "trend", "team", "cycle", "funnel", "forecast", "movement", "forecast-accuracy"];
 
 #[derive(Parser)]
