@@ -55,10 +55,11 @@ const OPEN_FOR_REPORTS: u32 = 4;
 
 /// How much of a SQLite file each connection reads through a memory map (1 TiB: all of it;
 /// the build raises SQLite's cap to match, .cargo/config.toml). Without one, each connection
-/// copies every page it reads into its own page cache, a system call and 4 KB apiece; the
-/// reports that join deals to their history at a million deals read far more pages than a
-/// connection caches, and ran 1.3-1.6 times slower on one pooled connection than on another.
-/// Mapped, every connection reads the operating system's one cached copy in place.
+/// copies every page it reads into its own page cache, a system call and 4 KB apiece. The
+/// reports that join deals to their history read far more pages than a connection caches: at
+/// a million deals cycle spent a third of its time in those calls, and took 466-548 ms
+/// unmapped against 293-337 mapped (docs/benchmarks.md). Mapped, every connection reads the
+/// operating system's one cached copy in place.
 const MMAP_SIZE: &str = "1099511627776";
 
 #[derive(Clone, Debug)]
