@@ -307,7 +307,9 @@ impl App {
         let (totals, CurrencyBasis { base, rates }) = match self.store.try_report_read().await {
             Some(mut other) => {
                 let mut o = other.conn();
-                let (totals, currency) = tokio::join!(self.context_totals(c, actor, &filter, &by, sums), self.report_currency(&mut o, ws));
+                // The currencies first: their statement is on its way to the other connection
+                // before the totals, which may be read on this thread (`context_totals`).
+                let (currency, totals) = tokio::join!(self.report_currency(&mut o, ws), self.context_totals(c, actor, &filter, &by, sums));
                 (totals?, currency?)
             }
             None => {
@@ -324,7 +326,11 @@ impl App {
         let whole_workspace = rollup::serves(&actor.scope, &ReportFilter { closed_between: None, ..filter.clone() });
         let summed = match filter.closed_between {
             // The whole workspace's closes over whole days, in a grouping the sums keep.
-            Some(window) if sums == Sums::Amount && whole_workspace => closed_deal_sums::totals(c, ws, window, by).await?,
+            // A rollup read, short whatever the deals: on this thread on SQLite (`Store::inline`).
+            Some(window) if sums == Sums::Amount && whole_workspace => {
+                let mut inline = self.store.inline()?;
+                closed_deal_sums::totals(&mut c.with_inline(inline.as_mut()), ws, window, by).await?
+            }
             _ => None,
         };
         Ok(match summed {
@@ -892,12 +898,20 @@ impl App {
         let serves = rollup::serves(scope, &filter);
         let beside = if serves { self.store.try_report_read().await } else { None };
         let (rolled_up, processes) = match (serves, beside) {
+            // The rollup is read on this thread on SQLite (`Store::inline`); the processes,
+            // two statements one after the other, on a task of their own beside it.
             (true, Some(mut other)) => {
-                let mut o = other.conn();
-                let (rolled_up, processes) = tokio::join!(stage_entry_rollup::cohorts(&mut c, ws, window), process_store::list_processes(&mut o, ws));
+                let processes = on_own_task(async move { process_store::list_processes(&mut other.conn(), ws).await });
+                let mut inline = self.store.inline()?;
+                let mut i = c.with_inline(inline.as_mut());
+                let (processes, rolled_up) = tokio::join!(processes, stage_entry_rollup::cohorts(&mut i, ws, window));
                 (rolled_up?, processes?)
             }
-            (true, None) => (stage_entry_rollup::cohorts(&mut c, ws, window).await?, process_store::list_processes(&mut c, ws).await?),
+            (true, None) => {
+                let mut inline = self.store.inline()?;
+                let rolled_up = stage_entry_rollup::cohorts(&mut c.with_inline(inline.as_mut()), ws, window).await?;
+                (rolled_up, process_store::list_processes(&mut c, ws).await?)
+            }
             (false, _) => (None, process_store::list_processes(&mut c, ws).await?),
         };
         let cohorts = match rolled_up {

@@ -130,7 +130,7 @@ pub async fn insert_rows(c: &mut Conn<'_>, table: &str, columns: &[&str], rows: 
         }
         let text = statement(table, columns, chunk.len(), matches!(c, Conn::Postgres(_)));
         match c {
-            Conn::Sqlite(conn) => {
+            Conn::Sqlite(conn) | Conn::Inline(_, conn) => {
                 let q: Query<'_, sqlx::Sqlite, _> = bind_all!(sqlx::query(&text), chunk);
                 q.execute(&mut **conn).await?;
             }

@@ -14,6 +14,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Connection, FromRow, PgConnection, Postgres, Sqlite, SqliteConnection, Transaction};
 
 use crate::error::{StoreError, StoreResult};
+use crate::inline::{InlineConn, InlinePool};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -67,7 +69,9 @@ enum Pools {
     /// SQLite allows one writer at a time. A single-connection write pool queues writers
     /// inside the process instead of letting them collide on the file lock, while the read
     /// pool serves many readers at once from the WAL.
-    Sqlite { write: sqlx::SqlitePool, read: sqlx::SqlitePool },
+    /// `inline`: connections that read on the calling thread (`crate::inline`); none for a
+    /// database in memory, which other connections cannot open.
+    Sqlite { write: sqlx::SqlitePool, read: sqlx::SqlitePool, inline: Option<Arc<InlinePool>> },
     Postgres { write: sqlx::PgPool, read: sqlx::PgPool },
 }
 
@@ -132,6 +136,9 @@ impl Store {
                     .after_connect(|c, _| Box::pin(plan_once(c)))
                     .connect_with(connect.clone())
                     .await?;
+                let file = connect.get_filename();
+                let in_memory = file.to_string_lossy().starts_with("file:sqlx-in-memory") || options.url.contains("mode=memory");
+                let inline = (!in_memory).then(|| InlinePool::new(file.to_path_buf(), MMAP_SIZE));
                 let read = SqlitePoolOptions::new()
                     .max_connections(options.max_connections.max(2))
                     .min_connections(OPEN_FOR_REPORTS.min(options.max_connections.max(2)))
@@ -140,7 +147,7 @@ impl Store {
                     .connect_with(connect.read_only(false))
                     .await?;
                 checkpoint_in_background(read.clone());
-                Pools::Sqlite { write, read }
+                Pools::Sqlite { write, read, inline }
             }
             Backend::Postgres => {
                 let connect = PgConnectOptions::from_str(&options.url)?;
@@ -220,6 +227,15 @@ impl Store {
         }
     }
 
+    /// On SQLite, a connection that reads on the calling thread (`crate::inline`), for a
+    /// short read that `Conn::with_inline` then runs there; `None` on PostgreSQL.
+    pub fn inline(&self) -> StoreResult<Option<InlineConn>> {
+        match &self.pools {
+            Pools::Sqlite { inline: Some(pool), .. } => pool.get().map(Some),
+            _ => Ok(None),
+        }
+    }
+
     /// Starts a write transaction. On SQLite it takes the write lock at once (BEGIN
     /// IMMEDIATE), so a transaction that reads before it writes can never fail half-way
     /// with "database is locked".
@@ -257,7 +273,7 @@ impl Store {
 
     pub async fn close(&self) {
         match &self.pools {
-            Pools::Sqlite { write, read } => {
+            Pools::Sqlite { write, read, .. } => {
                 write.close().await;
                 read.close().await;
             }
@@ -369,6 +385,9 @@ impl Tx {
 pub enum Conn<'c> {
     Sqlite(&'c mut SqliteConnection),
     Postgres(&'c mut PgConnection),
+    /// A SQLite connection whose JSON documents (`fetch_many`) are read on the calling
+    /// thread instead (`with_inline`); every other statement runs on the pooled connection.
+    Inline(&'c mut InlineConn, &'c mut SqliteConnection),
 }
 
 /// A row type that decodes from both backends.
@@ -420,9 +439,20 @@ macro_rules! sea_statement {
 sea_statement!(SelectStatement, InsertStatement, UpdateStatement, DeleteStatement);
 
 impl Conn<'_> {
+    /// This connection with its JSON documents read on `inline`'s thread-local connection
+    /// (see `Conn::Inline`); itself, reborrowed, on PostgreSQL or without one.
+    pub fn with_inline<'a>(&'a mut self, inline: Option<&'a mut InlineConn>) -> Conn<'a> {
+        match (self, inline) {
+            (Conn::Sqlite(c) | Conn::Inline(_, c), Some(inline)) => Conn::Inline(inline, c),
+            (Conn::Sqlite(c), None) => Conn::Sqlite(c),
+            (Conn::Inline(i, c), None) => Conn::Inline(i, c),
+            (Conn::Postgres(c), _) => Conn::Postgres(c),
+        }
+    }
+
     pub fn backend(&self) -> Backend {
         match self {
-            Conn::Sqlite(_) => Backend::Sqlite,
+            Conn::Sqlite(_) | Conn::Inline(..) => Backend::Sqlite,
             Conn::Postgres(_) => Backend::Postgres,
         }
     }
@@ -436,7 +466,7 @@ impl Conn<'_> {
             return;
         }
         let plan: Result<Vec<String>, sqlx::Error> = match self {
-            Conn::Sqlite(c) => sqlx::query_as_with::<_, (i64, i64, i64, String), _>(&format!("EXPLAIN QUERY PLAN {text}"), SqlxValues(values.clone()))
+            Conn::Sqlite(c) | Conn::Inline(_, c) => sqlx::query_as_with::<_, (i64, i64, i64, String), _>(&format!("EXPLAIN QUERY PLAN {text}"), SqlxValues(values.clone()))
                 .fetch_all(&mut **c)
                 .await
                 .map(|rows| rows.into_iter().map(|r| r.3).collect()),
@@ -455,7 +485,7 @@ impl Conn<'_> {
         let (text, values) = stmt.render(self.backend());
         self.explain(&text, &values).await;
         let rows = match self {
-            Conn::Sqlite(c) => sqlx::query_as_with::<_, T, _>(&text, SqlxValues(values)).fetch_all(&mut **c).await,
+            Conn::Sqlite(c) | Conn::Inline(_, c) => sqlx::query_as_with::<_, T, _>(&text, SqlxValues(values)).fetch_all(&mut **c).await,
             Conn::Postgres(c) => sqlx::query_as_with::<_, T, _>(&text, SqlxValues(values)).fetch_all(&mut **c).await,
         };
         rows.map_err(StoreError::from)
@@ -473,7 +503,7 @@ impl Conn<'_> {
         self.explain(&text, &values).await;
         match self {
             Conn::Postgres(c) => Some(sqlx::query_as_with::<_, T, _>(&text, SqlxValues(values)).fetch_all(&mut **c).await.map_err(StoreError::from)),
-            Conn::Sqlite(_) => None,
+            Conn::Sqlite(_) | Conn::Inline(..) => None,
         }
     }
 
@@ -499,6 +529,11 @@ impl Conn<'_> {
                 let (document,): (String,) = sqlx::query_as_with(&text, SqlxValues(values)).fetch_one(&mut **c).await.map_err(StoreError::from)?;
                 serde_json::from_str(&document).map_err(|e| StoreError::Corrupt(format!("rows read as JSON: {e}")))
             }
+            Conn::Inline(inline, _) => {
+                let text = format!("SELECT json_group_array(json_array({cols}){order_by}) FROM ({inner}) AS t");
+                let document = inline.fetch_text(&text, &values)?;
+                serde_json::from_str(&document).map_err(|e| StoreError::Corrupt(format!("rows read as JSON: {e}")))
+            }
             Conn::Postgres(c) => {
                 let text = format!("SELECT {cols} FROM ({inner}) AS t{order_by}");
                 sqlx::query_as_with::<_, T, _>(&text, SqlxValues(values)).fetch_all(&mut **c).await.map_err(StoreError::from)
@@ -509,7 +544,7 @@ impl Conn<'_> {
     pub async fn fetch_optional<T: Record>(&mut self, stmt: &(impl Statement + ?Sized)) -> StoreResult<Option<T>> {
         let (text, values) = stmt.render(self.backend());
         let row = match self {
-            Conn::Sqlite(c) => sqlx::query_as_with::<_, T, _>(&text, SqlxValues(values)).fetch_optional(&mut **c).await,
+            Conn::Sqlite(c) | Conn::Inline(_, c) => sqlx::query_as_with::<_, T, _>(&text, SqlxValues(values)).fetch_optional(&mut **c).await,
             Conn::Postgres(c) => {
                 sqlx::query_as_with::<_, T, _>(&text, SqlxValues(values)).fetch_optional(&mut **c).await
             }
@@ -525,7 +560,7 @@ impl Conn<'_> {
     pub async fn execute(&mut self, stmt: &(impl Statement + ?Sized)) -> StoreResult<u64> {
         let (text, values) = stmt.render(self.backend());
         let done = match self {
-            Conn::Sqlite(c) => sqlx::query_with(&text, SqlxValues(values)).execute(&mut **c).await.map(|r| r.rows_affected()),
+            Conn::Sqlite(c) | Conn::Inline(_, c) => sqlx::query_with(&text, SqlxValues(values)).execute(&mut **c).await.map(|r| r.rows_affected()),
             Conn::Postgres(c) => {
                 sqlx::query_with(&text, SqlxValues(values)).execute(&mut **c).await.map(|r| r.rows_affected())
             }
@@ -544,7 +579,7 @@ impl Conn<'_> {
     pub async fn execute_script(&mut self, script: &str) -> StoreResult<()> {
         use sqlx::Executor;
         match self {
-            Conn::Sqlite(c) => {
+            Conn::Sqlite(c) | Conn::Inline(_, c) => {
                 c.execute(script).await?;
             }
             Conn::Postgres(c) => {
@@ -571,6 +606,43 @@ mod tests {
         assert_eq!(Backend::from_url("mysql://h/db"), None);
         assert_eq!(redact_url("postgres://kairos:s3cret@db:5432/k"), "postgres://kairos:***@db:5432/k");
         assert_eq!(redact_url("sqlite://kairos.db"), "sqlite://kairos.db");
+    }
+
+    /// A statement read inline selects the rows sqlx selects: the values are bound as sqlx
+    /// binds them (compared with what sqlx stored), parameters named out of order included.
+    #[tokio::test]
+    async fn inline_reads_select_what_the_pool_selects() {
+        let path = std::env::temp_dir().join(format!("kairos-inline-{}.db", std::process::id()));
+        let store = Store::connect(&StoreOptions::new(format!("sqlite://{}", path.display()))).await.unwrap();
+        let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&chrono::Utc);
+        let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2026, 3, d).unwrap();
+        let mut tx = store.begin().await.unwrap();
+        tx.conn().execute_script("CREATE TABLE t (at TEXT, day TEXT, flag BOOLEAN, n BIGINT, name TEXT)").await.unwrap();
+        for (i, (t, d, flag)) in [("2026-03-01T08:00:00Z", 1, true), ("2026-03-01T08:00:00.250Z", 2, false), ("2026-03-02T00:00:00.000001Z", 3, true)].into_iter().enumerate() {
+            let q = sql("INSERT INTO t VALUES ($1, $2, $3, $4, $5)").bind(at(t)).bind(day(d)).bind(flag).bind(i as i64).bind(format!("n{i}"));
+            tx.conn().execute(&q).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+        let statements = [
+            sql("SELECT n FROM t WHERE at = $1").bind(at("2026-03-01T08:00:00.250Z")),
+            sql("SELECT n FROM t WHERE at >= $2 AND day < $1").bind(day(3)).bind(at("2026-03-01T08:00:00Z")),
+            sql("SELECT n FROM t WHERE flag = $1 AND name <> $2").bind(true).bind("n0"),
+            sql("SELECT n FROM t WHERE n > $1 AND day = $2").bind(0i64).bind(day(3)),
+        ];
+        let mut conn = store.read().await.unwrap();
+        let mut inline = store.inline().unwrap();
+        assert!(inline.is_some(), "a SQLite file has inline connections");
+        for q in &statements {
+            let pooled: Vec<(i64,)> = conn.conn().fetch_many(q, &["n"], Some("t.n")).await.unwrap();
+            assert!(!pooled.is_empty(), "{q:?} selects rows");
+            let mut c = conn.conn();
+            let inlined: Vec<(i64,)> = c.with_inline(inline.as_mut()).fetch_many(q, &["n"], Some("t.n")).await.unwrap();
+            assert_eq!(inlined, pooled, "{q:?}");
+        }
+        drop((conn, inline, store));
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
     }
 
     /// Fails when the build did not raise SQLite's cap (.cargo/config.toml): the pragma is then

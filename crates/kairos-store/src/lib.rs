@@ -12,6 +12,7 @@
 
 pub mod db;
 pub mod error;
+mod inline;
 pub mod page;
 mod row;
 
@@ -51,4 +52,5 @@ pub mod user;
 pub mod workspace;
 
 pub use db::{Backend, Conn, ReadConn, Sql, Store, StoreOptions, Tx, sql};
+pub use inline::InlineConn;
 pub use error::StoreError;

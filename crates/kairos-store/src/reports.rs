@@ -561,7 +561,7 @@ pub async fn won_closes(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f:
 }
 
 /// The deals that entered a stage inside a window, and what became of them.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct StageCohort {
     pub stage_id: String,
     /// Deals created in the stage or moved into it inside the window.

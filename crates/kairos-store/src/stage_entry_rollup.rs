@@ -206,5 +206,7 @@ pub async fn cohorts(c: &mut Conn<'_>, ws: WorkspaceId, window: Option<(DateTime
         Some(_) => return Ok(None),
         None => sql(format!("{SUMS} AND previous_day = '' GROUP BY stage_id")).bind(ws.to_string()),
     };
-    Ok(Some(c.fetch_all(&q).await?))
+    // As one document on SQLite (`Conn::fetch_many`), which an inline connection reads on
+    // the calling thread (`Conn::with_inline`).
+    Ok(Some(c.fetch_many(&q, &["stage_id", "entered", "advanced", "won"], None).await?))
 }
