@@ -39,29 +39,66 @@ pub async fn insert_session(
     Ok(())
 }
 
+/// An active user found by the hash of a session or token secret, with one text and one
+/// instant of what found it (`found_key`, `found_at`). Read as a JSON document on SQLite
+/// (`Conn::fetch_many`), so that an inline connection looks it up on the calling thread
+/// (every API request starts here); `active` is left out, the lookups selecting active
+/// users only.
+#[derive(sqlx::FromRow, serde::Deserialize)]
+struct Found {
+    workspace_id: String,
+    user_id: String,
+    email: String,
+    display_name: String,
+    org_unit_id: Option<String>,
+    roles: String,
+    locale: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    version: i64,
+    found_key: String,
+    found_at: Option<DateTime<Utc>>,
+}
+
+const FOUND_COLUMNS: [&str; 12] =
+    ["workspace_id", "user_id", "email", "display_name", "org_unit_id", "roles", "locale", "created_at", "updated_at", "version", "found_key", "found_at"];
+
+/// The `Found` row of a lookup that selects `found_key` and `found_at` beside the user.
+async fn find_user(c: &mut Conn<'_>, lookup: &crate::db::Sql) -> StoreResult<Option<(User, String, Option<DateTime<Utc>>)>> {
+    let found: Vec<Found> = c.fetch_many(lookup, &FOUND_COLUMNS, None).await?;
+    found
+        .into_iter()
+        .next()
+        .map(|r| {
+            let user = UserRow {
+                workspace_id: r.workspace_id,
+                user_id: r.user_id,
+                email: r.email,
+                display_name: r.display_name,
+                org_unit_id: r.org_unit_id,
+                roles: r.roles,
+                active: true,
+                locale: r.locale,
+                created_at: r.created_at,
+                updated_at: r.updated_at,
+                version: r.version,
+            };
+            Ok((user.try_into()?, r.found_key, r.found_at))
+        })
+        .transpose()
+}
+
 /// The live session of an active user, if the hash names one.
 pub async fn find_session(c: &mut Conn<'_>, session_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<SessionFound>> {
-    #[derive(sqlx::FromRow)]
-    struct Row {
-        #[sqlx(flatten)]
-        user: UserRow,
-        csrf_token: String,
-        expires_at: DateTime<Utc>,
-    }
-    let row: Option<Row> = c
-        .fetch_optional(
-            &sql(format!(
-                "SELECT {USER_COLUMNS}, s.csrf_token, s.expires_at FROM user_session s \
-                 JOIN app_user u ON u.workspace_id = s.workspace_id AND u.user_id = s.user_id \
-                 WHERE s.session_hash = $1 AND s.expires_at > $2 AND u.active = $3"
-            ))
-            .bind(session_hash.to_string())
-            .bind(now)
-            .bind(true),
-        )
-        .await?;
-    row.map(|r| Ok(SessionFound { user: r.user.try_into()?, csrf_token: r.csrf_token, expires_at: r.expires_at }))
-        .transpose()
+    let lookup = sql(format!(
+        "SELECT {USER_COLUMNS}, s.csrf_token AS found_key, s.expires_at AS found_at FROM user_session s \
+         JOIN app_user u ON u.workspace_id = s.workspace_id AND u.user_id = s.user_id \
+         WHERE s.session_hash = $1 AND s.expires_at > $2 AND u.active = $3"
+    ))
+    .bind(session_hash.to_string())
+    .bind(now)
+    .bind(true);
+    Ok(find_user(c, &lookup).await?.and_then(|(user, csrf_token, expires_at)| Some(SessionFound { user, csrf_token, expires_at: expires_at? })))
 }
 
 pub async fn delete_session(c: &mut Conn<'_>, session_hash: &str) -> StoreResult<()> {
@@ -141,33 +178,18 @@ pub struct TokenFound {
 
 /// The user behind a live, unrevoked token of an active account.
 pub async fn find_token(c: &mut Conn<'_>, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<TokenFound>> {
-    #[derive(sqlx::FromRow)]
-    struct Row {
-        #[sqlx(flatten)]
-        user: UserRow,
-        token_id: String,
-        last_used_at: Option<DateTime<Utc>>,
-    }
-    let row: Option<Row> = c
-        .fetch_optional(
-            &sql(format!(
-                "SELECT {USER_COLUMNS}, t.token_id, t.last_used_at FROM api_token t \
-                 JOIN app_user u ON u.workspace_id = t.workspace_id AND u.user_id = t.user_id \
-                 WHERE t.token_hash = $1 AND t.expires_at > $2 AND t.revoked_at IS NULL AND u.active = $3"
-            ))
-            .bind(token_hash.to_string())
-            .bind(now)
-            .bind(true),
-        )
-        .await?;
-    row.map(|r| {
-        Ok(TokenFound {
-            user: r.user.try_into()?,
-            token_id: parse_id(&r.token_id, TokenId::parse)?,
-            last_used_at: r.last_used_at,
-        })
-    })
-    .transpose()
+    let lookup = sql(format!(
+        "SELECT {USER_COLUMNS}, t.token_id AS found_key, t.last_used_at AS found_at FROM api_token t \
+         JOIN app_user u ON u.workspace_id = t.workspace_id AND u.user_id = t.user_id \
+         WHERE t.token_hash = $1 AND t.expires_at > $2 AND t.revoked_at IS NULL AND u.active = $3"
+    ))
+    .bind(token_hash.to_string())
+    .bind(now)
+    .bind(true);
+    find_user(c, &lookup)
+        .await?
+        .map(|(user, token_id, last_used_at)| Ok(TokenFound { user, token_id: parse_id(&token_id, TokenId::parse)?, last_used_at }))
+        .transpose()
 }
 
 pub async fn touch_token(c: &mut Conn<'_>, ws: WorkspaceId, id: TokenId, now: DateTime<Utc>) -> StoreResult<()> {

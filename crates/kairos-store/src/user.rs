@@ -13,17 +13,17 @@ use crate::scope::col;
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct UserRow {
-    workspace_id: String,
-    user_id: String,
-    email: String,
-    display_name: String,
-    org_unit_id: Option<String>,
-    roles: String,
-    active: bool,
-    locale: Option<String>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    version: i64,
+    pub(crate) workspace_id: String,
+    pub(crate) user_id: String,
+    pub(crate) email: String,
+    pub(crate) display_name: String,
+    pub(crate) org_unit_id: Option<String>,
+    pub(crate) roles: String,
+    pub(crate) active: bool,
+    pub(crate) locale: Option<String>,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) updated_at: DateTime<Utc>,
+    pub(crate) version: i64,
 }
 
 impl TryFrom<UserRow> for User {
