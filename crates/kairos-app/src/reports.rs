@@ -867,11 +867,26 @@ impl App {
     /// `cycle`: creation to won for deals won in the period.
     pub async fn cycle(&self, actor: &Actor, q: &ReportQuery) -> AppResult<Cycle> {
         let HistoryContext { filter, filters, window, .. } = self.history_context(actor, q).await?;
-        let (closes, calendar) = {
-            let mut conn = self.store.report_read().await?;
-            let mut c = conn.conn();
-            let closes = store::won_closes(&mut c, actor.workspace(), &actor.scope, &filter, window.map(|(a, _)| a)).await?;
-            (closes, crate::calendar::load_calendar(&mut c, actor.workspace()).await?)
+        let ws = actor.workspace();
+        let mut conn = self.store.report_read().await?;
+        let calendar = crate::calendar::load_calendar(&mut conn.conn(), ws).await?;
+        // The closes from the window's start on: a deal won in it and won again later counts
+        // at its last close, so the later closes are read too. SQLite joins each close to its
+        // deal on one core: with a second connection idle, the closes before and from the
+        // window's middle are read side by side (the deal's last close is then picked from
+        // both, as from one read).
+        let closes = match self.halves_side_by_side(window, &[Backend::Sqlite]).await {
+            Some((other, [(a, middle), _])) => {
+                let half = |mut conn: kairos_store::ReadConn, span| {
+                    let (scope, filter) = (actor.scope.clone(), filter.clone());
+                    on_own_task(async move { store::won_closes(&mut conn.conn(), ws, &scope, &filter, span).await })
+                };
+                let (x, y) = tokio::join!(half(conn, (Some(a), Some(middle))), half(other, (Some(middle), None)));
+                let mut closes = x?;
+                closes.extend(y?);
+                closes
+            }
+            None => store::won_closes(&mut conn.conn(), ws, &actor.scope, &filter, (window.map(|(a, _)| a), None)).await?,
         };
         let (mut cal, mut work) = (Vec::new(), Vec::new());
         // The last won close of each deal (a deal reopened and won again counts once).

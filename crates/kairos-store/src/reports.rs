@@ -550,11 +550,20 @@ pub struct WonClose {
 /// sort. A deal's last won close is at or after every other, so those that fall in a period
 /// are among the closes from its start on; the history's index of won closes, keyed by time,
 /// finds them without looking at any deal that has none.
-pub async fn won_closes(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, since: Option<DateTime<Utc>>) -> StoreResult<Vec<WonClose>> {
+pub async fn won_closes(
+    c: &mut Conn<'_>,
+    ws: WorkspaceId,
+    scope: &DataScope,
+    f: &ReportFilter,
+    (since, before): (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+) -> StoreResult<Vec<WonClose>> {
     let mut q = with_history(c.backend(), ws, scope, f);
     won_only(&mut q);
     if let Some(t) = since {
         q.and_where(col("h", "at").gte(t));
+    }
+    if let Some(t) = before {
+        q.and_where(col("h", "at").lt(t));
     }
     q.expr(Expr::cust("h.opportunity_id, h.at, h.history_id, o.created_at"));
     c.fetch_many(&q, &["opportunity_id", "at", "history_id", "created_at"], None).await
