@@ -1,6 +1,7 @@
 //! Connecting, migrating, and running statements on whichever database the URL names.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sea_query::{
@@ -15,7 +16,6 @@ use sqlx::{Connection, FromRow, PgConnection, Postgres, Sqlite, SqliteConnection
 
 use crate::error::{StoreError, StoreResult};
 use crate::inline::{InlineConn, InlinePool};
-use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -439,7 +439,7 @@ macro_rules! sea_statement {
 sea_statement!(SelectStatement, InsertStatement, UpdateStatement, DeleteStatement);
 
 impl Conn<'_> {
-    /// This connection with its JSON documents read on `inline`'s thread-local connection
+    /// This connection with its JSON documents read through `inline`, on the calling thread
     /// (see `Conn::Inline`); itself, reborrowed, on PostgreSQL or without one.
     pub fn with_inline<'a>(&'a mut self, inline: Option<&'a mut InlineConn>) -> Conn<'a> {
         match (self, inline) {
@@ -523,22 +523,19 @@ impl Conn<'_> {
         let cols = columns.iter().map(|c| format!("t.{c}")).collect::<Vec<_>>().join(", ");
         let order_by = order_by.map(|o| format!(" ORDER BY {o}")).unwrap_or_default();
         self.explain(&inner, &values).await;
-        match self {
+        let as_document = || format!("SELECT json_group_array(json_array({cols}){order_by}) FROM ({inner}) AS t");
+        let document = match self {
             Conn::Sqlite(c) => {
-                let text = format!("SELECT json_group_array(json_array({cols}){order_by}) FROM ({inner}) AS t");
-                let (document,): (String,) = sqlx::query_as_with(&text, SqlxValues(values)).fetch_one(&mut **c).await.map_err(StoreError::from)?;
-                serde_json::from_str(&document).map_err(|e| StoreError::Corrupt(format!("rows read as JSON: {e}")))
+                let (document,): (String,) = sqlx::query_as_with(&as_document(), SqlxValues(values)).fetch_one(&mut **c).await.map_err(StoreError::from)?;
+                document
             }
-            Conn::Inline(inline, _) => {
-                let text = format!("SELECT json_group_array(json_array({cols}){order_by}) FROM ({inner}) AS t");
-                let document = inline.fetch_text(&text, &values)?;
-                serde_json::from_str(&document).map_err(|e| StoreError::Corrupt(format!("rows read as JSON: {e}")))
-            }
+            Conn::Inline(inline, _) => inline.fetch_text(&as_document(), &values)?,
             Conn::Postgres(c) => {
                 let text = format!("SELECT {cols} FROM ({inner}) AS t{order_by}");
-                sqlx::query_as_with::<_, T, _>(&text, SqlxValues(values)).fetch_all(&mut **c).await.map_err(StoreError::from)
+                return sqlx::query_as_with::<_, T, _>(&text, SqlxValues(values)).fetch_all(&mut **c).await.map_err(StoreError::from);
             }
-        }
+        };
+        serde_json::from_str(&document).map_err(|e| StoreError::Corrupt(format!("rows read as JSON: {e}")))
     }
 
     pub async fn fetch_optional<T: Record>(&mut self, stmt: &(impl Statement + ?Sized)) -> StoreResult<Option<T>> {
