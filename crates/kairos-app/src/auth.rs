@@ -129,10 +129,10 @@ impl App {
     /// The actor behind a bearer token, or `Unauthorized`.
     pub async fn authenticate_token(&self, secret: &str) -> AppResult<Actor> {
         let now = self.now();
-        let (mut conn, mut inline) = (self.store.read().await?, self.store.inline()?);
-        // One indexed row, looked up on this thread on SQLite (`Store::inline`).
-        let found = store::find_token(&mut conn.conn().with_inline(inline.as_mut()), &secret_hash(secret), now).await?.ok_or(AppError::Unauthorized)?;
-        drop((conn, inline));
+        // One indexed row, looked up on this thread on SQLite (`Store::lookup`).
+        let mut lookup = self.store.lookup().await?;
+        let found = store::find_token(&mut lookup.conn(), &secret_hash(secret), now).await?.ok_or(AppError::Unauthorized)?;
+        drop(lookup);
         // Recording every use would turn each read into a write; once a minute is enough
         // to tell a live token from a forgotten one.
         if found.last_used_at.is_none_or(|t| now - t > Duration::minutes(1)) {
@@ -180,11 +180,9 @@ impl App {
 
     /// The actor behind a session cookie, or `Unauthorized`.
     pub async fn authenticate_session(&self, secret: &str) -> AppResult<Actor> {
-        let (mut conn, mut inline) = (self.store.read().await?, self.store.inline()?);
-        let found = store::find_session(&mut conn.conn().with_inline(inline.as_mut()), &secret_hash(secret), self.now())
-            .await?
-            .ok_or(AppError::Unauthorized)?;
-        drop((conn, inline));
+        let mut lookup = self.store.lookup().await?;
+        let found = store::find_session(&mut lookup.conn(), &secret_hash(secret), self.now()).await?.ok_or(AppError::Unauthorized)?;
+        drop(lookup);
         self.actor_for(found.user, AuthMethod::Session { csrf_token: found.csrf_token }).await
     }
 

@@ -9,7 +9,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::query::Query;
 
-use crate::db::Conn;
+use crate::db::{Conn, Driver};
 use crate::error::{StoreError, StoreResult};
 
 /// One value of a row to insert.
@@ -129,14 +129,14 @@ pub async fn insert_rows(c: &mut Conn<'_>, table: &str, columns: &[&str], rows: 
             return Err(StoreError::Corrupt(format!("a row for {table} does not have {} cells", columns.len())));
         }
         let text = statement(table, columns, chunk.len(), matches!(c, Conn::Postgres(_)));
-        match c {
-            Conn::Sqlite(conn) | Conn::Inline(_, conn) => {
+        match c.driver()? {
+            Driver::Sqlite(conn) => {
                 let q: Query<'_, sqlx::Sqlite, _> = bind_all!(sqlx::query(&text), chunk);
-                q.execute(&mut **conn).await?;
+                q.execute(conn).await?;
             }
-            Conn::Postgres(conn) => {
+            Driver::Postgres(conn) => {
                 let q: Query<'_, sqlx::Postgres, _> = bind_all!(sqlx::query(&text), chunk);
-                q.execute(&mut **conn).await?;
+                q.execute(conn).await?;
             }
         }
     }

@@ -236,6 +236,14 @@ impl Store {
         }
     }
 
+    /// A connection for one short read by key through `Conn::fetch_many` (see `LookupConn`).
+    pub async fn lookup(&self) -> StoreResult<LookupConn> {
+        Ok(match self.inline()? {
+            Some(inline) => LookupConn::Inline(inline),
+            None => LookupConn::Pooled(self.read().await?),
+        })
+    }
+
     /// Starts a write transaction. On SQLite it takes the write lock at once (BEGIN
     /// IMMEDIATE), so a transaction that reads before it writes can never fail half-way
     /// with "database is locked".
@@ -386,8 +394,34 @@ pub enum Conn<'c> {
     Sqlite(&'c mut SqliteConnection),
     Postgres(&'c mut PgConnection),
     /// A SQLite connection whose JSON documents (`fetch_many`) are read on the calling
-    /// thread instead (`with_inline`); every other statement runs on the pooled connection.
-    Inline(&'c mut InlineConn, &'c mut SqliteConnection),
+    /// thread (`with_inline`, `Store::lookup`); every other statement runs on the pooled
+    /// connection beside it, and fails without one (`StoreError::InlineOnly`).
+    Inline(&'c mut InlineConn, Option<&'c mut SqliteConnection>),
+}
+
+/// The driver's connection behind a `Conn`, which every statement but an inline document
+/// runs on.
+pub(crate) enum Driver<'a> {
+    Sqlite(&'a mut SqliteConnection),
+    Postgres(&'a mut PgConnection),
+}
+
+/// A connection for one short lookup by key: on a SQLite file it reads on the calling
+/// thread alone, with no pooled connection to take and give back (sqlx checks each one it
+/// is given back on the connection's own thread); elsewhere a pooled one.
+pub enum LookupConn {
+    Inline(InlineConn),
+    Pooled(ReadConn),
+}
+
+impl LookupConn {
+    /// Only `fetch_many` answers on an inline lookup; every other statement refuses.
+    pub fn conn(&mut self) -> Conn<'_> {
+        match self {
+            LookupConn::Inline(inline) => Conn::Inline(inline, None),
+            LookupConn::Pooled(pooled) => pooled.conn(),
+        }
+    }
 }
 
 /// A row type that decodes from both backends.
@@ -443,9 +477,10 @@ impl Conn<'_> {
     /// (see `Conn::Inline`); itself, reborrowed, on PostgreSQL or without one.
     pub fn with_inline<'a>(&'a mut self, inline: Option<&'a mut InlineConn>) -> Conn<'a> {
         match (self, inline) {
-            (Conn::Sqlite(c) | Conn::Inline(_, c), Some(inline)) => Conn::Inline(inline, c),
+            (Conn::Sqlite(c), Some(inline)) => Conn::Inline(inline, Some(c)),
+            (Conn::Inline(_, c), Some(inline)) => Conn::Inline(inline, c.as_deref_mut()),
             (Conn::Sqlite(c), None) => Conn::Sqlite(c),
-            (Conn::Inline(i, c), None) => Conn::Inline(i, c),
+            (Conn::Inline(i, c), None) => Conn::Inline(i, c.as_deref_mut()),
             (Conn::Postgres(c), _) => Conn::Postgres(c),
         }
     }
@@ -457,6 +492,14 @@ impl Conn<'_> {
         }
     }
 
+    pub(crate) fn driver(&mut self) -> StoreResult<Driver<'_>> {
+        match self {
+            Conn::Sqlite(c) | Conn::Inline(_, Some(c)) => Ok(Driver::Sqlite(c)),
+            Conn::Postgres(c) => Ok(Driver::Postgres(c)),
+            Conn::Inline(_, None) => Err(StoreError::InlineOnly),
+        }
+    }
+
     /// With `KAIROS_EXPLAIN` set, logs the plan the database picks for each read: plans
     /// depend on the database's version and statistics, and a shell that binds literals where
     /// the application binds parameters can show a different one.
@@ -465,13 +508,15 @@ impl Conn<'_> {
         if !*ASKED.get_or_init(|| std::env::var_os("KAIROS_EXPLAIN").is_some()) {
             return;
         }
-        let plan: Result<Vec<String>, sqlx::Error> = match self {
-            Conn::Sqlite(c) | Conn::Inline(_, c) => sqlx::query_as_with::<_, (i64, i64, i64, String), _>(&format!("EXPLAIN QUERY PLAN {text}"), SqlxValues(values.clone()))
-                .fetch_all(&mut **c)
+        // An inline lookup has no driver connection to ask; its plan shows on any other.
+        let plan: Result<Vec<String>, sqlx::Error> = match self.driver() {
+            Err(_) => return,
+            Ok(Driver::Sqlite(c)) => sqlx::query_as_with::<_, (i64, i64, i64, String), _>(&format!("EXPLAIN QUERY PLAN {text}"), SqlxValues(values.clone()))
+                .fetch_all(c)
                 .await
                 .map(|rows| rows.into_iter().map(|r| r.3).collect()),
-            Conn::Postgres(c) => sqlx::query_as_with::<_, (String,), _>(&format!("EXPLAIN {text}"), SqlxValues(values.clone()))
-                .fetch_all(&mut **c)
+            Ok(Driver::Postgres(c)) => sqlx::query_as_with::<_, (String,), _>(&format!("EXPLAIN {text}"), SqlxValues(values.clone()))
+                .fetch_all(c)
                 .await
                 .map(|rows| rows.into_iter().map(|r| r.0).collect()),
         };
@@ -484,9 +529,9 @@ impl Conn<'_> {
     pub async fn fetch_all<T: Record>(&mut self, stmt: &(impl Statement + ?Sized)) -> StoreResult<Vec<T>> {
         let (text, values) = stmt.render(self.backend());
         self.explain(&text, &values).await;
-        let rows = match self {
-            Conn::Sqlite(c) | Conn::Inline(_, c) => sqlx::query_as_with::<_, T, _>(&text, SqlxValues(values)).fetch_all(&mut **c).await,
-            Conn::Postgres(c) => sqlx::query_as_with::<_, T, _>(&text, SqlxValues(values)).fetch_all(&mut **c).await,
+        let rows = match self.driver()? {
+            Driver::Sqlite(c) => sqlx::query_as_with::<_, T, _>(&text, SqlxValues(values)).fetch_all(c).await,
+            Driver::Postgres(c) => sqlx::query_as_with::<_, T, _>(&text, SqlxValues(values)).fetch_all(c).await,
         };
         rows.map_err(StoreError::from)
     }
@@ -525,11 +570,11 @@ impl Conn<'_> {
         self.explain(&inner, &values).await;
         let as_document = || format!("SELECT json_group_array(json_array({cols}){order_by}) FROM ({inner}) AS t");
         let document = match self {
+            Conn::Inline(inline, _) => inline.fetch_text(&as_document(), &values)?,
             Conn::Sqlite(c) => {
                 let (document,): (String,) = sqlx::query_as_with(&as_document(), SqlxValues(values)).fetch_one(&mut **c).await.map_err(StoreError::from)?;
                 document
             }
-            Conn::Inline(inline, _) => inline.fetch_text(&as_document(), &values)?,
             Conn::Postgres(c) => {
                 let text = format!("SELECT {cols} FROM ({inner}) AS t{order_by}");
                 return sqlx::query_as_with::<_, T, _>(&text, SqlxValues(values)).fetch_all(&mut **c).await.map_err(StoreError::from);
@@ -540,11 +585,9 @@ impl Conn<'_> {
 
     pub async fn fetch_optional<T: Record>(&mut self, stmt: &(impl Statement + ?Sized)) -> StoreResult<Option<T>> {
         let (text, values) = stmt.render(self.backend());
-        let row = match self {
-            Conn::Sqlite(c) | Conn::Inline(_, c) => sqlx::query_as_with::<_, T, _>(&text, SqlxValues(values)).fetch_optional(&mut **c).await,
-            Conn::Postgres(c) => {
-                sqlx::query_as_with::<_, T, _>(&text, SqlxValues(values)).fetch_optional(&mut **c).await
-            }
+        let row = match self.driver()? {
+            Driver::Sqlite(c) => sqlx::query_as_with::<_, T, _>(&text, SqlxValues(values)).fetch_optional(c).await,
+            Driver::Postgres(c) => sqlx::query_as_with::<_, T, _>(&text, SqlxValues(values)).fetch_optional(c).await,
         };
         row.map_err(StoreError::from)
     }
@@ -556,11 +599,9 @@ impl Conn<'_> {
     /// Runs a statement and answers the number of rows it touched.
     pub async fn execute(&mut self, stmt: &(impl Statement + ?Sized)) -> StoreResult<u64> {
         let (text, values) = stmt.render(self.backend());
-        let done = match self {
-            Conn::Sqlite(c) | Conn::Inline(_, c) => sqlx::query_with(&text, SqlxValues(values)).execute(&mut **c).await.map(|r| r.rows_affected()),
-            Conn::Postgres(c) => {
-                sqlx::query_with(&text, SqlxValues(values)).execute(&mut **c).await.map(|r| r.rows_affected())
-            }
+        let done = match self.driver()? {
+            Driver::Sqlite(c) => sqlx::query_with(&text, SqlxValues(values)).execute(c).await.map(|r| r.rows_affected()),
+            Driver::Postgres(c) => sqlx::query_with(&text, SqlxValues(values)).execute(c).await.map(|r| r.rows_affected()),
         };
         done.map_err(StoreError::from)
     }
@@ -575,11 +616,11 @@ impl Conn<'_> {
     /// maintenance).
     pub async fn execute_script(&mut self, script: &str) -> StoreResult<()> {
         use sqlx::Executor;
-        match self {
-            Conn::Sqlite(c) | Conn::Inline(_, c) => {
+        match self.driver()? {
+            Driver::Sqlite(c) => {
                 c.execute(script).await?;
             }
-            Conn::Postgres(c) => {
+            Driver::Postgres(c) => {
                 c.execute(script).await?;
             }
         }
@@ -636,7 +677,17 @@ mod tests {
             let inlined: Vec<(i64,)> = c.with_inline(inline.as_mut()).fetch_many(q, &["n"], Some("t.n")).await.unwrap();
             assert_eq!(inlined, pooled, "{q:?}");
         }
-        drop((conn, inline, store));
+        // A lookup on its own reads its document inline, and refuses any other statement
+        // rather than fall back to a connection it does not hold.
+        let mut lookup = store.lookup().await.unwrap();
+        assert!(matches!(lookup, LookupConn::Inline(_)), "a SQLite file looks up inline");
+        let found: Vec<(i64,)> = lookup.conn().fetch_many(&statements[0], &["n"], None).await.unwrap();
+        assert_eq!(found, vec![(1,)]);
+        assert!(matches!(lookup.conn().fetch_optional::<(i64,)>(&statements[0]).await, Err(StoreError::InlineOnly)));
+        assert!(matches!(lookup.conn().execute(&sql("DELETE FROM t")).await, Err(StoreError::InlineOnly)));
+        let mut count = conn.conn();
+        assert_eq!(count.fetch_count(&sql("SELECT count(*) FROM t")).await.unwrap(), 3, "the refused delete changed nothing");
+        drop((conn, inline, lookup, store));
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }

@@ -18,6 +18,10 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A statement other than a JSON document was run on an inline lookup
+    /// (`Store::lookup`), which has no driver connection: a mistake in our code.
+    #[error("an inline lookup reads JSON documents only")]
+    InlineOnly,
 }
 
 impl From<sqlx::Error> for StoreError {
