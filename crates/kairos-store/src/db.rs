@@ -429,9 +429,10 @@ pub(crate) enum Driver<'a> {
     Postgres(&'a mut PgConnection),
 }
 
-/// A connection for one short lookup by key: on a SQLite file it reads on the calling
-/// thread alone, with no pooled connection to take and give back (sqlx checks each one it
-/// is given back on the connection's own thread); elsewhere a pooled one.
+/// A connection for one short lookup by key (`Store::lookup`): on a SQLite file it reads on
+/// the calling thread alone, with no pooled connection to take and give back (sqlx checks
+/// each one it is given back on the connection's own thread); on PostgreSQL one from the
+/// pool whose connections keep their plans.
 pub enum LookupConn {
     Inline(InlineConn),
     Pooled(ReadConn),
