@@ -826,9 +826,34 @@ impl App {
         if !rollup::serves(scope, filter) {
             return Ok(None);
         }
-        let mut conn = self.store.report_read().await?;
-        let mut c = conn.conn();
-        let Some(counts) = passage_buckets::buckets(&mut c, ws, window).await? else {
+        let conn = self.store.report_read().await?;
+        // SQLite answers each query on one core. With a second connection idle, the window's
+        // two halves are counted side by side (at a million deals the sums sort some 90,000
+        // month rows), and the values are then read in two lanes.
+        let other = match self.store.backend() {
+            Backend::Sqlite => self.store.try_report_read().await,
+            Backend::Postgres => None,
+        };
+        let (counts, mut conn, mut other) = match (other, window.and_then(passage_buckets::halves)) {
+            (Some(other), Some([first, second])) => {
+                let half = |mut conn: kairos_store::ReadConn, part| {
+                    on_own_task(async move {
+                        let counts = passage_buckets::buckets(&mut conn.conn(), ws, Some(part)).await?;
+                        Ok::<_, kairos_store::StoreError>((counts, conn))
+                    })
+                };
+                let (x, y) = tokio::join!(half(conn, first), half(other, second));
+                let ((x, conn), (y, other)) = (x?, y?);
+                // A key may have rows in both halves: the histograms below add them up.
+                (x.zip(y).map(|(mut x, y)| { x.extend(y); x }), conn, Some(other))
+            }
+            (other, _) => {
+                let mut conn = conn;
+                let counts = passage_buckets::buckets(&mut conn.conn(), ws, window).await?;
+                (counts, conn, other)
+            }
+        };
+        let Some(counts) = counts else {
             return Ok(None);
         };
         // Per stage and measure: the passages in each bucket, and the sum of their days.
@@ -839,24 +864,39 @@ impl App {
             *h.0.entry(b.bucket).or_default() += u64::try_from(b.passages).unwrap_or(0);
             h.1 += b.days;
         }
+        let reads: Vec<RankRead> = histograms
+            .into_iter()
+            .filter_map(|((stage, measure), (counts, sum))| {
+                let n = counts.values().sum::<u64>() as usize;
+                let ranks = analytics::order_ranks(n)?;
+                Some(RankRead { stage, measure, counts, n, sum, wanted: [ranks.median[0], ranks.median[1], ranks.p90].map(|r| r as u64) })
+            })
+            .collect();
+        let found = match other.as_mut() {
+            Some(other) => {
+                let (x, y) = tokio::join!(values_in_lane(&mut conn, ws, window, &reads, 0, 2), values_in_lane(other, ws, window, &reads, 1, 2));
+                let mut found = x?;
+                found.extend(y?);
+                found
+            }
+            None => values_in_lane(&mut conn, ws, window, &reads, 0, 1).await?,
+        };
         let mut by_stage = StageStats::new();
-        for ((stage, measure), (counts, sum)) in histograms {
-            let n = counts.values().sum::<u64>() as usize;
-            let Some(ranks) = analytics::order_ranks(n) else { continue };
-            let wanted = [ranks.median[0], ranks.median[1], ranks.p90].map(|r| r as u64);
-            let Some(values) = passage_buckets::values_at_ranks(&mut c, ws, window, &stage, measure, &counts, &wanted).await? else {
+        for (i, values) in found {
+            let read = &reads[i];
+            let Some(values) = values else {
                 // The counts and the history are written together. Should they ever
                 // disagree, the passages themselves still answer; a debug build (the tests)
                 // stops instead, so that a fault in the counts cannot hide behind the answer.
-                tracing::warn!(stage, n, "dwell: the bucket counts and the history disagree");
+                tracing::warn!(stage = read.stage, n = read.n, "dwell: the bucket counts and the history disagree");
                 if cfg!(debug_assertions) {
-                    panic!("dwell: the bucket counts and the history disagree for stage {stage}");
+                    panic!("dwell: the bucket counts and the history disagree for stage {}", read.stage);
                 }
                 return Ok(None);
             };
-            let stats = analytics::Stats::from_order(n, sum, [values[0], values[1]], values[2]);
-            let slot = by_stage.entry(stage).or_default();
-            match measure {
+            let stats = analytics::Stats::from_order(read.n, read.sum, [values[0], values[1]], values[2]);
+            let slot = by_stage.entry(read.stage.clone()).or_default();
+            match read.measure {
                 Measure::Calendar => slot.0 = stats,
                 Measure::Working => slot.1 = stats,
             }
@@ -1037,6 +1077,36 @@ type Window = (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>);
 
 /// Dwell's statistics per stage: in calendar days, in working days.
 type StageStats = HashMap<String, (analytics::Stats, analytics::Stats)>;
+
+/// One stage's passages of one measure, counted per bucket: the values dwell reads at
+/// `wanted` (0-based ranks: the two middle ones and the p90's).
+struct RankRead {
+    stage: String,
+    measure: Measure,
+    counts: BTreeMap<i32, u64>,
+    n: usize,
+    sum: f64,
+    wanted: [u64; 3],
+}
+
+/// The values of every `lanes`-th of `reads` from the `lane`-th on, read one after another
+/// on `conn`, each with its place in `reads`; `None` where the history holds fewer passages
+/// than the counts say.
+async fn values_in_lane(
+    conn: &mut kairos_store::ReadConn,
+    ws: WorkspaceId,
+    window: Option<Window>,
+    reads: &[RankRead],
+    lane: usize,
+    lanes: usize,
+) -> AppResult<Vec<(usize, Option<Vec<f64>>)>> {
+    let mut c = conn.conn();
+    let mut found = Vec::new();
+    for (i, read) in reads.iter().enumerate().skip(lane).step_by(lanes) {
+        found.push((i, passage_buckets::values_at_ranks(&mut c, ws, window, &read.stage, read.measure, &read.counts, &read.wanted).await?));
+    }
+    Ok(found)
+}
 
 /// What a history report works from once its query is understood.
 struct HistoryContext {

@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Datelike, Duration, Utc};
 use kairos_domain::dwell_histogram;
 use kairos_domain::ids::WorkspaceId;
 use sea_query::{Alias, SimpleExpr, Value};
@@ -179,6 +179,23 @@ pub async fn fold(c: &mut Conn<'_>) -> StoreResult<u64> {
     rollup::fold(c, &ROLLUP).await
 }
 
+/// `window` cut in two at the local month start nearest its middle, so that two connections
+/// can each sum one half's rows (`buckets`): the halves' counts added up are the window's.
+/// `None` when an end is not a local midnight or no month starts inside the window.
+pub fn halves(window: (DateTime<Utc>, DateTime<Utc>)) -> Option<[(DateTime<Utc>, DateTime<Utc>); 2]> {
+    let (from, to) = window;
+    if !rollup::is_midnight(from) || !rollup::is_midnight(to) {
+        return None;
+    }
+    let (first, end) = (local_day(from), local_day(to));
+    let middle = first + (end - first) / 2;
+    let this_month = middle.with_day(1)?;
+    let next_month = this_month.checked_add_months(chrono::Months::new(1))?;
+    let cut = [this_month, next_month].into_iter().filter(|m| first < *m && *m < end).min_by_key(|m| (*m - middle).num_days().abs())?;
+    let at = rollup::start_of_local_day(cut);
+    Some([(from, at), (at, to)])
+}
+
 /// A stage's passages in one bucket of one measure, inside the period read.
 #[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct BucketCount {
@@ -303,4 +320,30 @@ async fn values_at(
     let q = binds.into_iter().fold(sql(text), Sql::bind);
     let rows: Vec<(f64,)> = c.fetch_all(&q).await?;
     Ok(rows.into_iter().map(|r| r.0).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn a_window_is_cut_at_the_local_month_start_nearest_its_middle() {
+        // 2025-01-01 … 2026-12-31 local (UTC+8): cut at 2026-01-01 local.
+        let two_years = (t("2024-12-31T16:00:00Z"), t("2026-12-31T16:00:00Z"));
+        assert_eq!(halves(two_years), Some([(two_years.0, t("2025-12-31T16:00:00Z")), (t("2025-12-31T16:00:00Z"), two_years.1)]));
+        // 2026-03-10 … 2026-05-19: the middle is 2026-04-14, nearer April's start than May's.
+        let spring = (t("2026-03-09T16:00:00Z"), t("2026-05-19T16:00:00Z"));
+        assert_eq!(halves(spring), Some([(spring.0, t("2026-03-31T16:00:00Z")), (t("2026-03-31T16:00:00Z"), spring.1)]));
+        // The middle 2026-04-25 is nearer May's start, which lies inside the window.
+        let later = (t("2026-03-31T16:00:00Z"), t("2026-05-19T16:00:00Z"));
+        assert_eq!(halves(later), Some([(later.0, t("2026-04-30T16:00:00Z")), (t("2026-04-30T16:00:00Z"), later.1)]));
+        // One month exactly: no month starts strictly inside it.
+        assert_eq!(halves((t("2026-03-31T16:00:00Z"), t("2026-04-30T16:00:00Z"))), None);
+        // An end that is not a local midnight: the buckets cannot answer it anyway.
+        assert_eq!(halves((t("2025-01-01T00:00:00Z"), t("2026-12-31T16:00:00Z"))), None);
+    }
 }

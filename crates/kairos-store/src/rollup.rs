@@ -90,6 +90,11 @@ pub(crate) fn local_day(at: DateTime<Utc>) -> NaiveDate {
     days().local_date(at)
 }
 
+/// The instant a local day starts, as the rollups cut days.
+pub(crate) fn start_of_local_day(day: NaiveDate) -> DateTime<Utc> {
+    days().start_of_day(day)
+}
+
 /// Whether an instant is a local midnight: only then is "before it" a whole number of days.
 pub(crate) fn is_midnight(at: DateTime<Utc>) -> bool {
     let days = days();
