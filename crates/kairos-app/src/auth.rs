@@ -129,7 +129,8 @@ impl App {
     /// The actor behind a bearer token, or `Unauthorized`.
     pub async fn authenticate_token(&self, secret: &str) -> AppResult<Actor> {
         let now = self.now();
-        // One indexed row, looked up on this thread on SQLite (`Store::lookup`).
+        // One indexed row (`Store::lookup`): read on this thread on SQLite, on a connection that
+        // keeps its plan on PostgreSQL.
         let mut lookup = self.store.lookup().await?;
         let found = store::find_token(&mut lookup.conn(), &secret_hash(secret), now).await?.ok_or(AppError::Unauthorized)?;
         drop(lookup);
