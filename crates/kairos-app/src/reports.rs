@@ -280,6 +280,14 @@ impl App {
     /// (`plan`), and reads the selected deals' totals.
     async fn report_context(&self, actor: &Actor, q: &ReportQuery, plan: impl FnOnce(&mut ReportFilter, &Plan) -> Vec<Dimension>) -> AppResult<Context> {
         validate(q)?;
+        // On a SQLite file the report starts on an inline connection alone: the filters, the
+        // currencies and the closed deal sums are short reads, run on this thread, and a
+        // report they answer takes no pooled connection at all (sqlx hands each statement
+        // to its connection's own thread, and checks the connection on that thread when it
+        // comes back). Totals the sums cannot answer take one (`context_totals`).
+        if let Some(mut inline) = self.store.inline()? {
+            return self.report_context_on(&mut kairos_store::Conn::Inline(&mut inline, None), actor, q, plan).await;
+        }
         let mut conn = self.store.report_read().await?;
         self.report_context_on(&mut conn.conn(), actor, q, plan).await
     }
@@ -304,7 +312,8 @@ impl App {
         let sums = if filter.open_only { Sums::AmountAndWeights } else { Sums::Amount };
         // The currencies are needed only to convert the totals: read beside them when a second
         // connection is idle (a report of a few milliseconds is mostly round trips).
-        let (totals, CurrencyBasis { base, rates }) = match self.store.try_report_read().await {
+        let beside = if c.is_inline_only() { None } else { self.store.try_report_read().await };
+        let (totals, CurrencyBasis { base, rates }) = match beside {
             Some(mut other) => {
                 let mut o = other.conn();
                 // The currencies first: their statement is on its way to the other connection
@@ -328,24 +337,34 @@ impl App {
             // The whole workspace's closes over whole days, in a grouping the sums keep.
             // A rollup read, short whatever the deals: on this thread on SQLite (`Store::inline`).
             Some(window) if sums == Sums::Amount && whole_workspace => {
-                let mut inline = self.store.inline()?;
+                let mut inline = if c.is_inline() { None } else { self.store.inline()? };
                 closed_deal_sums::totals(&mut c.with_inline(inline.as_mut()), ws, window, by).await?
             }
             _ => None,
         };
+        if summed.is_none() && c.is_inline_only() {
+            let mut conn = self.store.report_read().await?;
+            return self.deal_totals(&mut conn.conn(), actor, filter, by, sums).await;
+        }
         Ok(match summed {
             Some(totals) => totals,
-            // Closed deals come from the index in close order, and SQLite answers a query on
-            // one core: the window's two halves side by side when another connection is idle.
-            None => match self.halves_side_by_side(filter.closed_between, &[Backend::Sqlite]).await {
-                Some((mut other, [first, second])) => {
-                    let (f1, f2) = (ReportFilter { closed_between: Some(first), ..filter.clone() }, ReportFilter { closed_between: Some(second), ..filter.clone() });
-                    let mut o = other.conn();
-                    let (x, y) = tokio::join!(store::report_totals(c, ws, &actor.scope, &f1, by, sums), store::report_totals(&mut o, ws, &actor.scope, &f2, by, sums));
-                    GroupTotals::merged(x?.into_iter().chain(y?))
-                }
-                None => store::report_totals(c, ws, &actor.scope, filter, by, sums).await?,
-            },
+            None => self.deal_totals(c, actor, filter, by, sums).await?,
+        })
+    }
+
+    /// The totals of `report_context` from the deals themselves.
+    async fn deal_totals(&self, c: &mut kairos_store::Conn<'_>, actor: &Actor, filter: &ReportFilter, by: &[Dimension], sums: Sums) -> AppResult<Vec<GroupTotals>> {
+        let ws = actor.workspace();
+        // Closed deals come from the index in close order, and SQLite answers a query on one
+        // core: the window's two halves side by side when another connection is idle.
+        Ok(match self.halves_side_by_side(filter.closed_between, &[Backend::Sqlite]).await {
+            Some((mut other, [first, second])) => {
+                let (f1, f2) = (ReportFilter { closed_between: Some(first), ..filter.clone() }, ReportFilter { closed_between: Some(second), ..filter.clone() });
+                let mut o = other.conn();
+                let (x, y) = tokio::join!(store::report_totals(c, ws, &actor.scope, &f1, by, sums), store::report_totals(&mut o, ws, &actor.scope, &f2, by, sums));
+                GroupTotals::merged(x?.into_iter().chain(y?))
+            }
+            None => store::report_totals(c, ws, &actor.scope, filter, by, sums).await?,
         })
     }
 
@@ -946,63 +965,33 @@ impl App {
     pub async fn conversion(&self, actor: &Actor, q: &ReportQuery) -> AppResult<Conversion> {
         let HistoryContext { filter, filters, window, .. } = self.history_context(actor, q).await?;
         let (ws, scope) = (actor.workspace(), &actor.scope);
-        let mut conn = self.store.report_read().await?;
-        let mut c = conn.conn();
-        // The whole workspace's cohorts are rolled up and need no stages: read beside the
-        // stages when a second connection is idle (see `report_context_on`).
+        // The whole workspace's cohorts are rolled up and need no stages.
         let serves = rollup::serves(scope, &filter);
-        let beside = if serves { self.store.try_report_read().await } else { None };
-        let (rolled_up, processes) = match (serves, beside) {
-            // The rollup is read on this thread on SQLite (`Store::inline`); the processes,
-            // two statements one after the other, on a task of their own beside it.
-            (true, Some(mut other)) => {
-                let processes = on_own_task(async move { process_store::list_processes(&mut other.conn(), ws).await });
-                let mut inline = self.store.inline()?;
-                let mut i = c.with_inline(inline.as_mut());
-                let (processes, rolled_up) = tokio::join!(processes, stage_entry_rollup::cohorts(&mut i, ws, window));
-                (rolled_up?, processes?)
-            }
-            (true, None) => {
-                let mut inline = self.store.inline()?;
-                let rolled_up = stage_entry_rollup::cohorts(&mut c.with_inline(inline.as_mut()), ws, window).await?;
-                (rolled_up, process_store::list_processes(&mut c, ws).await?)
-            }
-            (false, _) => (None, process_store::list_processes(&mut c, ws).await?),
-        };
-        let cohorts = match rolled_up {
-            Some(cohorts) => cohorts,
-            None => {
-                // The cohort reads only events from the window's start on: a deal closed
-                // before it has none, so its deals need no narrowing.
-                let positions: Vec<(String, i32)> = processes.iter().flat_map(|p| p.stages.iter().map(|s| (s.id.to_string(), s.position))).collect();
-                // Each deal's cohorts depend on its own events alone, so two halves of the
-                // deals can be worked out side by side: neither database spreads the window
-                // over each deal's events across cores.
-                match self.deal_halves(&mut c, ws, &[Backend::Sqlite, Backend::Postgres]).await? {
-                    Some((mut other, [first, second])) => {
-                        let mut o = other.conn();
-                        let (x, y) = tokio::join!(
-                            store::stage_cohorts(&mut c, ws, scope, &filter, window, &positions, &first),
-                            store::stage_cohorts(&mut o, ws, scope, &filter, window, &positions, &second)
-                        );
-                        let mut cohorts = x?;
-                        cohorts.extend(y?);
-                        cohorts
-                    }
-                    None => store::stage_cohorts(&mut c, ws, scope, &filter, window, &positions, &DealIds::default()).await?,
+        let rolled_up_inline = match (serves, self.store.inline()?) {
+            // On SQLite both the rollup and the stages are short reads: on this thread, one
+            // after the other, and no pooled connection is taken at all (sqlx hands each
+            // statement to its connection's own thread, and checks the connection on that
+            // thread when it comes back).
+            (true, Some(mut inline)) => {
+                let mut c = kairos_store::Conn::Inline(&mut inline, None);
+                match stage_entry_rollup::cohorts(&mut c, ws, window).await? {
+                    Some(cohorts) => Some((cohorts, process_store::stage_names(&mut c, ws).await?)),
+                    None => None,
                 }
             }
+            _ => None,
+        };
+        let (cohorts, stage_names) = match rolled_up_inline {
+            Some(read) => read,
+            None => self.conversion_cohorts(ws, scope, &filter, window, serves).await?,
         };
         let mut stages = Vec::new();
-        for p in processes.iter().filter(|p| q.process_id.as_deref().is_none_or(|id| id.is_empty() || p.id.to_string() == id)) {
-            for s in &p.stages {
-                let id = s.id.to_string();
-                // One row per stage from each half of the deals read.
-                let count = |n: fn(&store::StageCohort) -> i64| u64::try_from(cohorts.iter().filter(|c| c.stage_id == id).map(n).sum::<i64>()).unwrap_or(0);
-                let (entered, advanced, won) = (count(|c| c.entered), count(|c| c.advanced), count(|c| c.won));
-                let rate = |n: u64| (entered > 0).then(|| n as f64 / entered as f64);
-                stages.push(ConversionStage { stage_id: id, name: s.name.clone(), entered, advanced, won, advance_rate: rate(advanced), win_rate: rate(won) });
-            }
+        for s in stage_names.iter().filter(|s| q.process_id.as_deref().is_none_or(|id| id.is_empty() || s.process_id == id)) {
+            // One row per stage from each half of the deals read.
+            let count = |n: fn(&store::StageCohort) -> i64| u64::try_from(cohorts.iter().filter(|c| c.stage_id == s.stage_id).map(n).sum::<i64>()).unwrap_or(0);
+            let (entered, advanced, won) = (count(|c| c.entered), count(|c| c.advanced), count(|c| c.won));
+            let rate = |n: u64| (entered > 0).then(|| n as f64 / entered as f64);
+            stages.push(ConversionStage { stage_id: s.stage_id.clone(), name: s.name.clone(), entered, advanced, won, advance_rate: rate(advanced), win_rate: rate(won) });
         }
         let weakest_stage_id = stages
             .iter()
@@ -1010,6 +999,56 @@ impl App {
             .min_by(|a, b| a.0.total_cmp(&b.0))
             .map(|(_, id)| id);
         Ok(Conversion { filters, stages, weakest_stage_id })
+    }
+
+    /// Conversion's cohorts and the stages, read on pooled connections: from the rollup on
+    /// PostgreSQL (`serves`), otherwise from the deals' stage events.
+    async fn conversion_cohorts(
+        &self,
+        ws: WorkspaceId,
+        scope: &DataScope,
+        filter: &ReportFilter,
+        window: Option<Window>,
+        serves: bool,
+    ) -> AppResult<(Vec<store::StageCohort>, Vec<process_store::StageName>)> {
+        let mut conn = self.store.report_read().await?;
+        let mut c = conn.conn();
+        // Read beside the stages when a second connection is idle (see `report_context_on`).
+        let beside = if serves { self.store.try_report_read().await } else { None };
+        let (rolled_up, stages) = match (serves, beside) {
+            (true, Some(mut other)) => {
+                let stages = on_own_task(async move { process_store::stage_names(&mut other.conn(), ws).await });
+                let (stages, rolled_up) = tokio::join!(stages, stage_entry_rollup::cohorts(&mut c, ws, window));
+                (rolled_up?, stages?)
+            }
+            (true, None) => (stage_entry_rollup::cohorts(&mut c, ws, window).await?, process_store::stage_names(&mut c, ws).await?),
+            (false, _) => (None, process_store::stage_names(&mut c, ws).await?),
+        };
+        let cohorts = match rolled_up {
+            Some(cohorts) => cohorts,
+            None => {
+                // The cohort reads only events from the window's start on: a deal closed
+                // before it has none, so its deals need no narrowing.
+                let positions: Vec<(String, i32)> = stages.iter().map(|s| (s.stage_id.clone(), i32::try_from(s.position).unwrap_or(i32::MAX))).collect();
+                // Each deal's cohorts depend on its own events alone, so two halves of the
+                // deals can be worked out side by side: neither database spreads the window
+                // over each deal's events across cores.
+                match self.deal_halves(&mut c, ws, &[Backend::Sqlite, Backend::Postgres]).await? {
+                    Some((mut other, [first, second])) => {
+                        let mut o = other.conn();
+                        let (x, y) = tokio::join!(
+                            store::stage_cohorts(&mut c, ws, scope, filter, window, &positions, &first),
+                            store::stage_cohorts(&mut o, ws, scope, filter, window, &positions, &second)
+                        );
+                        let mut cohorts = x?;
+                        cohorts.extend(y?);
+                        cohorts
+                    }
+                    None => store::stage_cohorts(&mut c, ws, scope, filter, window, &positions, &DealIds::default()).await?,
+                }
+            }
+        };
+        Ok((cohorts, stages))
     }
 }
 

@@ -509,6 +509,17 @@ impl Conn<'_> {
         }
     }
 
+    /// Whether this reads its documents on the calling thread (`Conn::Inline`).
+    pub fn is_inline(&self) -> bool {
+        matches!(self, Conn::Inline(..))
+    }
+
+    /// Whether this is an inline connection with no pooled one beside it: only `fetch_many`
+    /// answers on it, and every other statement refuses (`StoreError::InlineOnly`).
+    pub fn is_inline_only(&self) -> bool {
+        matches!(self, Conn::Inline(_, None))
+    }
+
     pub fn backend(&self) -> Backend {
         match self {
             Conn::Sqlite(_) | Conn::Inline(..) => Backend::Sqlite,
@@ -705,6 +716,8 @@ mod tests {
         // rather than fall back to a connection it does not hold.
         let mut lookup = store.lookup().await.unwrap();
         assert!(matches!(lookup, LookupConn::Inline(_)), "a SQLite file looks up inline");
+        assert!(lookup.conn().is_inline_only() && !conn.conn().is_inline_only() && !conn.conn().is_inline());
+        assert!(conn.conn().with_inline(inline.as_mut()).is_inline() && !conn.conn().with_inline(inline.as_mut()).is_inline_only());
         let found: Vec<(i64,)> = lookup.conn().fetch_many(&statements[0], &["n"], None).await.unwrap();
         assert_eq!(found, vec![(1,)]);
         assert!(matches!(lookup.conn().fetch_optional::<(i64,)>(&statements[0]).await, Err(StoreError::InlineOnly)));

@@ -123,8 +123,9 @@ pub async fn list_org_units(c: &mut Conn<'_>, ws: WorkspaceId) -> StoreResult<Ve
 
 /// The unit and all units below it, computed by the database in one query.
 pub async fn subtree_ids(c: &mut Conn<'_>, ws: WorkspaceId, root: OrgUnitId) -> StoreResult<Vec<OrgUnitId>> {
+    // As one document (`Conn::fetch_many`), which a report's inline connection reads too.
     let rows: Vec<(String,)> = c
-        .fetch_all(
+        .fetch_many(
             &sql("WITH RECURSIVE sub(org_unit_id) AS ( \
                     SELECT org_unit_id FROM org_unit WHERE workspace_id = $1 AND org_unit_id = $2 \
                     UNION \
@@ -133,6 +134,8 @@ pub async fn subtree_ids(c: &mut Conn<'_>, ws: WorkspaceId, root: OrgUnitId) -> 
                   ) SELECT org_unit_id FROM sub")
             .bind(ws.to_string())
             .bind(root.to_string()),
+            &["org_unit_id"],
+            None,
         )
         .await?;
     rows.into_iter().map(|(id,)| parse_id(&id, OrgUnitId::parse)).collect()

@@ -245,6 +245,27 @@ pub async fn list_processes(c: &mut Conn<'_>, ws: WorkspaceId) -> StoreResult<Ve
     assemble(rows, stages)
 }
 
+/// A stage as the reports name and order it.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
+pub struct StageName {
+    pub process_id: String,
+    pub stage_id: String,
+    pub name: String,
+    pub position: i64,
+}
+
+/// Every stage of the workspace's processes (retired ones too), in the order `list_processes`
+/// gives them: by process, then by position. One statement, read as one document
+/// (`Conn::fetch_many`), so that an inline connection answers it on the calling thread.
+pub async fn stage_names(c: &mut Conn<'_>, ws: WorkspaceId) -> StoreResult<Vec<StageName>> {
+    let q = sql(
+        "SELECT s.process_id, s.stage_id, s.name, s.position, p.created_at FROM process_stage s \
+         JOIN sales_process p ON p.workspace_id = s.workspace_id AND p.process_id = s.process_id WHERE s.workspace_id = $1",
+    )
+    .bind(ws.to_string());
+    c.fetch_many(&q, &["process_id", "stage_id", "name", "position"], Some("t.created_at, t.process_id, t.position, t.stage_id")).await
+}
+
 pub async fn find_process(c: &mut Conn<'_>, ws: WorkspaceId, id: ProcessId) -> StoreResult<Option<SalesProcess>> {
     let rows: Vec<ProcessRow> = c
         .fetch_all(
