@@ -856,8 +856,9 @@ impl App {
         }
         let conn = self.store.report_read().await?;
         // SQLite answers each query on one core. With a second connection idle, the window's
-        // two halves are counted side by side (at a million deals the sums sort some 90,000
-        // month rows), and the values are then read in two lanes.
+        // two halves are counted side by side, and the values are then read in two lanes: at
+        // a million deals each value read walks some thousands of index entries, and the
+        // twenty of them took most of the report's time (docs/benchmarks.md).
         let other = match self.store.backend() {
             Backend::Sqlite => self.store.try_report_read().await,
             Backend::Postgres => None,
@@ -1010,8 +1011,9 @@ impl App {
         Ok(Conversion { filters, stages, weakest_stage_id })
     }
 
-    /// Conversion's cohorts and the stages, read on pooled connections: from the rollup on
-    /// PostgreSQL (`serves`), otherwise from the deals' stage events.
+    /// Conversion's cohorts and the stages, read on pooled connections: from the rollup when
+    /// it serves and no inline connection read it (PostgreSQL, an in-memory SQLite), otherwise
+    /// from the deals' stage events.
     async fn conversion_cohorts(
         &self,
         ws: WorkspaceId,
