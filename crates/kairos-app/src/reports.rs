@@ -293,10 +293,11 @@ impl App {
     }
 
     /// `report_context` on a connection the report already holds. A report waits for one
-    /// connection only, holding none: any other it reads on is one idle now
+    /// report connection only, holding none: any other it reads on is one idle now
     /// (`try_report_read`), or it reads on its first, one read after another. Waiting for a
     /// second while holding a first, as many reports at once as the pool has connections
-    /// would wait on each other.
+    /// would wait on each other. (A lookup connection, from a pool of its own whose
+    /// connections never wait for another, may be waited for.)
     async fn report_context_on(
         &self,
         c: &mut kairos_store::Conn<'_>,

@@ -242,8 +242,8 @@ impl Store {
     }
 
     /// A connection for one short read by a key, whose plan cannot depend on the key (the
-    /// token or session behind a request, a report's currencies; see `LookupConn`). On a SQLite file it
-    /// reads on the calling thread. On PostgreSQL it comes from a pool whose connections
+    /// token or session behind a request, a report's currencies; see `LookupConn`). On a
+    /// SQLite file it reads on the calling thread. On PostgreSQL it comes from a pool whose connections
     /// plan each statement once and keep the plan (`plan_cache_mode = force_generic_plan`).
     /// Left to itself, PostgreSQL plans a prepared statement afresh for its first five runs
     /// on each connection, and the pool hands out its idle connections in turn: a statement
