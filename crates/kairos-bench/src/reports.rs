@@ -4,7 +4,7 @@
 //! median of `--runs`, back to back), so the two compare the report's own work with the SQL
 //! it cannot do without. `scripts/time-requests` gives the same reports through HTTP.
 //!
-//! usage: kairos-report-bench --database-url URL --from 2025-01-01 --to 2026-12-31 [REPORT…]
+//! usage: kairos-report-bench --database-url URL --from 2025-01-01 --to 2026-12-31 [--batches] [REPORT…]
 
 use std::time::Instant;
 
@@ -41,6 +41,9 @@ struct Args {
     runs: usize,
     /// Reports to time (all unless named).
     reports: Vec<String>,
+    /// Time batches of runs asked for on stdin instead (`serve_batches`).
+    #[arg(long)]
+    batches: bool,
 }
 
 #[tokio::main]
@@ -57,32 +60,66 @@ async fn main() -> anyhow::Result<()> {
     let session = app.create_session(&args.email, &args.password, "report-bench").await?;
     let actor = app.authenticate_session(&session.secret).await?;
     let q = ReportQuery { from: Some(args.from.clone()), to: Some(args.to.clone()), ..Default::default() };
+    if args.batches {
+        return serve_batches(&app, &actor, &q).await;
+    }
     let names: Vec<&str> = if args.reports.is_empty() { REPORTS.to_vec() } else { args.reports.iter().map(String::as_str).collect() };
     for name in names {
         let mut times = Vec::with_capacity(args.runs);
         for run in 0..=args.runs {
-            let started = Instant::now();
-            let bytes = match name {
-                "win-rate" => serde_json::to_vec(&app.win_rate(&actor, &q).await?)?,
-                "conversion" => serde_json::to_vec(&app.conversion(&actor, &q).await?)?,
-                "loss-reasons" => serde_json::to_vec(&app.loss_reasons(&actor, &q).await?)?,
-                "dwell" => serde_json::to_vec(&app.dwell(&actor, &q).await?)?,
-                "trend" => serde_json::to_vec(&app.trend(&actor, &q).await?)?,
-                "team" => serde_json::to_vec(&app.team(&actor, &q).await?)?,
-                "cycle" => serde_json::to_vec(&app.cycle(&actor, &q).await?)?,
-                "funnel" => serde_json::to_vec(&app.funnel(&actor, &q).await?)?,
-                "forecast" => serde_json::to_vec(&app.forecast(&actor, &q).await?)?,
-                "movement" => serde_json::to_vec(&app.movement(&actor, &q).await?)?,
-                "forecast-accuracy" => serde_json::to_vec(&app.forecast_accuracy(&actor, &q, None).await?)?,
-                _ => unreachable!("report names are checked above"),
-            };
-            std::hint::black_box(bytes);
+            let took = run_once(&app, &actor, &q, name).await?;
             if run > 0 {
-                times.push(started.elapsed().as_secs_f64() * 1000.0);
+                times.push(took);
             }
         }
         times.sort_by(f64::total_cmp);
         println!("report {name}: {:.2} ms (median of {}; fastest {:.2})", times[times.len() / 2], times.len(), times[0]);
     }
     Ok(())
+}
+
+/// `--batches`: reads `REPORT N` lines and answers each with the N runs' times in ms on one
+/// line, so that `scripts/report-ratios` can time a batch of the floor's runs between two of
+/// the report's, and both see the machine as it is then.
+async fn serve_batches(app: &App, actor: &kairos_app::Actor, q: &ReportQuery) -> anyhow::Result<()> {
+    use std::io::{BufRead, Write};
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "ready")?;
+    out.flush()?;
+    for line in std::io::stdin().lock().lines() {
+        let line = line?;
+        let (name, n) = line.split_once(' ').unwrap_or((line.as_str(), "1"));
+        if !REPORTS.contains(&name) {
+            bail!("unknown report {name:?}: one of {}", REPORTS.join(", "));
+        }
+        let n: usize = n.trim().parse().map_err(|e| anyhow::anyhow!("{line:?}: the number of runs: {e}"))?;
+        let mut times = Vec::with_capacity(n);
+        for _ in 0..n {
+            times.push(format!("{:.4}", run_once(app, actor, q, name).await?));
+        }
+        writeln!(out, "{}", times.join(" "))?;
+        out.flush()?;
+    }
+    Ok(())
+}
+
+/// One run of the report `name`, its answer written as JSON: the time it took, in ms.
+async fn run_once(app: &App, actor: &kairos_app::Actor, q: &ReportQuery, name: &str) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let bytes = match name {
+        "win-rate" => serde_json::to_vec(&app.win_rate(actor, q).await?)?,
+        "conversion" => serde_json::to_vec(&app.conversion(actor, q).await?)?,
+        "loss-reasons" => serde_json::to_vec(&app.loss_reasons(actor, q).await?)?,
+        "dwell" => serde_json::to_vec(&app.dwell(actor, q).await?)?,
+        "trend" => serde_json::to_vec(&app.trend(actor, q).await?)?,
+        "team" => serde_json::to_vec(&app.team(actor, q).await?)?,
+        "cycle" => serde_json::to_vec(&app.cycle(actor, q).await?)?,
+        "funnel" => serde_json::to_vec(&app.funnel(actor, q).await?)?,
+        "forecast" => serde_json::to_vec(&app.forecast(actor, q).await?)?,
+        "movement" => serde_json::to_vec(&app.movement(actor, q).await?)?,
+        "forecast-accuracy" => serde_json::to_vec(&app.forecast_accuracy(actor, q, None).await?)?,
+        _ => bail!("unknown report {name:?}: one of {}", REPORTS.join(", ")),
+    };
+    std::hint::black_box(bytes);
+    Ok(started.elapsed().as_secs_f64() * 1000.0)
 }
