@@ -124,7 +124,8 @@ pub struct GroupTotals {
     amount_lo: i64,
     weighted_hi: i64,
     weighted_lo: i64,
-    /// Σ health_chain (decision-chain coverage, 0–100 per deal).
+    /// Σ health_chain (decision-chain coverage, 0–100 per deal): read by the leaderboard's
+    /// `open_by_owner` only, 0 elsewhere.
     pub health_chain: f64,
 }
 
@@ -178,9 +179,9 @@ impl GroupTotals {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sums {
     Amount,
-    /// Also Σ amount × probability and Σ decision-chain coverage (open deals). Only when
-    /// asked: the closed-deal reports then read their index alone, without these columns
-    /// (win rate at 1,000,000 deals: 4.1 s with them).
+    /// Also Σ amount × probability (open deals). Only when asked: the closed-deal reports
+    /// then read their index alone, without the probability (win rate at 1,000,000 deals:
+    /// 4.1 s with it). (The decision-chain coverage is the leaderboard's, `open_by_owner`.)
     AmountAndWeights,
 }
 
@@ -203,16 +204,11 @@ pub async fn report_totals(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope,
         }
     }
     grouping.push(Expr::cust((MAX_DIMENSIONS + 1).to_string()).into());
-    // SQLite's TOTAL is always a float; its SUM would be an integer when every value is whole.
-    let chain = match backend {
-        Backend::Sqlite => "TOTAL(o.health_chain)",
-        Backend::Postgres => "SUM(o.health_chain)",
-    };
     let weights = match sums {
-        Sums::Amount => "CAST(0 AS BIGINT) AS weighted_hi, CAST(0 AS BIGINT) AS weighted_lo, CAST(0 AS DOUBLE PRECISION) AS health_chain".to_string(),
-        Sums::AmountAndWeights => format!("{}, {chain} AS health_chain", weighted_sums("o.amount", "o.probability", "")),
+        Sums::Amount => "CAST(0 AS BIGINT) AS weighted_hi, CAST(0 AS BIGINT) AS weighted_lo".to_string(),
+        Sums::AmountAndWeights => weighted_sums("o.amount", "o.probability", ""),
     };
-    q.expr(Expr::cust(format!("o.currency AS currency, {}, {weights}", amount_sums("o.amount", ""))));
+    q.expr(Expr::cust(format!("o.currency AS currency, {}, {weights}, CAST(0 AS DOUBLE PRECISION) AS health_chain", amount_sums("o.amount", ""))));
     q.add_group_by(grouping);
     // At a million deals SQLite 3.46 reads the closed deals, and the open ones grouped by
     // stage, through the non-covering cards index, whatever the WHERE says (loss reasons:
