@@ -942,10 +942,11 @@ impl App {
         let calendar = crate::calendar::load_calendar(&mut conn.conn(), ws).await?;
         // The closes from the window's start on: a deal won in it and won again later counts
         // at its last close, so the later closes are read too. SQLite joins each close to its
-        // deal on one core: with a second connection idle, the closes before and from the
-        // window's middle are read side by side (the deal's last close is then picked from
+        // deal on one core, and PostgreSQL's rows are decoded on the task that reads them:
+        // with a second connection idle, the closes before and from the window's middle are
+        // read side by side, each on its own task (the deal's last close is then picked from
         // both, as from one read).
-        let closes = match self.halves_side_by_side(window, &[Backend::Sqlite]).await {
+        let closes = match self.halves_side_by_side(window, &[Backend::Sqlite, Backend::Postgres]).await {
             Some((other, [(a, middle), _])) => {
                 let half = |mut conn: kairos_store::ReadConn, span| {
                     let (scope, filter) = (actor.scope.clone(), filter.clone());
