@@ -309,7 +309,7 @@ impl App {
         let Filters { mut filter, period, filters } = self.report_filters(c, actor, q).await?;
         let offset = crate::calendar::workspace_days().utc_offset_minutes();
         let by = plan(&mut filter, &Plan { period, offset });
-        // Weights (probability, decision-chain coverage) are summed for open deals only.
+        // Weights (Σ amount × probability) are summed for open deals only.
         let sums = if filter.open_only { Sums::AmountAndWeights } else { Sums::Amount };
         // The currencies are needed only to convert the totals: read beside them when a second
         // connection is at hand (a report of a few milliseconds is mostly round trips). On
@@ -1359,6 +1359,22 @@ impl App {
         Ok(changes)
     }
 
+    /// The open pipeline at `a` and at `b` (`pipeline_at`), `today`'s open deals read at most
+    /// once, or not at all when given.
+    async fn pipeline_ends(
+        &self,
+        c: &mut kairos_store::Conn<'_>,
+        actor: &Actor,
+        filter: &ReportFilter,
+        (a, b): Window,
+        first_change: Option<chrono::DateTime<chrono::Utc>>,
+        mut today: Option<Vec<GroupTotals>>,
+    ) -> AppResult<(HashMap<String, Running>, HashMap<String, Running>)> {
+        let start = self.pipeline_at(c, actor, filter, a, first_change, &mut today).await?;
+        let end = self.pipeline_at(c, actor, filter, b, first_change, &mut today).await?;
+        Ok((start, end))
+    }
+
     /// The open pipeline of the deals the filter selects as it stood at `t` (events at `t`
     /// included), per currency: the stored changes up to `t` summed, or today's pipeline less
     /// the changes after `t`, whichever reads the shorter stretch of history (a period that
@@ -1470,20 +1486,13 @@ impl App {
                 // deals against 221-225 ms for the floor's one. On SQLite each reads its own
                 // covering index, and the closed deals' has no probability (`Sums`).
                 let moved = moved_between(&mut c, actor, &filter, (a, b), true, Sums::AmountAndWeights).await?;
-                let mut today = match &moved {
+                let today = match &moved {
                     Moved::AllFromTheStart { now, .. } => Some(now.iter().filter(|g| g.key(0) == Some("open")).cloned().collect()),
                     Moved::Events(_) => None,
                 };
-                let start = self.pipeline_at(&mut c, actor, &filter, a, first_change, &mut today).await?;
-                let end = self.pipeline_at(&mut c, actor, &filter, b, first_change, &mut today).await?;
-                ((start, end), moved)
+                (self.pipeline_ends(&mut c, actor, &filter, (a, b), first_change, today).await?, moved)
             } else {
-                let ends = async {
-                    let mut today = None;
-                    let start = self.pipeline_at(&mut c, actor, &filter, a, first_change, &mut today).await?;
-                    let end = self.pipeline_at(&mut c, actor, &filter, b, first_change, &mut today).await?;
-                    Ok::<_, AppError>((start, end))
-                };
+                let ends = self.pipeline_ends(&mut c, actor, &filter, (a, b), first_change, None);
                 // The period's events are read beside the two ends when a second connection is
                 // idle (see `pipeline_changes`).
                 let (ends, moved) = match self.store.try_report_read().await {
