@@ -15,7 +15,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Connection, FromRow, PgConnection, Postgres, Sqlite, SqliteConnection, Transaction};
 
 use crate::error::{StoreError, StoreResult};
-use crate::inline::{InlineConn, InlinePool};
+use crate::inline::{InlineConn, InlinePool, InlineRow};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -569,6 +569,17 @@ impl Conn<'_> {
             Driver::Postgres(c) => sqlx::query_as_with::<_, T, _>(&text, SqlxValues(values)).fetch_all(c).await,
         };
         rows.map_err(StoreError::from)
+    }
+
+    /// The rows of a statement as `fetch_all` reads them, but on the calling thread when this
+    /// is an inline connection (`Conn::Inline`): no hand-off to sqlx's connection thread and
+    /// back, for each row. (`KAIROS_EXPLAIN` shows its plan when it is read through the pool.)
+    pub(crate) async fn fetch_rows<T: Record + InlineRow>(&mut self, stmt: &(impl Statement + ?Sized)) -> StoreResult<Vec<T>> {
+        if let Conn::Inline(inline, _) = self {
+            let (text, values) = stmt.render(Backend::Sqlite);
+            return inline.fetch_rows(&text, &values);
+        }
+        self.fetch_all(stmt).await
     }
 
     /// The rows of a statement only PostgreSQL is given (its arrays, say); `None` on SQLite.

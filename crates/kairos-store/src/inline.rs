@@ -10,8 +10,9 @@
 //! grows with the deals (those stay on sqlx's threads, where two can run side by side).
 //!
 //! They open the same file with the same settings as the read pool (memory map, page cache,
-//! the query planner stability guarantee) and return JSON documents only, which is how the
-//! reports already read many rows from SQLite (`Conn::fetch_many`).
+//! the query planner stability guarantee) and return JSON documents (`Conn::fetch_many`, how
+//! the reports read many rows from SQLite), or rows for a type that decodes them itself
+//! (`InlineRow`, `Conn::fetch_rows`).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -87,6 +88,26 @@ impl InlineConn {
     /// The one text value of a statement that answers one row (a JSON document), its
     /// parameters bound as sqlx binds them, so that the stored text compares the same.
     pub(crate) fn fetch_text(&mut self, text: &str, values: &Values) -> StoreResult<String> {
+        let mut statement = self.bound(text, values)?;
+        let mut rows = statement.raw_query();
+        let row = rows.next().map_err(inline_error)?.ok_or(StoreError::NotFound)?;
+        row.get::<_, String>(0).map_err(inline_error)
+    }
+
+    /// Every row of a statement, each decoded by `T` as SQLite hands it over: for rows that
+    /// cost SQLite more to write as one document than to step through (long text keys).
+    pub(crate) fn fetch_rows<T: InlineRow>(&mut self, text: &str, values: &Values) -> StoreResult<Vec<T>> {
+        let mut statement = self.bound(text, values)?;
+        let mut rows = statement.raw_query();
+        let mut all = Vec::new();
+        while let Some(row) = rows.next().map_err(inline_error)? {
+            all.push(T::from_inline(row).map_err(inline_error)?);
+        }
+        Ok(all)
+    }
+
+    /// The statement, prepared once per connection, with `values` bound as sqlx binds them.
+    fn bound(&mut self, text: &str, values: &Values) -> StoreResult<rusqlite::CachedStatement<'_>> {
         let conn = self.conn.as_ref().ok_or_else(|| StoreError::Corrupt("inline connection used after release".into()))?;
         let mut statement = conn.prepare_cached(text).map_err(inline_error)?;
         for i in 1..=statement.parameter_count() {
@@ -95,10 +116,14 @@ impl InlineConn {
             })?;
             statement.raw_bind_parameter(i, lite(value)?).map_err(inline_error)?;
         }
-        let mut rows = statement.raw_query();
-        let row = rows.next().map_err(inline_error)?.ok_or(StoreError::NotFound)?;
-        row.get::<_, String>(0).map_err(inline_error)
+        Ok(statement)
     }
+}
+
+/// A row type an inline connection reads as rows (`InlineConn::fetch_rows`), by column name
+/// as sqlx's `FromRow` reads it.
+pub(crate) trait InlineRow: Sized {
+    fn from_inline(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self>;
 }
 
 /// Which bound value (0-based) parameter `i` takes: `$n` and `?n` name theirs, as sqlx

@@ -129,6 +129,25 @@ pub struct GroupTotals {
     pub health_chain: f64,
 }
 
+impl crate::inline::InlineRow for GroupTotals {
+    fn from_inline(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(GroupTotals {
+            k0: row.get("k0")?,
+            k1: row.get("k1")?,
+            k2: row.get("k2")?,
+            k3: row.get("k3")?,
+            k4: row.get("k4")?,
+            currency: row.get("currency")?,
+            deals: row.get("deals")?,
+            amount_hi: row.get("amount_hi")?,
+            amount_lo: row.get("amount_lo")?,
+            weighted_hi: row.get("weighted_hi")?,
+            weighted_lo: row.get("weighted_lo")?,
+            health_chain: row.get("health_chain")?,
+        })
+    }
+}
+
 const SPLIT: i128 = 1_000_000_000;
 const MAX_DIMENSIONS: usize = 5;
 
