@@ -1026,8 +1026,15 @@ impl App {
     ) -> AppResult<(Vec<store::StageCohort>, Vec<process_store::StageName>)> {
         let mut conn = self.store.report_read().await?;
         let mut c = conn.conn();
-        // Read beside the stages when a second connection is idle (see `report_context_on`).
-        let beside = if serves { self.store.try_report_read().await } else { None };
+        // Read beside the stages: on PostgreSQL on a lookup connection, which keeps the plan
+        // of their keyed read and needs no ping, as a report connection taken without
+        // waiting does (`Store::try_report_read`); elsewhere when a second connection is idle
+        // (see `report_context_on`).
+        let beside = match (serves, self.store.backend()) {
+            (false, _) => None,
+            (true, Backend::Postgres) => Some(Beside::Lookup(self.store.lookup().await?)),
+            (true, Backend::Sqlite) => self.store.try_report_read().await.map(Beside::Read),
+        };
         let (rolled_up, stages) = match (serves, beside) {
             (true, Some(mut other)) => {
                 let stages = on_own_task(async move { process_store::stage_names(&mut other.conn(), ws).await });

@@ -455,6 +455,14 @@ impl<T> Record for T where T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'
 /// A statement that can be rendered for either backend.
 pub trait Statement: Sync {
     fn render(&self, backend: Backend) -> (String, Values);
+
+    /// Whether PostgreSQL may keep the statement prepared on its connection (as sqlx does
+    /// with every statement it is given). A kept statement is planned with its values for
+    /// its first five runs on a connection, and from then on, if a plan made without them
+    /// looks no costlier, with that generic plan (`Sql::planned_with_its_values`).
+    fn keeps_plan(&self) -> bool {
+        true
+    }
 }
 
 /// Hand-written SQL with `$1`, `$2`, … placeholders, understood by both drivers. Only for
@@ -463,10 +471,11 @@ pub trait Statement: Sync {
 pub struct Sql {
     text: String,
     values: Vec<Value>,
+    keeps_plan: bool,
 }
 
 pub fn sql(text: impl Into<String>) -> Sql {
-    Sql { text: text.into(), values: Vec::new() }
+    Sql { text: text.into(), values: Vec::new(), keeps_plan: true }
 }
 
 impl Sql {
@@ -474,11 +483,25 @@ impl Sql {
         self.values.push(value.into());
         self
     }
+
+    /// Has PostgreSQL plan the statement with its values every time it runs: it is sent
+    /// unnamed, never kept, at the cost of one more round trip to parse it. For a statement
+    /// whose best plan hangs on its values, where the generic plan PostgreSQL would settle on
+    /// is slower than the planning it saves. Nothing changes on SQLite, which plans each
+    /// statement once per connection (`plan_once`).
+    pub fn planned_with_its_values(mut self) -> Self {
+        self.keeps_plan = false;
+        self
+    }
 }
 
 impl Statement for Sql {
     fn render(&self, _backend: Backend) -> (String, Values) {
         (self.text.clone(), Values(self.values.clone()))
+    }
+
+    fn keeps_plan(&self) -> bool {
+        self.keeps_plan
     }
 }
 
@@ -566,7 +589,7 @@ impl Conn<'_> {
         self.explain(&text, &values).await;
         let rows = match self.driver()? {
             Driver::Sqlite(c) => sqlx::query_as_with::<_, T, _>(&text, SqlxValues(values)).fetch_all(c).await,
-            Driver::Postgres(c) => sqlx::query_as_with::<_, T, _>(&text, SqlxValues(values)).fetch_all(c).await,
+            Driver::Postgres(c) => sqlx::query_as_with::<_, T, _>(&text, SqlxValues(values)).persistent(stmt.keeps_plan()).fetch_all(c).await,
         };
         rows.map_err(StoreError::from)
     }
@@ -593,7 +616,9 @@ impl Conn<'_> {
         let (text, values) = stmt.render(Backend::Postgres);
         self.explain(&text, &values).await;
         match self {
-            Conn::Postgres(c) => Some(sqlx::query_as_with::<_, T, _>(&text, SqlxValues(values)).fetch_all(&mut **c).await.map_err(StoreError::from)),
+            Conn::Postgres(c) => {
+                Some(sqlx::query_as_with::<_, T, _>(&text, SqlxValues(values)).persistent(stmt.keeps_plan()).fetch_all(&mut **c).await.map_err(StoreError::from))
+            }
             Conn::Sqlite(_) | Conn::Inline(..) => None,
         }
     }
@@ -623,7 +648,7 @@ impl Conn<'_> {
             }
             Conn::Postgres(c) => {
                 let text = format!("SELECT {cols} FROM ({inner}) AS t{order_by}");
-                return sqlx::query_as_with::<_, T, _>(&text, SqlxValues(values)).fetch_all(&mut **c).await.map_err(StoreError::from);
+                return sqlx::query_as_with::<_, T, _>(&text, SqlxValues(values)).persistent(stmt.keeps_plan()).fetch_all(&mut **c).await.map_err(StoreError::from);
             }
         };
         serde_json::from_str(&document).map_err(|e| StoreError::Corrupt(format!("rows read as JSON: {e}")))
@@ -633,7 +658,7 @@ impl Conn<'_> {
         let (text, values) = stmt.render(self.backend());
         let row = match self.driver()? {
             Driver::Sqlite(c) => sqlx::query_as_with::<_, T, _>(&text, SqlxValues(values)).fetch_optional(c).await,
-            Driver::Postgres(c) => sqlx::query_as_with::<_, T, _>(&text, SqlxValues(values)).fetch_optional(c).await,
+            Driver::Postgres(c) => sqlx::query_as_with::<_, T, _>(&text, SqlxValues(values)).persistent(stmt.keeps_plan()).fetch_optional(c).await,
         };
         row.map_err(StoreError::from)
     }
@@ -647,7 +672,7 @@ impl Conn<'_> {
         let (text, values) = stmt.render(self.backend());
         let done = match self.driver()? {
             Driver::Sqlite(c) => sqlx::query_with(&text, SqlxValues(values)).execute(c).await.map(|r| r.rows_affected()),
-            Driver::Postgres(c) => sqlx::query_with(&text, SqlxValues(values)).execute(c).await.map(|r| r.rows_affected()),
+            Driver::Postgres(c) => sqlx::query_with(&text, SqlxValues(values)).persistent(stmt.keeps_plan()).execute(c).await.map(|r| r.rows_affected()),
         };
         done.map_err(StoreError::from)
     }

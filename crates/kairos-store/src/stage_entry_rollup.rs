@@ -206,6 +206,11 @@ pub async fn cohorts(c: &mut Conn<'_>, ws: WorkspaceId, window: Option<(DateTime
         Some(_) => return Ok(None),
         None => sql(format!("{SUMS} AND previous_day = '' GROUP BY stage_id")).bind(ws.to_string()),
     };
+    // PostgreSQL's generic plan, made without the period, guesses a few of its rows, where a
+    // period of months holds most of the table: it read them from the primary key and sorted
+    // them by stage (5.1 ms at 15,000 deals against 2.9 ms planned for the period), and it was
+    // the plan PostgreSQL kept after five runs on a connection.
+    let q = q.planned_with_its_values();
     // As one document on SQLite (`Conn::fetch_many`), which an inline connection reads on
     // the calling thread (`Conn::with_inline`).
     Ok(Some(c.fetch_many(&q, &["stage_id", "entered", "advanced", "won"], None).await?))

@@ -1315,3 +1315,27 @@ async fn many_reports_at_once_on_a_small_pool_never_wait_on_each_other() {
         assert_eq!(r.status, StatusCode::OK, "{p}: {}", r.body);
     }
 }
+
+/// On PostgreSQL a statement marked `planned_with_its_values` (conversion's rollup read) is
+/// never kept on its connection, so PostgreSQL plans it with its values on every run and
+/// never settles on a generic plan, where an unmarked statement is kept after its first run.
+#[tokio::test]
+async fn on_postgresql_a_statement_planned_with_its_values_is_never_kept_with_a_generic_plan() {
+    let app = TestApp::spawn().await;
+    let store = &app.app.store;
+    if store.backend() != kairos_store::Backend::Postgres {
+        return;
+    }
+    let text = "SELECT CAST(count(*) AS BIGINT) FROM stage_entry_day WHERE workspace_id = $1 AND day >= $2";
+    let kept = kairos_store::sql("SELECT CAST(count(*) AS BIGINT) FROM pg_prepared_statements WHERE statement = $1").bind(text);
+    let mut conn = store.report_read().await.unwrap();
+    for _ in 0..7 {
+        let q = kairos_store::sql(text).bind("w").bind("2026-01-01").planned_with_its_values();
+        assert_eq!(conn.conn().fetch_count(&q).await.unwrap(), 0);
+    }
+    assert_eq!(conn.conn().fetch_count(&kept).await.unwrap(), 0, "planned afresh each run, never kept");
+    for _ in 0..7 {
+        assert_eq!(conn.conn().fetch_count(&kairos_store::sql(text).bind("w").bind("2026-01-01")).await.unwrap(), 0);
+    }
+    assert_eq!(conn.conn().fetch_count(&kept).await.unwrap(), 1, "an unmarked statement is kept");
+}
