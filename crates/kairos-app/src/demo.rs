@@ -10,6 +10,8 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+
+use crate::opportunities::fmt_date;
 use kairos_domain::activity::{Activity, ActivityKind, RecordKind, Task, TaskDraft, TaskOrigin};
 use kairos_domain::contact::{Attitude, Contact, DecisionRole};
 use kairos_domain::health::health;
@@ -35,6 +37,11 @@ pub struct DemoSpec {
     /// Multiplies accounts, contacts and opportunities (1 = 300 / 600 / 1,500).
     pub scale: u32,
     pub seed: u64,
+    /// At most this many more revisions of each deal's amount or expected close while it is
+    /// open (as many as 0 to this, evenly), for a denser history than the one a deal's moves
+    /// and single slip give (about 3.6 events a deal). 0: none, and the same data as before
+    /// the option.
+    pub revisions: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -268,7 +275,7 @@ impl App {
                 let region = region_of.get(owner).cloned().unwrap_or_else(|| "HQ".into());
                 let key = pattern.sequence_key(local.year(), &region);
                 let seq = sequences.entry(key).and_modify(|s| *s += 1).or_insert(1);
-                self.demo_opportunity(&mut tx.conn(), &mut rng, &process, &calendar, ws, *account_id, *owner, *unit, people, created_at, pattern.render(local.year(), local.month(), &region, *seq), &lost_reasons, &invalid_reasons, &managers, &mut pending_approvals)
+                self.demo_opportunity(&mut tx.conn(), &mut rng, &process, &calendar, ws, *account_id, *owner, *unit, people, created_at, pattern.render(local.year(), local.month(), &region, *seq), &lost_reasons, &invalid_reasons, &managers, &mut pending_approvals, spec.revisions)
                     .await?;
             }
             tx.commit().await?;
@@ -329,6 +336,7 @@ impl App {
         invalid_reasons: &[CloseReasonId],
         managers: &HashMap<OrgUnitId, UserId>,
         pending_approvals: &mut usize,
+        revisions: u32,
     ) -> AppResult<()> {
         let now = self.now();
         let stages: Vec<_> = process.stages.iter().filter(|s| !s.retired).collect();
@@ -448,6 +456,37 @@ impl App {
                     ..entry(self.mint(), slip_at, "field", &o)
                 });
                 at = slip_at;
+            }
+        }
+        // A denser history on request: the amount or the expected close revised again, a few
+        // days apart, as the product's own edits record them (`field_history`). No draw is
+        // made without it, so the data are otherwise the same.
+        if revisions > 0 {
+            for _ in 0..rng.u32(0..=revisions) {
+                let when = at + Duration::days(rng.i64(1..8));
+                if when >= now {
+                    break;
+                }
+                let (field, old_value, new_value) = if rng.bool() {
+                    let old = format!("{} {}", o.amount, o.currency);
+                    o.amount = (o.amount / 100 * rng.i64(85..=115) / 100).max(1) * 100;
+                    ("amount", old, format!("{} {}", o.amount, o.currency))
+                } else {
+                    let old = o.expected_close_date;
+                    o.expected_close_date = old.map(|d| d + Duration::days(rng.i64(-20..40)));
+                    ("expected_close_date", fmt_date(old), fmt_date(o.expected_close_date))
+                };
+                history.push(HistoryEntry {
+                    field: Some(field.into()),
+                    old_value: Some(old_value),
+                    new_value: Some(new_value),
+                    from_stage_id: Some(o.stage_id.to_string()),
+                    to_stage_id: Some(o.stage_id.to_string()),
+                    from_status: Some("open".into()),
+                    to_status: Some("open".into()),
+                    ..entry(self.mint(), when, "field", &o)
+                });
+                at = when;
             }
         }
         if outcome != OppStatus::Open {

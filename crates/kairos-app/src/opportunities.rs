@@ -667,7 +667,7 @@ impl App {
     }
 }
 
-fn fmt_date(d: Option<NaiveDate>) -> String {
+pub(crate) fn fmt_date(d: Option<NaiveDate>) -> String {
     d.map(|d| d.to_string()).unwrap_or_default()
 }
 

@@ -24,7 +24,7 @@ async fn fingerprint(app: &TestApp) -> Vec<(String, i64, String)> {
 #[tokio::test]
 async fn the_demo_has_every_role_stage_and_outcome_and_the_same_seed_builds_the_same_data() {
     let app = TestApp::spawn().await;
-    let summary = app.app.build_demo(DemoSpec { scale: 1, seed: 7 }).await.expect("demo builds");
+    let summary = app.app.build_demo(DemoSpec { scale: 1, seed: 7, revisions: 0 }).await.expect("demo builds");
     assert_eq!((summary.accounts, summary.contacts, summary.opportunities), (300, 600, 1500));
     assert!(summary.logins.len() >= 20);
     for role in ["admin", "director", "manager", "sales_rep", "presales", "customer_success", "finance", "legal"] {
@@ -58,6 +58,35 @@ async fn the_demo_has_every_role_stage_and_outcome_and_the_same_seed_builds_the_
 
     let first = fingerprint(&app).await;
     let again = TestApp::spawn().await;
-    again.app.build_demo(DemoSpec { scale: 1, seed: 7 }).await.expect("demo builds");
+    again.app.build_demo(DemoSpec { scale: 1, seed: 7, revisions: 0 }).await.expect("demo builds");
     assert_eq!(fingerprint(&again).await, first, "the same seed builds the same deals");
+}
+
+/// `kairos demo --revisions N` writes a denser history (the benchmark asks for about five
+/// history rows a deal): the same deals, more of their amounts and expected closes revised,
+/// each revision recorded as the product's own edits are, and every deal's history ending
+/// at the amount the deal has.
+#[tokio::test]
+async fn revisions_make_the_history_denser_and_every_history_still_ends_at_its_deals_amount() {
+    let app = TestApp::spawn().await;
+    app.app.build_demo(DemoSpec { scale: 1, seed: 7, revisions: 3 }).await.expect("demo builds");
+    let store = &app.app.store;
+    let mut conn = store.read().await.unwrap();
+    let count = |kind: &str| kairos_store::sql("SELECT CAST(COUNT(*) AS BIGINT) FROM opportunity_history WHERE kind = $1").bind(kind.to_string());
+    let deals = conn.conn().fetch_count(&kairos_store::sql("SELECT CAST(COUNT(*) AS BIGINT) FROM opportunity")).await.unwrap();
+    let fields = conn.conn().fetch_count(&count("field")).await.unwrap();
+    assert_eq!(deals, 1500);
+    // One slip for a quarter of the deals, and on average 1.5 revisions for those open long enough.
+    assert!(fields > 1500, "{fields} field changes for {deals} deals");
+    // Each deal's last event carries the amount the deal has now (the history's ids are
+    // minted in the order of its events).
+    let unlike = kairos_store::sql(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM opportunity o JOIN opportunity_history h ON h.opportunity_id = o.opportunity_id \
+         WHERE h.history_id = (SELECT MAX(l.history_id) FROM opportunity_history l WHERE l.opportunity_id = o.opportunity_id) AND h.amount <> o.amount",
+    );
+    assert_eq!(conn.conn().fetch_count(&unlike).await.unwrap(), 0);
+    let again = TestApp::spawn().await;
+    again.app.build_demo(DemoSpec { scale: 1, seed: 7, revisions: 0 }).await.expect("demo builds");
+    let mut other = again.app.store.read().await.unwrap();
+    assert!(other.conn().fetch_count(&count("field")).await.unwrap() < fields / 2, "without revisions, one slip for some deals only");
 }

@@ -75,7 +75,7 @@ async fn sums_of_amount_times_probability_past_64_bits_are_exact() {
 #[tokio::test]
 async fn funnel_win_rate_and_loss_reasons_match_a_naive_count_for_every_scope() {
     let app = TestApp::spawn().await;
-    app.app.build_demo(DemoSpec { scale: 1, seed: 11 }).await.expect("demo");
+    app.app.build_demo(DemoSpec { scale: 1, seed: 11, revisions: 0 }).await.expect("demo");
     for who in ["director", "manager.sh", "rep.bj1.2"] {
         let c = app.login(&format!("{who}@demo.kairos"), DEMO_PASSWORD).await;
         let deals = all_opportunities(&c).await;
@@ -250,7 +250,7 @@ async fn forecast_weighs_the_pipeline_by_category_against_targets_with_attainmen
 #[tokio::test]
 async fn dwell_cycle_and_conversion_match_a_naive_replay_of_the_history() {
     let app = TestApp::spawn().await;
-    app.app.build_demo(DemoSpec { scale: 1, seed: 5 }).await.expect("demo");
+    app.app.build_demo(DemoSpec { scale: 1, seed: 5, revisions: 0 }).await.expect("demo");
     // The director sees every deal, so dwell reads the history alone (no deal narrows it).
     for who in ["rep.sh1.1", "manager.bj2", "director"] {
         let c = app.login(&format!("{who}@demo.kairos"), DEMO_PASSWORD).await;
@@ -392,7 +392,7 @@ async fn a_deal_won_twice_counts_once_in_the_cycle_as_last_won() {
 #[tokio::test]
 async fn team_leaderboard_matches_a_naive_count_and_forecast_accuracy_compares_with_what_was_won() {
     let app = TestApp::spawn().await;
-    app.app.build_demo(DemoSpec { scale: 1, seed: 3 }).await.expect("demo");
+    app.app.build_demo(DemoSpec { scale: 1, seed: 3, revisions: 0 }).await.expect("demo");
     for who in ["director", "rep.sh2.3"] {
         let c = app.login(&format!("{who}@demo.kairos"), DEMO_PASSWORD).await;
         let deals = all_opportunities(&c).await;
@@ -531,7 +531,7 @@ async fn the_funnel_marks_sales_holes_against_next_months_target_at_historical_w
 async fn windowed_history_reports_match_a_naive_replay_of_every_deal() {
     use chrono::{DateTime, Duration, TimeZone, Utc};
     let app = TestApp::spawn().await;
-    app.app.build_demo(DemoSpec { scale: 1, seed: 8 }).await.expect("demo");
+    app.app.build_demo(DemoSpec { scale: 1, seed: 8, revisions: 3 }).await.expect("demo");
     // The first event of the day a window below starts on (read back from today's pipeline)
     // and of the day the other ends on (summed from the history's start), moved to that day's
     // very first instant: the pipeline as it stood then includes it, though the rollup, by
@@ -859,7 +859,7 @@ fn formatted_amounts(path: &str, v: &Value, found: &mut Vec<String>) {
 #[tokio::test]
 async fn every_report_amount_comes_with_its_formatted_text_in_json_and_csv() {
     let app = TestApp::spawn().await;
-    app.app.build_demo(DemoSpec { scale: 1, seed: 5 }).await.expect("demo");
+    app.app.build_demo(DemoSpec { scale: 1, seed: 5, revisions: 0 }).await.expect("demo");
     let c = app.login("director@demo.kairos", DEMO_PASSWORD).await;
     let all_time = "from=2000-01-01&to=2099-12-31";
     // Each report, and amounts that must carry a text (a count must not).
@@ -928,7 +928,7 @@ async fn rolled_up_pipeline_changes_equal_the_history_folded_or_not() {
     use kairos_store::pipeline_rollup;
     use kairos_store::reports::{ChangeSide, ChangedKey, ChangedWhen, PipelineChanges, ReportFilter, pipeline_changes};
     let app = TestApp::spawn().await;
-    let ws = app.app.build_demo(DemoSpec { scale: 1, seed: 12 }).await.expect("demo").workspace;
+    let ws = app.app.build_demo(DemoSpec { scale: 1, seed: 12, revisions: 0 }).await.expect("demo").workspace;
     let tz = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
     let midnight = |d: NaiveDate| tz.from_local_datetime(&d.and_hms_opt(0, 0, 0).unwrap()).unwrap().with_timezone(&Utc);
     let today = Utc::now().with_timezone(&tz).date_naive();
@@ -1042,7 +1042,7 @@ fn leaderboard_activities(team: &Value) -> BTreeMap<String, u64> {
 async fn the_leaderboards_rolled_up_activity_counts_follow_each_deals_owner_folded_or_not() {
     use kairos_domain::identity::DataScope;
     let app = TestApp::spawn().await;
-    let ws = app.app.build_demo(DemoSpec { scale: 1, seed: 8 }).await.expect("demo").workspace;
+    let ws = app.app.build_demo(DemoSpec { scale: 1, seed: 8, revisions: 0 }).await.expect("demo").workspace;
     let director = app.login("director@demo.kairos", DEMO_PASSWORD).await;
     let admin = app.login("admin@demo.kairos", DEMO_PASSWORD).await;
     let process = director.get("/api/v1/processes").await.body[0]["id"].as_str().unwrap().to_string();
@@ -1154,7 +1154,7 @@ fn naive_cohorts(histories: &[Vec<Value>], positions: &BTreeMap<String, i64>, wi
 async fn conversion_follows_the_stages_when_a_process_is_reordered() {
     use chrono::{Duration, TimeZone, Utc};
     let app = TestApp::spawn().await;
-    app.app.build_demo(DemoSpec { scale: 1, seed: 7 }).await.expect("demo");
+    app.app.build_demo(DemoSpec { scale: 1, seed: 7, revisions: 0 }).await.expect("demo");
     let director = app.login("director@demo.kairos", DEMO_PASSWORD).await;
     let admin = app.login("admin@demo.kairos", DEMO_PASSWORD).await;
     crate::fixture::back_and_forth(&admin, 5).await;
@@ -1221,7 +1221,7 @@ async fn conversion_follows_the_stages_when_a_process_is_reordered() {
 #[tokio::test]
 async fn the_closed_deal_sums_answer_as_the_deals_do_folded_or_not() {
     let app = TestApp::spawn().await;
-    app.app.build_demo(DemoSpec { scale: 1, seed: 9 }).await.expect("demo");
+    app.app.build_demo(DemoSpec { scale: 1, seed: 9, revisions: 0 }).await.expect("demo");
     let director = app.login("director@demo.kairos", DEMO_PASSWORD).await;
     let admin = app.login("admin@demo.kairos", DEMO_PASSWORD).await;
     let processes = director.get("/api/v1/processes").await.body;

@@ -80,7 +80,7 @@ async fn history_states(store: &Store) -> StoredStates {
 /// The demo's history and a deal with the changes the demo does not make.
 async fn app_with_varied_history() -> kairos_testkit::TestApp {
     let app = kairos_testkit::TestApp::spawn().await;
-    app.app.build_demo(kairos_app::demo::DemoSpec { scale: 1, seed: 4 }).await.expect("demo");
+    app.app.build_demo(kairos_app::demo::DemoSpec { scale: 1, seed: 4, revisions: 0 }).await.expect("demo");
     // Changes the demo does not make: amount, currency and close together, a close, a reopen.
     let ws = app.workspace("States").await;
     let a = &ws.admin;
