@@ -8,7 +8,7 @@
 
 pub mod sinks;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use kairos::{Application, Settings};
 use kairos_app::App;
@@ -50,13 +50,17 @@ async fn pg_template() -> String {
         .get_or_init(|| async {
             let name = format!("kairos_tpl_{}", std::process::id());
             let mut admin = sqlx::PgConnection::connect(&pg_admin_url()).await.expect("PostgreSQL for tests is reachable");
-            // Templates of earlier runs are left behind (a process has no reliable exit hook);
-            // the test command runs one test binary at a time, so they are unused now.
+            // Templates of earlier runs are left behind (a process has no reliable exit hook).
+            // One whose process still runs is another test binary's, in use (a filtered run
+            // beside the suite, say): where /proc tells, it is left alone.
             let stale: Vec<(String,)> = sqlx::query_as("SELECT datname::text FROM pg_database WHERE datname LIKE 'kairos\\_tpl\\_%'")
                 .fetch_all(&mut admin)
                 .await
                 .expect("list templates");
-            for (db,) in stale {
+            let running = |db: &str| {
+                db.strip_prefix("kairos_tpl_").and_then(|pid| pid.parse::<u32>().ok()).is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
+            };
+            for (db,) in stale.into_iter().filter(|(db,)| !running(db)) {
                 sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).execute(&mut admin).await.expect("drop template");
             }
             sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create template");
