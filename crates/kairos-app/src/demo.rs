@@ -403,6 +403,17 @@ impl App {
         };
         o.health = health(&o.health_inputs(&contacts));
         let entry = |id: uuid::Uuid, at: DateTime<Utc>, kind: &str, o: &Opportunity| HistoryEntry::of(id, at, Some(owner), kind, o);
+        // A field of an open deal changed, as the product's own edits record it (`field_history`).
+        let field_change = |id: uuid::Uuid, at: DateTime<Utc>, field: &str, old_value: Option<String>, new_value: Option<String>, o: &Opportunity| HistoryEntry {
+            field: Some(field.into()),
+            old_value,
+            new_value,
+            from_stage_id: Some(o.stage_id.to_string()),
+            to_stage_id: Some(o.stage_id.to_string()),
+            from_status: Some("open".into()),
+            to_status: Some("open".into()),
+            ..entry(id, at, "field", o)
+        };
         let mut history = vec![HistoryEntry {
             to_stage_id: Some(stages[0].id.to_string()),
             to_stage_name: Some(stages[0].name.clone()),
@@ -445,16 +456,8 @@ impl App {
             if slip_at < now {
                 let old = o.expected_close_date;
                 o.expected_close_date = old.map(|d| d + Duration::days(rng.i64(14..60)));
-                history.push(HistoryEntry {
-                    field: Some("expected_close_date".into()),
-                    old_value: old.map(|d| d.to_string()),
-                    new_value: o.expected_close_date.map(|d| d.to_string()),
-                    from_stage_id: Some(o.stage_id.to_string()),
-                    to_stage_id: Some(o.stage_id.to_string()),
-                    from_status: Some("open".into()),
-                    to_status: Some("open".into()),
-                    ..entry(self.mint(), slip_at, "field", &o)
-                });
+                let new = o.expected_close_date.map(|d| d.to_string());
+                history.push(field_change(self.mint(), slip_at, "expected_close_date", old.map(|d| d.to_string()), new, &o));
                 at = slip_at;
             }
         }
@@ -476,16 +479,7 @@ impl App {
                     o.expected_close_date = old.map(|d| d + Duration::days(rng.i64(-20..40)));
                     ("expected_close_date", fmt_date(old), fmt_date(o.expected_close_date))
                 };
-                history.push(HistoryEntry {
-                    field: Some(field.into()),
-                    old_value: Some(old_value),
-                    new_value: Some(new_value),
-                    from_stage_id: Some(o.stage_id.to_string()),
-                    to_stage_id: Some(o.stage_id.to_string()),
-                    from_status: Some("open".into()),
-                    to_status: Some("open".into()),
-                    ..entry(self.mint(), when, "field", &o)
-                });
+                history.push(field_change(self.mint(), when, field, Some(old_value), Some(new_value), &o));
                 at = when;
             }
         }
