@@ -416,9 +416,10 @@ impl Tx {
 pub enum Conn<'c> {
     Sqlite(&'c mut SqliteConnection),
     Postgres(&'c mut PgConnection),
-    /// A SQLite connection whose JSON documents (`fetch_many`) are read on the calling
-    /// thread (`with_inline`, `Store::lookup`); every other statement runs on the pooled
-    /// connection beside it, and fails without one (`StoreError::InlineOnly`).
+    /// A SQLite connection whose JSON documents (`fetch_many`) and self-decoding rows
+    /// (`fetch_rows`) are read on the calling thread (`with_inline`, `Store::lookup`); every
+    /// other statement runs on the pooled connection beside it, and fails without one
+    /// (`StoreError::InlineOnly`).
     Inline(&'c mut InlineConn, Option<&'c mut SqliteConnection>),
 }
 
@@ -439,7 +440,8 @@ pub enum LookupConn {
 }
 
 impl LookupConn {
-    /// Only `fetch_many` answers on an inline lookup; every other statement refuses.
+    /// Only `fetch_many` and `fetch_rows` answer on an inline lookup; every other statement
+    /// refuses.
     pub fn conn(&mut self) -> Conn<'_> {
         match self {
             LookupConn::Inline(inline) => Conn::Inline(inline, None),
@@ -520,8 +522,9 @@ macro_rules! sea_statement {
 sea_statement!(SelectStatement, InsertStatement, UpdateStatement, DeleteStatement);
 
 impl Conn<'_> {
-    /// This connection with its JSON documents read through `inline`, on the calling thread
-    /// (see `Conn::Inline`); itself, reborrowed, on PostgreSQL or without one.
+    /// This connection with its JSON documents and self-decoding rows read through `inline`,
+    /// on the calling thread (see `Conn::Inline`); itself, reborrowed, on PostgreSQL or
+    /// without one.
     pub fn with_inline<'a>(&'a mut self, inline: Option<&'a mut InlineConn>) -> Conn<'a> {
         match (self, inline) {
             (Conn::Sqlite(c), Some(inline)) => Conn::Inline(inline, Some(c)),
@@ -532,13 +535,15 @@ impl Conn<'_> {
         }
     }
 
-    /// Whether this reads its documents on the calling thread (`Conn::Inline`).
+    /// Whether this reads its documents and self-decoding rows on the calling thread
+    /// (`Conn::Inline`).
     pub fn is_inline(&self) -> bool {
         matches!(self, Conn::Inline(..))
     }
 
     /// Whether this is an inline connection with no pooled one beside it: only `fetch_many`
-    /// answers on it, and every other statement refuses (`StoreError::InlineOnly`).
+    /// and `fetch_rows` answer on it, and every other statement refuses
+    /// (`StoreError::InlineOnly`).
     pub fn is_inline_only(&self) -> bool {
         matches!(self, Conn::Inline(_, None))
     }
