@@ -13,7 +13,7 @@ use kairos_store::reports::{self as store, ChangeSide, ChangedKey, ChangedWhen, 
 use kairos_store::closed_deal_sums;
 use kairos_store::settings::CurrencyBasis;
 use kairos_store::passage_buckets::{self, Measure};
-use kairos_store::{Backend, activity_rollup, org_unit, pipeline_rollup, process as process_store, rollup, settings, stage_entry_rollup};
+use kairos_store::{Backend, activity_rollup, deal_month_changes, org_unit, pipeline_rollup, process as process_store, rollup, settings, stage_entry_rollup};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -1452,6 +1452,14 @@ async fn moved_between(
 ) -> AppResult<Moved> {
     let (ws, scope) = (actor.workspace(), &actor.scope);
     if !from_the_start {
+        // Whole months of the whole workspace: each deal's change over each month, one row
+        // per deal and month, instead of every event (a month at a million deals: 145,000
+        // rows against 330,000 events).
+        if rollup::serves(scope, filter)
+            && let Some(months) = deal_month_changes::months_of(c, ws, (a, b)).await?
+        {
+            return Ok(Moved::Events(deal_month_changes::changes(c, ws, &months).await?));
+        }
         return Ok(Moved::Events(store::state_changes(c, ws, scope, filter, a, b).await?));
     }
     let now = store::report_totals(c, ws, scope, filter, &[Dimension::Status], sums).await?;

@@ -19,7 +19,10 @@ use kairos_store::{Store, StoreOptions};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const REPORTS: [&str; 11] = ["win-rate", "conversion", "loss-reasons", "dwell", "trend", "team", "cycle", "funnel", "forecast", "movement", "forecast-accuracy"];
+/// `movement-month` is movement over the last whole month (the range aside), as
+/// `scripts/report-floors` has it.
+const REPORTS: [&str; 12] =
+    ["win-rate", "conversion", "loss-reasons", "dwell", "trend", "team", "cycle", "funnel", "forecast", "movement", "movement-month", "forecast-accuracy"];
 
 #[derive(Parser)]
 struct Args {
@@ -103,6 +106,14 @@ async fn serve_batches(app: &App, actor: &kairos_app::Actor, q: &ReportQuery) ->
     Ok(())
 }
 
+/// The last whole month, local to the workspaces' calendar, as a report's `period`.
+fn last_whole_month() -> ReportQuery {
+    use chrono::Datelike;
+    let today = (chrono::Utc::now() + chrono::Duration::minutes(kairos_domain::calendar::WORKSPACE_UTC_OFFSET_MINUTES.into())).date_naive();
+    let month = today.with_day(1).and_then(|d| d.pred_opt()).unwrap_or(today);
+    ReportQuery { period: Some(month.format("%Y-%m").to_string()), ..Default::default() }
+}
+
 /// One run of the report `name`, its answer written as JSON: the time it took, in ms.
 async fn run_once(app: &App, actor: &kairos_app::Actor, q: &ReportQuery, name: &str) -> anyhow::Result<f64> {
     let started = Instant::now();
@@ -117,6 +128,7 @@ async fn run_once(app: &App, actor: &kairos_app::Actor, q: &ReportQuery, name: &
         "funnel" => serde_json::to_vec(&app.funnel(actor, q).await?)?,
         "forecast" => serde_json::to_vec(&app.forecast(actor, q).await?)?,
         "movement" => serde_json::to_vec(&app.movement(actor, q).await?)?,
+        "movement-month" => serde_json::to_vec(&app.movement(actor, &last_whole_month()).await?)?,
         "forecast-accuracy" => serde_json::to_vec(&app.forecast_accuracy(actor, q, None).await?)?,
         _ => bail!("unknown report {name:?}: one of {}", REPORTS.join(", ")),
     };

@@ -186,6 +186,7 @@ impl Store {
         let built = crate::stage_entry_rollup::build_missing(&mut tx.conn()).await?;
         let counted = crate::passage_buckets::build_missing(&mut tx.conn()).await?;
         let summed = crate::closed_deal_sums::build_missing(&mut tx.conn()).await?;
+        let months = crate::deal_month_changes::build_missing(&mut tx.conn()).await?;
         tx.commit().await?;
         if built > 0 {
             tracing::info!(workspaces = built, "stage entries rolled up");
@@ -195,6 +196,9 @@ impl Store {
         }
         if summed > 0 {
             tracing::info!(workspaces = summed, "closed deals summed");
+        }
+        if months > 0 {
+            tracing::info!(workspaces = months, "deals' changes gathered per month");
         }
         Ok(())
     }

@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use crate::db::{Conn, sql};
 use crate::closed_deal_sums::{self, CLOSED_COLUMNS, Closed};
+use crate::deal_month_changes::{self, DealEvent, DealSide};
 use crate::{activity_rollup, pipeline_rollup};
 use crate::error::{StoreError, StoreResult};
 use crate::page::{Page, PageRequest, Sort, apply_page};
@@ -706,7 +707,8 @@ async fn latest_state(c: &mut Conn<'_>, ws: WorkspaceId, opp: OpportunityId) -> 
 }
 
 /// Appends events to a deal's history, each with the deal's state before and after it, so
-/// that reports can sum the pipeline of any past instant without replaying every deal.
+/// that reports can sum the pipeline of any past instant without replaying every deal; and
+/// merges them into the deal's months (`deal_month_changes`).
 pub async fn insert_history(c: &mut Conn<'_>, ws: WorkspaceId, opp: OpportunityId, rows: &[HistoryEntry]) -> StoreResult<()> {
     if rows.is_empty() {
         return Ok(());
@@ -724,6 +726,7 @@ pub async fn insert_history(c: &mut Conn<'_>, ws: WorkspaceId, opp: OpportunityI
         .map(Alias::new),
     );
     let mut rolled_up = Vec::new();
+    let mut month_events = Vec::with_capacity(rows.len());
     for h in rows {
         let after = state_after(before.as_ref().map(|(s, _)| s), &h.event(), h.expected_close);
         let was = before.as_ref();
@@ -737,6 +740,18 @@ pub async fn insert_history(c: &mut Conn<'_>, ws: WorkspaceId, opp: OpportunityI
             pipeline_rollup::Side { state: &after, currency: &h.currency, amount: h.amount, probability: h.probability },
         ));
         let stage = |s: &DealState| Some(s.stage.clone()).filter(|id| !id.is_empty());
+        // The states stored beside the event, as the history's columns and the deal's month
+        // (`deal_month_changes`) hold them.
+        let was_side = was.map(|(s, currency)| DealSide {
+            stage_id: stage(s),
+            status: Some(s.status.clone()),
+            amount: s.amount,
+            currency: currency.clone(),
+            probability: s.probability as i64,
+            close_date: s.expected_close,
+        });
+        let after_side =
+            DealSide { stage_id: stage(&after), status: Some(after.status.clone()), amount: h.amount, currency: h.currency.clone(), probability: h.probability, close_date: after.expected_close };
         q.values_panic([
             ws.to_string().into(),
             h.id.clone().into(),
@@ -761,20 +776,22 @@ pub async fn insert_history(c: &mut Conn<'_>, ws: WorkspaceId, opp: OpportunityI
             h.reason.clone().into(),
             h.override_reason.clone().into(),
             h.imported.into(),
-            stage(&after).into(),
-            after.status.clone().into(),
-            after.expected_close.into(),
-            was.and_then(|(s, _)| stage(s)).into(),
-            was.map(|(s, _)| s.status.clone()).into(),
-            was.map(|(s, _)| s.amount).into(),
-            was.map(|(_, currency)| currency.clone()).into(),
-            was.map(|(s, _)| s.probability as i64).into(),
-            was.and_then(|(s, _)| s.expected_close).into(),
+            after_side.stage_id.clone().into(),
+            after_side.status.clone().into(),
+            after_side.close_date.into(),
+            was_side.as_ref().and_then(|s| s.stage_id.clone()).into(),
+            was_side.as_ref().and_then(|s| s.status.clone()).into(),
+            was_side.as_ref().map(|s| s.amount).into(),
+            was_side.as_ref().map(|s| s.currency.clone()).into(),
+            was_side.as_ref().map(|s| s.probability).into(),
+            was_side.as_ref().and_then(|s| s.close_date).into(),
         ]);
+        month_events.push(DealEvent { at: h.at, history_id: h.id.clone(), was: was_side, after: after_side });
         before = Some((after, h.currency.clone()));
     }
     c.execute(&q).await?;
     pipeline_rollup::append(c, rolled_up).await?;
+    deal_month_changes::record(c, ws, &opp.to_string(), month_events).await?;
     if rows.iter().any(|h| matches!(h.kind.as_str(), "created" | "moved" | "closed")) {
         let ids: Vec<&str> = rows.iter().map(|h| h.id.as_str()).collect();
         crate::stage_entry_rollup::record(c, ws, opp, &ids).await?;
