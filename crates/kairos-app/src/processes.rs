@@ -243,7 +243,7 @@ impl App {
         kairos_store::stage_entry_rollup::mark_built(c, ws).await?;
         kairos_store::passage_buckets::mark_built(c, ws).await?;
         kairos_store::closed_deal_sums::mark_built(c, ws).await?;
-        kairos_store::deal_month_changes::mark_built(c, ws).await?;
+        kairos_store::deal_period_changes::mark_built(c, ws).await?;
         let reasons = [
             ("lost", "竞争对手价格更低"),
             ("lost", "需求变化"),

@@ -19,10 +19,12 @@ use kairos_store::{Store, StoreOptions};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// `movement-month` is movement over the last whole month (the range aside), as
-/// `scripts/report-floors` has it.
-const REPORTS: [&str; 12] =
-    ["win-rate", "conversion", "loss-reasons", "dwell", "trend", "team", "cycle", "funnel", "forecast", "movement", "movement-month", "forecast-accuracy"];
+/// `movement-month`, `-quarter` and `-year` are movement over the last whole month, the last
+/// whole quarter and this year to now (the range aside), as `scripts/report-floors` has them.
+const REPORTS: [&str; 14] = [
+    "win-rate", "conversion", "loss-reasons", "dwell", "trend", "team", "cycle", "funnel", "forecast", "movement", "movement-month", "movement-quarter",
+    "movement-year", "forecast-accuracy",
+];
 
 #[derive(Parser)]
 struct Args {
@@ -107,11 +109,21 @@ async fn serve_batches(app: &App, actor: &kairos_app::Actor, q: &ReportQuery) ->
 }
 
 /// The last whole month, local to the workspaces' calendar, as a report's `period`.
-fn last_whole_month() -> ReportQuery {
+/// The calendar period a `movement-…` bench reads: the last whole month or quarter, or this
+/// year (to now), as `period=` names it.
+fn calendar_period(span: &str) -> ReportQuery {
     use chrono::Datelike;
     let today = (chrono::Utc::now() + chrono::Duration::minutes(kairos_domain::calendar::WORKSPACE_UTC_OFFSET_MINUTES.into())).date_naive();
-    let month = today.with_day(1).and_then(|d| d.pred_opt()).unwrap_or(today);
-    ReportQuery { period: Some(month.format("%Y-%m").to_string()), ..Default::default() }
+    let before = |d: chrono::NaiveDate| d.pred_opt().unwrap_or(d);
+    let period = match span {
+        "month" => before(today.with_day(1).unwrap_or(today)).format("%Y-%m").to_string(),
+        "quarter" => {
+            let last = before(chrono::NaiveDate::from_ymd_opt(today.year(), (today.month() - 1) / 3 * 3 + 1, 1).unwrap_or(today));
+            format!("{}-Q{}", last.year(), (last.month() - 1) / 3 + 1)
+        }
+        _ => today.year().to_string(),
+    };
+    ReportQuery { period: Some(period), ..Default::default() }
 }
 
 /// One run of the report `name`, its answer written as JSON: the time it took, in ms.
@@ -128,7 +140,9 @@ async fn run_once(app: &App, actor: &kairos_app::Actor, q: &ReportQuery, name: &
         "funnel" => serde_json::to_vec(&app.funnel(actor, q).await?)?,
         "forecast" => serde_json::to_vec(&app.forecast(actor, q).await?)?,
         "movement" => serde_json::to_vec(&app.movement(actor, q).await?)?,
-        "movement-month" => serde_json::to_vec(&app.movement(actor, &last_whole_month()).await?)?,
+        "movement-month" => serde_json::to_vec(&app.movement(actor, &calendar_period("month")).await?)?,
+        "movement-quarter" => serde_json::to_vec(&app.movement(actor, &calendar_period("quarter")).await?)?,
+        "movement-year" => serde_json::to_vec(&app.movement(actor, &calendar_period("year")).await?)?,
         "forecast-accuracy" => serde_json::to_vec(&app.forecast_accuracy(actor, q, None).await?)?,
         _ => bail!("unknown report {name:?}: one of {}", REPORTS.join(", ")),
     };

@@ -186,7 +186,7 @@ impl Store {
         let built = crate::stage_entry_rollup::build_missing(&mut tx.conn()).await?;
         let counted = crate::passage_buckets::build_missing(&mut tx.conn()).await?;
         let summed = crate::closed_deal_sums::build_missing(&mut tx.conn()).await?;
-        let months = crate::deal_month_changes::build_missing(&mut tx.conn()).await?;
+        let periods = crate::deal_period_changes::build_missing(&mut tx.conn()).await?;
         tx.commit().await?;
         if built > 0 {
             tracing::info!(workspaces = built, "stage entries rolled up");
@@ -197,8 +197,8 @@ impl Store {
         if summed > 0 {
             tracing::info!(workspaces = summed, "closed deals summed");
         }
-        if months > 0 {
-            tracing::info!(workspaces = months, "deals' changes gathered per month");
+        if periods > 0 {
+            tracing::info!(workspaces = periods, "deals' changes gathered per month, quarter and year");
         }
         Ok(())
     }

@@ -37,7 +37,7 @@ pub mod activity_rollup;
 pub mod stage_entry_rollup;
 pub mod passage_buckets;
 pub mod closed_deal_sums;
-pub mod deal_month_changes;
+pub mod deal_period_changes;
 pub mod process;
 pub mod saved_view;
 pub mod reports;

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::db::{Conn, sql};
 use crate::closed_deal_sums::{self, CLOSED_COLUMNS, Closed};
-use crate::deal_month_changes::{self, DealEvent, DealSide};
+use crate::deal_period_changes::{self, DealEvent, DealSide};
 use crate::{activity_rollup, pipeline_rollup};
 use crate::error::{StoreError, StoreResult};
 use crate::page::{Page, PageRequest, Sort, apply_page};
@@ -708,7 +708,7 @@ async fn latest_state(c: &mut Conn<'_>, ws: WorkspaceId, opp: OpportunityId) -> 
 
 /// Appends events to a deal's history, each with the deal's state before and after it, so
 /// that reports can sum the pipeline of any past instant without replaying every deal; and
-/// merges them into the deal's months (`deal_month_changes`).
+/// merges them into the deal's months, quarters and years (`deal_period_changes`).
 pub async fn insert_history(c: &mut Conn<'_>, ws: WorkspaceId, opp: OpportunityId, rows: &[HistoryEntry]) -> StoreResult<()> {
     if rows.is_empty() {
         return Ok(());
@@ -726,7 +726,7 @@ pub async fn insert_history(c: &mut Conn<'_>, ws: WorkspaceId, opp: OpportunityI
         .map(Alias::new),
     );
     let mut rolled_up = Vec::new();
-    let mut month_events = Vec::with_capacity(rows.len());
+    let mut period_events = Vec::with_capacity(rows.len());
     for h in rows {
         let after = state_after(before.as_ref().map(|(s, _)| s), &h.event(), h.expected_close);
         let was = before.as_ref();
@@ -740,8 +740,8 @@ pub async fn insert_history(c: &mut Conn<'_>, ws: WorkspaceId, opp: OpportunityI
             pipeline_rollup::Side { state: &after, currency: &h.currency, amount: h.amount, probability: h.probability },
         ));
         let stage = |s: &DealState| Some(s.stage.clone()).filter(|id| !id.is_empty());
-        // The states stored beside the event, as the history's columns and the deal's month
-        // (`deal_month_changes`) hold them.
+        // The states stored beside the event, as the history's columns and the deal's periods
+        // (`deal_period_changes`) hold them.
         let was_side = was.map(|(s, currency)| DealSide {
             stage_id: stage(s),
             status: Some(s.status.clone()),
@@ -786,12 +786,12 @@ pub async fn insert_history(c: &mut Conn<'_>, ws: WorkspaceId, opp: OpportunityI
             was_side.as_ref().map(|s| s.probability).into(),
             was_side.as_ref().and_then(|s| s.close_date).into(),
         ]);
-        month_events.push(DealEvent { at: h.at, history_id: h.id.clone(), was: was_side, after: after_side });
+        period_events.push(DealEvent { at: h.at, history_id: h.id.clone(), was: was_side, after: after_side });
         before = Some((after, h.currency.clone()));
     }
     c.execute(&q).await?;
     pipeline_rollup::append(c, rolled_up).await?;
-    deal_month_changes::record(c, ws, &opp.to_string(), month_events).await?;
+    deal_period_changes::record(c, ws, &opp.to_string(), period_events).await?;
     if rows.iter().any(|h| matches!(h.kind.as_str(), "created" | "moved" | "closed")) {
         let ids: Vec<&str> = rows.iter().map(|h| h.id.as_str()).collect();
         crate::stage_entry_rollup::record(c, ws, opp, &ids).await?;

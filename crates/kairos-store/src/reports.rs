@@ -861,6 +861,12 @@ pub struct StateChange {
     pub was_close_date: Option<NaiveDate>,
 }
 
+/// A `StateChange`'s columns, in the order its fields are read.
+pub(crate) const STATE_CHANGE_COLUMNS: [&str; 15] = [
+    "opportunity_id", "at", "history_id", "stage_id", "status", "amount", "currency", "probability", "close_date", "was_stage_id", "was_status",
+    "was_amount", "was_currency", "was_probability", "was_close_date",
+];
+
 /// The events after `after`, up to and including `until`, of the deals the filter selects,
 /// in time order per deal: the first one's before-state is the deal at `after`, the last
 /// one's after-state the deal at `until`. Sorted here rather than in SQL: over two years at
@@ -869,12 +875,8 @@ pub struct StateChange {
 pub async fn state_changes(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &ReportFilter, after: DateTime<Utc>, until: DateTime<Utc>) -> StoreResult<Vec<StateChange>> {
     let mut q = history_of(c.backend(), ws, scope, f);
     q.and_where(col("h", "at").gt(after)).and_where(col("h", "at").lte(until));
-    let columns = [
-        "opportunity_id", "at", "history_id", "stage_id", "status", "amount", "currency", "probability", "close_date", "was_stage_id", "was_status",
-        "was_amount", "was_currency", "was_probability", "was_close_date",
-    ];
-    q.expr(Expr::cust(columns.map(|c| format!("h.{c}")).join(", ")));
-    let mut changes: Vec<StateChange> = c.fetch_many(&q, &columns, None).await?;
+    q.expr(Expr::cust(STATE_CHANGE_COLUMNS.map(|c| format!("h.{c}")).join(", ")));
+    let mut changes: Vec<StateChange> = c.fetch_many(&q, &STATE_CHANGE_COLUMNS, None).await?;
     changes.sort_unstable_by(in_deal_order);
     Ok(changes)
 }
@@ -891,7 +893,7 @@ pub async fn deal_ids(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataScope, f: &
 }
 
 /// Each deal's events together, in time order (then by id: the order of one instant's).
-fn in_deal_order(x: &StateChange, y: &StateChange) -> std::cmp::Ordering {
+pub(crate) fn in_deal_order(x: &StateChange, y: &StateChange) -> std::cmp::Ordering {
     (&x.opportunity_id, x.at, &x.history_id).cmp(&(&y.opportunity_id, y.at, &y.history_id))
 }
 

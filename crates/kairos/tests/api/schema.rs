@@ -344,40 +344,44 @@ async fn the_closed_deal_sums_built_after_the_migration_are_the_ones_the_write_p
     assert_eq!(written.len(), built.len());
 }
 
-/// Each deal's change per month, every column as text, in key order.
-async fn deal_month_change_rows(store: &Store) -> Vec<String> {
+/// Each deal's change per month, quarter and year, every column as text, in key order.
+async fn deal_period_change_rows(store: &Store) -> Vec<String> {
     let columns = [
-        "workspace_id", "month", "opportunity_id", "first_at", "first_history_id", "was_stage_id", "was_status", "was_amount", "was_currency",
+        "workspace_id", "span", "period", "opportunity_id", "first_at", "first_history_id", "was_stage_id", "was_status", "was_amount", "was_currency",
         "was_probability", "was_close_date", "last_at", "last_history_id", "stage_id", "status", "amount", "currency", "probability", "close_date",
     ];
     let row = columns.map(|c| format!("COALESCE(CAST({c} AS TEXT), '-')")).join(" || '|' || ");
     let mut conn = store.read().await.unwrap();
     let rows: Vec<(String,)> =
-        conn.conn().fetch_all(&sql(format!("SELECT {row} FROM deal_month_change ORDER BY workspace_id, month, opportunity_id"))).await.unwrap();
+        conn.conn().fetch_all(&sql(format!("SELECT {row} FROM deal_period_change ORDER BY workspace_id, span, period, opportunity_id"))).await.unwrap();
     rows.into_iter().map(|(r,)| r).collect()
 }
 
-/// Migration 0026 leaves the months of the workspaces that existed before it to Kairos,
+/// Migration 0027 leaves the periods of the workspaces that existed before it to Kairos,
 /// which gathers them from the history when it migrates; the write path keeps each deal's
-/// row of every month it writes into. Both must give the same rows, or a month's movement
-/// would differ before and after the upgrade.
+/// row of every month, quarter and year it writes into. Both must give the same rows, or a
+/// period's movement would differ before and after the upgrade.
 #[tokio::test]
-async fn the_deal_month_changes_built_after_the_migration_are_the_ones_the_write_path_stores() {
+async fn the_deal_period_changes_built_after_the_migration_are_the_ones_the_write_path_stores() {
     let app = app_with_varied_history().await;
     let admin = app.login("admin@demo.kairos", kairos_app::demo::DEMO_PASSWORD).await;
     crate::fixture::back_and_forth(&admin, 3).await;
     crate::fixture::close_and_reopen(&admin).await;
-    let written = deal_month_change_rows(&app.app.store).await;
+    let written = deal_period_change_rows(&app.app.store).await;
     let field = |r: &String, i: usize| r.split('|').nth(i).unwrap().to_string();
-    let months: BTreeSet<String> = written.iter().map(|r| field(r, 1)).collect();
-    let (first_ever, later) = (written.iter().filter(|r| field(r, 6) == "-").count(), written.iter().filter(|r| field(r, 6) != "-").count());
-    let several = written.iter().filter(|r| field(r, 4) != field(r, 12)).count();
-    assert!(months.len() >= 6 && first_ever > 0 && later > 0 && several > 0, "the rows have what to compare: {:?}", (months.len(), first_ever, later, several));
+    let periods = |span: &str| written.iter().filter(|r| field(r, 1) == span).map(|r| field(r, 2)).collect::<BTreeSet<String>>().len();
+    let (first_ever, later) = (written.iter().filter(|r| field(r, 7) == "-").count(), written.iter().filter(|r| field(r, 7) != "-").count());
+    let several = written.iter().filter(|r| field(r, 5) != field(r, 13)).count();
+    assert!(
+        periods("month") >= 6 && periods("quarter") >= 2 && periods("year") >= 1 && first_ever > 0 && later > 0 && several > 0,
+        "the rows have what to compare: {:?}",
+        (periods("month"), periods("quarter"), periods("year"), first_ever, later, several)
+    );
     let mut tx = app.app.store.begin().await.unwrap();
-    tx.conn().execute_script("DELETE FROM deal_month_change; DELETE FROM deal_month_change_built;").await.unwrap();
+    tx.conn().execute_script("DELETE FROM deal_period_change; DELETE FROM deal_period_change_built;").await.unwrap();
     tx.commit().await.unwrap();
     app.app.store.migrate().await.unwrap();
-    let built = deal_month_change_rows(&app.app.store).await;
+    let built = deal_period_change_rows(&app.app.store).await;
     let first_difference = written.iter().zip(&built).find(|(w, b)| w != b);
     assert_eq!(first_difference, None, "written, then built");
     assert_eq!(written.len(), built.len());
