@@ -1568,7 +1568,7 @@ impl App {
                     for (i, cat) in cats.iter_mut().enumerate().filter(|(i, _)| g.in_category(*i)) {
                         cat.count += u64::try_from(g.deals).unwrap_or(0);
                         // A value change counts by how far the amount moved; the rest by the amount.
-                        let amount = if matches!(cat.name.as_str(), "value_up" | "value_down") { g.change() } else { g.amount() };
+                        let amount = if matches!(cat.name.as_str(), "value_up" | "value_down") { g.change } else { g.amount };
                         *sums.entry((i, g.currency.clone())).or_default() += amount;
                     }
                 }

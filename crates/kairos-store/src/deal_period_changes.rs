@@ -11,6 +11,8 @@
 //! one deal's writes touch only its own rows, so there is nothing to fold. Workspaces built
 //! before the table are built when Kairos migrates (`build_missing`).
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use kairos_domain::ids::WorkspaceId;
 use sea_query::{Alias, BinOper, Expr, OnConflict, Query, SelectStatement, SimpleExpr};
@@ -198,9 +200,31 @@ async fn write(c: &mut Conn<'_>, ws: WorkspaceId, changes: &[PeriodChange]) -> S
     Ok(())
 }
 
-/// Records a deal's new history events (just written).
+/// A row's own movement categories (`moved`, migration 0028, which says what each bit is),
+/// from the row's columns.
+const MOVED: &str = "CASE \
+     WHEN was_status IS NULL THEN CASE WHEN COALESCE(status, 'open') = 'open' THEN 1 WHEN status = 'won' THEN 2 ELSE 4 END \
+     WHEN was_status <> 'open' THEN 0 \
+     WHEN COALESCE(status, 'open') <> 'open' THEN CASE WHEN status = 'won' THEN 2 ELSE 4 END \
+     ELSE 512 \
+     + CASE WHEN close_date > was_close_date THEN 8 WHEN close_date < was_close_date THEN 16 ELSE 0 END \
+     + CASE WHEN amount > COALESCE(was_amount, 0) THEN 32 WHEN amount < COALESCE(was_amount, 0) THEN 64 ELSE 0 END \
+     END";
+
+/// Records a deal's new history events (just written), and the categories of the rows they
+/// changed.
 pub(crate) async fn record(c: &mut Conn<'_>, ws: WorkspaceId, opportunity_id: &str, events: Vec<DealEvent>) -> StoreResult<()> {
-    write(c, ws, &by_period(opportunity_id, events)).await
+    let changes = by_period(opportunity_id, events);
+    write(c, ws, &changes).await?;
+    for change in &changes {
+        let moved = sql(format!("UPDATE {TABLE} SET moved = {MOVED} WHERE workspace_id = $1 AND span = $2 AND period = $3 AND opportunity_id = $4"))
+            .bind(ws.to_string())
+            .bind(change.period.span.name())
+            .bind(change.period.key.clone())
+            .bind(opportunity_id.to_string());
+        c.execute(&moved).await?;
+    }
+    Ok(())
 }
 
 impl DealEvent {
@@ -248,6 +272,8 @@ async fn rebuild(c: &mut Conn<'_>, ws: WorkspaceId) -> StoreResult<()> {
             month = next;
         }
     }
+    // Each row's categories once it holds all its events.
+    c.execute(&sql(format!("UPDATE {TABLE} SET moved = {MOVED} WHERE workspace_id = $1")).bind(ws.to_string())).await?;
     mark_built(c, ws).await
 }
 
@@ -328,53 +354,70 @@ pub async fn changes(c: &mut Conn<'_>, ws: WorkspaceId, periods: &[CalendarPerio
     Ok(changes)
 }
 
-/// The movement report's categories, in the order of their bits in a row's mask
-/// (`categorised`): category `i` is bit `1 << i`.
+/// The movement report's categories, in the order of their bits in a mask: category `i` is
+/// bit `1 << i`. The first seven are the row's own (`moved`); advanced and regressed compare
+/// the positions of its stages.
 pub const CATEGORIES: [&str; 9] = ["new", "won", "lost", "pushed_out", "pulled_in", "value_up", "value_down", "advanced", "regressed"];
 
+/// `moved`'s bits of the row's own categories, and its bit for a deal open at both ends.
+const OWN_CATEGORIES: i64 = 127;
+const OPEN_AT_BOTH_ENDS: i64 = 512;
+const ADVANCED: i64 = 128;
+const REGRESSED: i64 = 256;
+
 /// The deals of one currency that fell in the same categories over a period.
-#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
+#[derive(Debug, Clone)]
 pub struct CategoryGroup {
     /// Which categories (`CATEGORIES`): bit `i` set for category `i`.
     pub mask: i64,
     pub currency: String,
     pub deals: i64,
-    amount_hi: i64,
-    amount_lo: i64,
-    change_hi: i64,
-    change_lo: i64,
+    /// Σ the deals' amounts after the period's last event, in the currency's minor units.
+    pub amount: i128,
+    /// Σ how far each deal's amount moved over the period, up or down.
+    pub change: i128,
 }
 
 impl CategoryGroup {
     pub fn in_category(&self, i: usize) -> bool {
         self.mask & (1 << i) != 0
     }
+}
 
-    /// Σ the deals' amounts after the period's last event, in the currency's minor units.
-    pub fn amount(&self) -> i128 {
-        self.amount_hi as i128 * SPLIT + self.amount_lo as i128
-    }
-
-    /// Σ how far each deal's amount moved over the period, up or down.
-    pub fn change(&self) -> i128 {
-        self.change_hi as i128 * SPLIT + self.change_lo as i128
-    }
+/// The rows of one `moved` mask, currency and pair of stages, summed.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
+struct MovedSums {
+    moved: i64,
+    currency: String,
+    was_stage_id: Option<String>,
+    stage_id: Option<String>,
+    deals: i64,
+    amount_hi: i64,
+    amount_lo: i64,
+    change_hi: i64,
+    change_lo: i64,
 }
 
 /// Amounts are summed in two parts (billions and the rest), so no sum overflows.
-const SPLIT: i128 = 1_000_000_000;
+const SPLIT: i64 = 1_000_000_000;
 
-/// Σ `expr` as `{name}_hi` and `{name}_lo`, the two parts `CategoryGroup` reads.
+/// Σ `expr` as `{name}_hi` and `{name}_lo`, the two parts `MovedSums` reads.
 fn split_sum(expr: &str, name: &str) -> String {
     format!("CAST(SUM(({expr}) / {SPLIT}) AS BIGINT) AS {name}_hi, CAST(SUM(({expr}) % {SPLIT}) AS BIGINT) AS {name}_lo")
 }
 
-/// A period's rows with their movement categories as a mask (`CATEGORIES`), by the rules of
-/// `App::movement` (which applies them to events): a deal with no state before the period
-/// is new if it is open after it, else won or lost (lost counting invalid); an open deal
-/// that closed is won or lost; one open at both ends was pushed out or pulled in (its
-/// expected close later or earlier), its value went up or down, and it advanced or regressed
-/// (its stage's position in `positions` higher or lower). `after` skips the deals up to it.
+/// The advanced or regressed bit of a deal open at both ends, from its stages' positions.
+fn stage_move(positions: &HashMap<&str, i32>, was: Option<&str>, now: Option<&str>) -> i64 {
+    match (was.and_then(|s| positions.get(s)), now.and_then(|s| positions.get(s))) {
+        (Some(x), Some(y)) if y > x => ADVANCED,
+        (Some(x), Some(y)) if y < x => REGRESSED,
+        _ => 0,
+    }
+}
+
+/// A period's rows with their movement categories as a mask (`CATEGORIES`): the row's own
+/// (`moved`), and for a deal open at both ends whether its stage's position in `positions`
+/// went up or down. `after` skips the deals up to it.
 fn categorised(ws: WorkspaceId, period: &CalendarPeriod, positions: &[(String, i32)], after: Option<&str>) -> SelectStatement {
     let position_of = |column: &str| -> SimpleExpr {
         let whens = positions.iter().fold(sea_query::CaseStatement::new(), |case, (id, position)| {
@@ -383,26 +426,20 @@ fn categorised(ws: WorkspaceId, period: &CalendarPeriod, positions: &[(String, i
         if positions.is_empty() { Expr::cust("CAST(NULL AS BIGINT)") } else { whens.into() }
     };
     let mut rows = rows_of(ws, period);
-    rows.expr(Expr::cust("opportunity_id, status, was_status, close_date, was_close_date, amount, COALESCE(was_amount, 0) AS was_amount, currency"))
+    rows.expr(Expr::cust("opportunity_id, moved"))
         .expr_as(position_of("stage_id"), Alias::new("position"))
-        .expr_as(position_of("was_stage_id"), Alias::new("was_position"));
+        .expr_as(position_of("was_stage_id"), Alias::new("was_position"))
+        .and_where(Expr::cust("moved <> 0"));
     if let Some(after) = after {
         rows.and_where(Expr::col(Alias::new("opportunity_id")).gt(after));
     }
-    let open = "COALESCE(r.status, 'open') = 'open'";
-    let closed = "CASE WHEN r.status = 'won' THEN 2 ELSE 4 END";
+    let both = format!("(r.moved & {OPEN_AT_BOTH_ENDS}) <> 0");
     let mask = format!(
-        "CAST(CASE WHEN r.was_status IS NULL THEN CASE WHEN {open} THEN 1 ELSE {closed} END \
-         WHEN r.was_status <> 'open' THEN 0 \
-         WHEN NOT ({open}) THEN {closed} \
-         ELSE (CASE WHEN r.close_date > r.was_close_date THEN 8 WHEN r.close_date < r.was_close_date THEN 16 ELSE 0 END) \
-         + (CASE WHEN r.amount > r.was_amount THEN 32 WHEN r.amount < r.was_amount THEN 64 ELSE 0 END) \
-         + (CASE WHEN r.position > r.was_position THEN 128 WHEN r.position < r.was_position THEN 256 ELSE 0 END) END AS BIGINT)"
+        "CAST((r.moved & {OWN_CATEGORIES}) + CASE WHEN {both} AND r.position > r.was_position THEN {ADVANCED} \
+         WHEN {both} AND r.position < r.was_position THEN {REGRESSED} ELSE 0 END AS BIGINT)"
     );
     let mut q = Query::select();
-    q.from_subquery(rows, Alias::new("r"))
-        .expr(Expr::cust("r.opportunity_id, r.currency, r.amount, ABS(r.amount - r.was_amount) AS change"))
-        .expr_as(Expr::cust(mask), Alias::new("mask"));
+    q.from_subquery(rows, Alias::new("r")).expr(Expr::cust("r.opportunity_id")).expr_as(Expr::cust(mask), Alias::new("mask"));
     q
 }
 
@@ -413,16 +450,42 @@ pub struct PeriodMovement {
     pub ids: [Vec<String>; 9],
 }
 
-/// Reads `movement` of one period from its rows: the sums in one pass, then the ids in pages,
-/// each page asking only for the categories still short (a rare category's deals come from a
-/// walk of the rest of the period that hands over only its own).
+/// Reads `movement` of one period from its rows: the sums per `moved`, currency and pair of
+/// stages in one pass over their index (in the groups' order, so without a sort), then the ids
+/// in pages, each page asking only for the categories still short (a rare category's deals
+/// come from a walk of the rest of the period that hands over only its own).
 pub async fn movement(c: &mut Conn<'_>, ws: WorkspaceId, period: &CalendarPeriod, positions: &[(String, i32)], limit: usize) -> StoreResult<PeriodMovement> {
-    let mut q = Query::select();
-    q.from_subquery(categorised(ws, period, positions, None), Alias::new("m"))
-        .expr(Expr::cust(format!("m.mask, m.currency, COUNT(*) AS deals, {}, {}", split_sum("m.amount", "amount"), split_sum("m.change", "change"))))
-        .and_where(Expr::cust("m.mask <> 0"))
-        .add_group_by([Expr::cust("m.mask"), Expr::cust("m.currency")].map(SimpleExpr::from));
-    let groups: Vec<CategoryGroup> = c.fetch_many(&q, &["mask", "currency", "deals", "amount_hi", "amount_lo", "change_hi", "change_lo"], None).await?;
+    let mut q = rows_of(ws, period);
+    q.expr(Expr::cust(format!(
+        "moved, currency, was_stage_id, stage_id, COUNT(*) AS deals, {}, {}",
+        split_sum("amount", "amount"),
+        split_sum("ABS(amount - COALESCE(was_amount, 0))", "change")
+    )))
+    .and_where(Expr::cust("moved <> 0"))
+    .add_group_by(["moved", "currency", "was_stage_id", "stage_id"].map(|c| SimpleExpr::from(Expr::col(Alias::new(c)))));
+    let columns = ["moved", "currency", "was_stage_id", "stage_id", "deals", "amount_hi", "amount_lo", "change_hi", "change_lo"];
+    let sums: Vec<MovedSums> = c.fetch_many(&q, &columns, None).await?;
+    let position: HashMap<&str, i32> = positions.iter().map(|(id, p)| (id.as_str(), *p)).collect();
+    let mut groups: Vec<CategoryGroup> = Vec::new();
+    for s in sums {
+        let mut mask = s.moved & OWN_CATEGORIES;
+        if s.moved & OPEN_AT_BOTH_ENDS != 0 {
+            mask |= stage_move(&position, s.was_stage_id.as_deref(), s.stage_id.as_deref());
+        }
+        if mask == 0 {
+            continue;
+        }
+        let split = |hi: i64, lo: i64| i128::from(hi) * i128::from(SPLIT) + i128::from(lo);
+        let (amount, change) = (split(s.amount_hi, s.amount_lo), split(s.change_hi, s.change_lo));
+        match groups.iter_mut().find(|g| g.mask == mask && g.currency == s.currency) {
+            Some(g) => {
+                g.deals += s.deals;
+                g.amount += amount;
+                g.change += change;
+            }
+            None => groups.push(CategoryGroup { mask, currency: s.currency, deals: s.deals, amount, change }),
+        }
+    }
     let mut wanted = [0usize; 9];
     for g in &groups {
         for (i, w) in wanted.iter_mut().enumerate() {
@@ -494,6 +557,17 @@ mod tests {
         assert_eq!(keys(&periods_of(t("2026-12-31T16:00:00.000001Z"))), ["2027-01", "2027-Q1", "2027"]);
         assert_eq!(keys(&periods_of(t("2026-10-31T16:00:00.000001Z"))), ["2026-11", "2026-Q4", "2026"]);
         assert_eq!(periods_of(t("2026-05-01T00:00:00Z")).map(|p| p.span), [Span::Month, Span::Quarter, Span::Year]);
+    }
+
+    #[test]
+    fn a_deal_open_at_both_ends_advanced_or_regressed_by_its_stages_positions() {
+        let positions: HashMap<&str, i32> = [("s1", 1), ("s2", 2)].into_iter().collect();
+        assert_eq!(stage_move(&positions, Some("s1"), Some("s2")), ADVANCED);
+        assert_eq!(stage_move(&positions, Some("s2"), Some("s1")), REGRESSED);
+        assert_eq!(stage_move(&positions, Some("s2"), Some("s2")), 0);
+        // A stage no process has now (a deleted one) moves nowhere.
+        assert_eq!(stage_move(&positions, Some("gone"), Some("s2")), 0);
+        assert_eq!(stage_move(&positions, None, Some("s2")), 0);
     }
 
     #[test]

@@ -346,9 +346,9 @@ async fn the_closed_deal_sums_built_after_the_migration_are_the_ones_the_write_p
 
 /// Each deal's change per month, quarter and year, every column as text, in key order.
 async fn deal_period_change_rows(store: &Store) -> Vec<String> {
-    let columns = [
+    let columns: [&str; 21] = [
         "workspace_id", "span", "period", "opportunity_id", "first_at", "first_history_id", "was_stage_id", "was_status", "was_amount", "was_currency",
-        "was_probability", "was_close_date", "last_at", "last_history_id", "stage_id", "status", "amount", "currency", "probability", "close_date",
+        "was_probability", "was_close_date", "last_at", "last_history_id", "stage_id", "status", "amount", "currency", "probability", "close_date", "moved",
     ];
     let row = columns.map(|c| format!("COALESCE(CAST({c} AS TEXT), '-')")).join(" || '|' || ");
     let mut conn = store.read().await.unwrap();
