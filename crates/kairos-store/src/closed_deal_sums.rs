@@ -19,11 +19,10 @@ use sea_query::{Alias, SimpleExpr};
 
 use crate::db::{Conn, sql};
 use crate::error::StoreResult;
-use crate::reports::{Dimension, GroupTotals};
+use crate::reports::{Dimension, GroupTotals, SPLIT};
 use crate::rollup::{self, MonthsAndDays, Rollup, local_day, months_and_days};
 
 const TABLE: &str = "closed_deal_sum";
-const SPLIT: i64 = 1_000_000_000;
 
 const ROLLUP: Rollup = Rollup {
     table: TABLE,

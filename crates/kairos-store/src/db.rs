@@ -511,6 +511,21 @@ impl Statement for Sql {
     }
 }
 
+/// Any statement, planned by PostgreSQL with its values every time it runs, as
+/// `Sql::planned_with_its_values` has it: for a statement built with sea-query whose best plan
+/// hangs on its values.
+pub struct PlannedWithItsValues<S>(pub S);
+
+impl<S: Statement> Statement for PlannedWithItsValues<S> {
+    fn render(&self, backend: Backend) -> (String, Values) {
+        self.0.render(backend)
+    }
+
+    fn keeps_plan(&self) -> bool {
+        false
+    }
+}
+
 macro_rules! sea_statement {
     ($($t:ty),*) => {$(
         impl Statement for $t {

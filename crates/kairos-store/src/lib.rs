@@ -52,6 +52,6 @@ pub mod task;
 pub mod user;
 pub mod workspace;
 
-pub use db::{Backend, Conn, LookupConn, ReadConn, Sql, Store, StoreOptions, Tx, sql};
+pub use db::{Backend, Conn, LookupConn, PlannedWithItsValues, ReadConn, Sql, Store, StoreOptions, Tx, sql};
 pub use inline::InlineConn;
 pub use error::StoreError;

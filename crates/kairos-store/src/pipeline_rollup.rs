@@ -16,11 +16,10 @@ use sea_query::{Alias, Expr, SimpleExpr};
 
 use crate::db::Conn;
 use crate::error::StoreResult;
-use crate::reports::{ChangedKey, ChangedWhen, GroupTotals, PipelineChanges};
+use crate::reports::{ChangedKey, ChangedWhen, GroupTotals, PipelineChanges, SPLIT};
 use crate::rollup::{self, Rollup, is_midnight, local_day};
 
 const TABLE: &str = "pipeline_change_day";
-const SPLIT: i64 = 1_000_000_000;
 
 fn close_month(d: Option<NaiveDate>) -> String {
     d.and_then(|d| d.with_day(1)).map(|d| d.to_string()).unwrap_or_default()

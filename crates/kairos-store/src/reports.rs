@@ -91,20 +91,32 @@ fn local_date(column: &str, offset: i32, backend: Backend) -> SimpleExpr {
     }
 }
 
+/// Amounts are summed in two parts, billions and the rest, so that no sum can overflow a
+/// 64-bit integer in either database.
+pub(crate) const SPLIT: i64 = 1_000_000_000;
+
+/// Σ `expr` in two parts (`SPLIT`), as `{name}_hi` and `{name}_lo`; `sign` is "" or "-" (for
+/// what a change takes away).
+pub(crate) fn split_sum(expr: &str, name: &str, sign: &str) -> String {
+    format!("CAST({sign}SUM(({expr}) / {SPLIT}) AS BIGINT) AS {name}_hi, CAST({sign}SUM(({expr}) % {SPLIT}) AS BIGINT) AS {name}_lo")
+}
+
+/// A sum read in two parts (`split_sum`), whole.
+pub(crate) fn joined(hi: i64, lo: i64) -> i128 {
+    i128::from(hi) * i128::from(SPLIT) + i128::from(lo)
+}
+
 /// COUNT and Σ `amount` in two parts, under the names `GroupTotals` reads; `sign` is "" or
 /// "-" (for what a change takes away).
 fn amount_sums(amount: &str, sign: &str) -> String {
-    format!(
-        "{sign}COUNT(*) AS deals, CAST({sign}SUM({amount} / 1000000000) AS BIGINT) AS amount_hi, \
-         CAST({sign}SUM({amount} % 1000000000) AS BIGINT) AS amount_lo"
-    )
+    format!("{sign}COUNT(*) AS deals, {}", split_sum(amount, "amount", sign))
 }
 
 /// Σ `amount` × `probability` in two parts, under the names `GroupTotals` reads.
 fn weighted_sums(amount: &str, probability: &str, sign: &str) -> String {
     format!(
-        "CAST({sign}SUM(({amount} / 1000000000) * {probability}) AS BIGINT) AS weighted_hi, \
-         CAST({sign}SUM(({amount} % 1000000000) * {probability}) AS BIGINT) AS weighted_lo"
+        "CAST({sign}SUM(({amount} / {SPLIT}) * {probability}) AS BIGINT) AS weighted_hi, \
+         CAST({sign}SUM(({amount} % {SPLIT}) * {probability}) AS BIGINT) AS weighted_lo"
     )
 }
 
@@ -148,7 +160,6 @@ impl crate::inline::InlineRow for GroupTotals {
     }
 }
 
-const SPLIT: i128 = 1_000_000_000;
 const MAX_DIMENSIONS: usize = 5;
 
 impl GroupTotals {
@@ -159,12 +170,12 @@ impl GroupTotals {
 
     /// Σ amount, in the group's currency's minor units.
     pub fn amount(&self) -> i128 {
-        self.amount_hi as i128 * SPLIT + self.amount_lo as i128
+        joined(self.amount_hi, self.amount_lo)
     }
 
     /// Σ amount × probability (percent), in the group's currency's minor units × 100.
     pub fn amount_x_probability(&self) -> i128 {
-        self.weighted_hi as i128 * SPLIT + self.weighted_lo as i128
+        joined(self.weighted_hi, self.weighted_lo)
     }
 
     /// The groups of reads over parts of the same deals (halves of a window) added up: one

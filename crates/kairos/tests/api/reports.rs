@@ -1367,3 +1367,40 @@ async fn on_postgresql_a_statement_planned_with_its_values_is_never_kept_with_a_
     }
     assert_eq!(conn.conn().fetch_count(&kept).await.unwrap(), 1, "an unmarked statement is kept");
 }
+
+/// On PostgreSQL the movement of a calendar period (its sums and its pages of ids) is planned
+/// for the period on every run: after a connection has served a few months, a year must not
+/// be read with the generic plan PostgreSQL made without the period.
+#[tokio::test]
+async fn on_postgresql_the_movement_of_a_period_is_never_kept_with_a_generic_plan() {
+    use chrono::{Datelike, Duration, TimeZone, Utc};
+    use kairos_store::deal_period_changes::{movement, periods_between};
+    let app = TestApp::spawn().await;
+    let store = &app.app.store;
+    if store.backend() != kairos_store::Backend::Postgres {
+        return;
+    }
+    let ws = app.app.build_demo(DemoSpec { scale: 1, seed: 12, revisions: 0 }).await.expect("demo").workspace;
+    let tz = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    let midnight = |d: chrono::NaiveDate| tz.from_local_datetime(&d.and_hms_opt(0, 0, 0).unwrap()).unwrap().with_timezone(&Utc);
+    let this_month = Utc::now().with_timezone(&tz).date_naive().with_day(1).unwrap();
+    let last_month = (this_month - Duration::days(1)).with_day(1).unwrap();
+    let mut conn = store.report_read().await.unwrap();
+    let mut c = conn.conn();
+    let periods = periods_between(&mut c, ws, (midnight(last_month), midnight(this_month))).await.unwrap().expect("a whole month");
+    let [period] = periods.as_slice() else { panic!("one period: {periods:?}") };
+    let mut ids = 0;
+    for _ in 0..7 {
+        // A limit of one id a category: every category with deals asks for a page of ids.
+        let moved = movement(&mut c, ws, period, &[], 1).await.unwrap();
+        assert!(!moved.groups.is_empty(), "last month of the demo moved");
+        ids = moved.ids.iter().map(Vec::len).sum::<usize>();
+    }
+    assert!(ids > 0, "the pages of ids were read");
+    // The statements kept on this connection that read the rows (this one aside).
+    let kept = kairos_store::sql("SELECT statement FROM pg_prepared_statements WHERE statement LIKE $1 AND statement NOT LIKE $2")
+        .bind("%FROM \"deal_period_change\"%")
+        .bind("%pg_prepared_statements%");
+    let kept: Vec<(String,)> = c.fetch_all(&kept).await.unwrap();
+    assert!(kept.is_empty(), "planned afresh each run, never kept: {kept:?}");
+}
