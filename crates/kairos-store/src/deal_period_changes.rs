@@ -215,15 +215,20 @@ const MOVED: &str = "CASE \
 /// changed.
 pub(crate) async fn record(c: &mut Conn<'_>, ws: WorkspaceId, opportunity_id: &str, events: Vec<DealEvent>) -> StoreResult<()> {
     let changes = by_period(opportunity_id, events);
-    write(c, ws, &changes).await?;
-    for change in &changes {
-        let moved = sql(format!("UPDATE {TABLE} SET moved = {MOVED} WHERE workspace_id = $1 AND span = $2 AND period = $3 AND opportunity_id = $4"))
-            .bind(ws.to_string())
-            .bind(change.period.span.name())
-            .bind(change.period.key.clone())
-            .bind(opportunity_id.to_string());
-        c.execute(&moved).await?;
+    if changes.is_empty() {
+        return Ok(());
     }
+    write(c, ws, &changes).await?;
+    // One statement for every row just merged (a move merges three), not one a row. A key
+    // names its span (`2026-11`, `2026-Q4`, `2026`), so the cross of the spans and the keys
+    // finds exactly those rows, each from the primary key.
+    let keys: Vec<String> = (0..changes.len()).map(|i| format!("${}", i + 3)).collect();
+    let moved = sql(format!(
+        "UPDATE {TABLE} SET moved = {MOVED} WHERE workspace_id = $1 AND span IN ('month', 'quarter', 'year') AND period IN ({}) AND opportunity_id = $2",
+        keys.join(", ")
+    ));
+    let moved = changes.iter().fold(moved.bind(ws.to_string()).bind(opportunity_id.to_string()), |q, change| q.bind(change.period.key.clone()));
+    c.execute(&moved).await?;
     Ok(())
 }
 
