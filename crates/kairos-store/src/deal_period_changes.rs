@@ -306,12 +306,11 @@ pub async fn periods_between(c: &mut Conn<'_>, ws: WorkspaceId, (a, b): (DateTim
     if !starts_a_month(a) || b <= a {
         return Ok(None);
     }
-    if !starts_a_month(b) {
-        let later: Option<(DateTime<Utc>,)> =
-            c.fetch_optional(&sql("SELECT at FROM opportunity_history WHERE workspace_id = $1 AND at > $2 LIMIT 1").bind(ws.to_string()).bind(b)).await?;
-        if later.is_some() {
-            return Ok(None);
-        }
+    // Not "an event after `b`": PostgreSQL's generic plan for that, kept after five runs on a
+    // connection, walked every event of the workspace looking for one after now (600 ms at a
+    // million deals, on each request for this quarter or this year).
+    if !starts_a_month(b) && crate::reports::last_change_at(c, ws).await?.is_some_and(|last| last > b) {
+        return Ok(None);
     }
     Ok(Some(cover(local_day(a), local_day(b - Duration::microseconds(1)))))
 }

@@ -842,11 +842,22 @@ pub async fn pipeline_changes(c: &mut Conn<'_>, ws: WorkspaceId, scope: &DataSco
 
 /// When the workspace's history begins: the time of its first stored event, if any.
 pub async fn first_change_at(c: &mut Conn<'_>, ws: WorkspaceId) -> StoreResult<Option<DateTime<Utc>>> {
+    end_of_history(c, ws, sea_query::Order::Asc).await
+}
+
+/// When the workspace's last event happened, if it has any.
+pub async fn last_change_at(c: &mut Conn<'_>, ws: WorkspaceId) -> StoreResult<Option<DateTime<Utc>>> {
+    end_of_history(c, ws, sea_query::Order::Desc).await
+}
+
+/// The time of the workspace's first or last event: one entry at an end of its index, however
+/// PostgreSQL plans the statement.
+async fn end_of_history(c: &mut Conn<'_>, ws: WorkspaceId, end: sea_query::Order) -> StoreResult<Option<DateTime<Utc>>> {
     let mut q = sea_query::Query::select();
     q.column(Alias::new("at"))
         .from(Alias::new("opportunity_history"))
         .and_where(Expr::col(Alias::new("workspace_id")).eq(ws.to_string()))
-        .order_by(Alias::new("at"), sea_query::Order::Asc)
+        .order_by(Alias::new("at"), end)
         .limit(1);
     Ok(c.fetch_optional::<(DateTime<Utc>,)>(&q).await?.map(|(at,)| at))
 }
