@@ -461,9 +461,8 @@ pub async fn movement(c: &mut Conn<'_>, ws: WorkspaceId, period: &CalendarPeriod
     .add_group_by(["moved", "currency", "was_stage_id", "stage_id"].map(|c| SimpleExpr::from(Expr::col(Alias::new(c)))));
     let columns = ["moved", "currency", "was_stage_id", "stage_id", "deals", "amount_hi", "amount_lo", "change_hi", "change_lo"];
     // Planned for the period each time (the sums and the id pages alike): after five runs on a
-    // connection PostgreSQL settled on a generic plan, made without the period, that suits a
-    // month and not a year, and this year's movement at a million deals went from 623-679 ms
-    // to 1,368 ms once a connection had served shorter periods.
+    // connection PostgreSQL may settle on a generic plan, made without the period, and one
+    // that suits a month does not suit a year.
     let sums: Vec<MovedSums> = c.fetch_many(&PlannedWithItsValues(q), &columns, None).await?;
     let position: HashMap<&str, i32> = positions.iter().map(|(id, p)| (id.as_str(), *p)).collect();
     let mut groups: Vec<CategoryGroup> = Vec::new();
