@@ -1404,3 +1404,37 @@ async fn on_postgresql_the_movement_of_a_period_is_never_kept_with_a_generic_pla
     let kept: Vec<(String,)> = c.fetch_all(&kept).await.unwrap();
     assert!(kept.is_empty(), "planned afresh each run, never kept: {kept:?}");
 }
+
+/// A period that runs to now is read from the deals' period rows only while the history holds
+/// no event after now: an event with a later time (imported, or written by an instance whose
+/// clock runs ahead) would be in the rows, so the period is replayed from the history instead.
+#[tokio::test]
+async fn a_period_to_now_is_read_from_the_period_rows_only_while_no_event_comes_after_now() {
+    use chrono::{Datelike, Duration, TimeZone, Utc};
+    use kairos_store::deal_period_changes::periods_between;
+    let app = TestApp::spawn().await;
+    let ws = app.app.build_demo(DemoSpec { scale: 1, seed: 12, revisions: 0 }).await.expect("demo").workspace;
+    let tz = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    let now = Utc::now();
+    let this_month = now.with_timezone(&tz).date_naive().with_day(1).unwrap();
+    let month_start = tz.from_local_datetime(&this_month.and_hms_opt(0, 0, 0).unwrap()).unwrap().with_timezone(&Utc);
+    let to_now = |app: &TestApp| {
+        let store = app.app.store.clone();
+        async move {
+            let mut conn = store.report_read().await.unwrap();
+            periods_between(&mut conn.conn(), ws, (month_start, now)).await.unwrap()
+        }
+    };
+    assert!(to_now(&app).await.is_some(), "this month to now is read from the rows");
+    let mut tx = app.app.store.begin().await.expect("tx");
+    let latest = kairos_store::sql("SELECT history_id, at FROM opportunity_history WHERE workspace_id = $1 ORDER BY at DESC LIMIT 1").bind(ws.to_string());
+    let (id, _): (String, chrono::DateTime<Utc>) = tx.conn().fetch_one(&latest).await.expect("the demo's last event");
+    tx.conn().execute(&kairos_store::sql("UPDATE opportunity_history SET at = $1 WHERE history_id = $2").bind(now + Duration::days(3)).bind(id)).await.expect("moved");
+    tx.commit().await.expect("commit");
+    assert!(to_now(&app).await.is_none(), "with an event after now, this month to now is replayed from the history");
+    // A period that ends before that event is still read from the rows.
+    let last_month = (this_month - Duration::days(1)).with_day(1).unwrap();
+    let last_start = tz.from_local_datetime(&last_month.and_hms_opt(0, 0, 0).unwrap()).unwrap().with_timezone(&Utc);
+    let mut conn = app.app.store.report_read().await.unwrap();
+    assert!(periods_between(&mut conn.conn(), ws, (last_start, month_start)).await.unwrap().is_some(), "last month is whole");
+}
